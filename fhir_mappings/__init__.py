@@ -1,0 +1,1 @@
+"""FHIR R4 JSON ⇄ Trappa's small domain model (see ``fhir_mappings.model``)."""

@@ -1,0 +1,250 @@
+"""The small domain model every clinical decision rests on.
+
+FHIR R4 JSON goes in at the edges (``fhir_mappings.*``); inside the service only these plain,
+immutable values travel. The four facts that matter (clinical-rules §4 and issue 3) are:
+which opioids the patient takes (:class:`Drug`), the daily dose of each (:class:`DailyDose`), the
+total morphine-equivalent daily dose (:class:`TotalMedd`) and how long use has gone on
+(:class:`Episode`).
+
+Honesty rule (clinical-rules §4): anything we cannot read is *unknown* (``None`` plus a ``problem``
+saying why), never zero. Every consumer must handle the unknown case.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+
+
+class DrugClass(str, Enum):
+    """What a medication is, as far as the rules care (clinical-rules §9)."""
+
+    OPIOID = "opioid"  # analgesic opioid: ATC N02A*, R05DA04 codeine, R05DA01 ethylmorphine
+    LARO = "laro"  # opioid maintenance treatment, ATC N07BC* (excludes the patient, §8)
+    BENZODIAZEPINE = "benzodiazepine"  # N05BA, N05CD
+    Z_DRUG = "z-drug"  # N05CF (zopiclone, zolpidem)
+    GABAPENTINOID = "gabapentinoid"  # N02BF01/02, older N03AX12/16
+    PARACETAMOL = "paracetamol"  # N02BE01
+    NSAID = "nsaid"  # M01A*
+    DULOXETINE = "duloxetine"  # N06AX21
+    AMITRIPTYLINE = "amitriptyline"  # N06AA09
+    WITHDRAWAL_SUPPORT = "withdrawal-support"  # §6: loperamide, metoclopramide, alimemazine, mirtazapine
+    OTHER = "other"  # identified, and none of the above
+    UNKNOWN = "unknown"  # could not be identified at all (no code or name we recognise)
+
+
+class Form(str, Enum):
+    """Administration form; matters for MEDD factors and taper formulations."""
+
+    PATCH = "patch"  # transdermal; dose in µg/h while worn
+    DEPOT = "depot"  # oral extended release (depotberedning)
+    IMMEDIATE = "immediate"  # oral immediate release (tablet, capsule, oral solution)
+    SUBLINGUAL = "sublingual"  # incl. buccal
+    INJECTION = "injection"
+    UNKNOWN = "unknown"
+
+
+class IdentifiedBy(str, Enum):
+    ATC = "atc"
+    RXNORM = "rxnorm"
+    NAME = "name"  # last resort, lower confidence (issue 3)
+    NONE = "none"
+
+
+class Exposure(str, Enum):
+    """Class of the current continuous opioid episode (issue 3; clinical-rules §2)."""
+
+    NONE = "none"
+    ACUTE = "acute"  # < 14 days
+    SUBACUTE = "subacute"  # 14–89 days
+    LONG_TERM = "long-term"  # 90–729 days
+    MULTI_YEAR = "multi-year"  # ≥ 730 days
+
+
+MG = "mg"  # daily dose unit for everything but patches: mg per day
+UG_PER_H = "ug/h"  # patches: µg per hour while worn
+
+
+@dataclass(frozen=True)
+class Drug:
+    """One identified (or unidentified) medication."""
+
+    drug_class: DrugClass
+    display: str  # human-readable name as the record gave it, for cards
+    ingredient: str | None = None  # canonical English key ("oxycodone"), matches the MEDD table
+    form: Form = Form.UNKNOWN
+    atc: str | None = None
+    rxnorm: str | None = None
+    strength: float | None = None  # per unit: mg per tablet, or µg/h per patch
+    strength_unit: str | None = None  # MG or UG_PER_H
+    identified_by: IdentifiedBy = IdentifiedBy.NONE
+
+    @property
+    def is_opioid(self) -> bool:
+        return self.drug_class is DrugClass.OPIOID
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.identified_by is IdentifiedBy.NAME
+
+
+@dataclass(frozen=True)
+class DailyDose:
+    """Daily dose of one medication: mg/day, or µg/h while worn for patches.
+
+    ``amount is None`` means unknown; ``problem`` then says why (English, short, for cards and logs
+    without patient detail, e.g. "dosage in free text only", "unit 'ml' not convertible").
+    """
+
+    amount: float | None
+    unit: str | None  # MG or UG_PER_H
+    prn: bool = False  # as needed: amount is the maximum allowed
+    basis: str = "dosage"  # "dosage" | "supply" (quantity ÷ supply duration) | "unknown"
+    problem: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.amount is not None
+
+
+@dataclass(frozen=True)
+class DoseStep:
+    """One step of stepped dosage instructions (a taper), by ``Dosage.sequence``."""
+
+    sequence: int
+    start: date | None
+    end: date | None  # inclusive last day, None = open
+    daily_dose: DailyDose
+
+
+@dataclass(frozen=True)
+class Medd:
+    """Morphine-equivalent daily dose of one medication (mg oral morphine per day)."""
+
+    value: float | None
+    factor: float | None = None
+    source: str | None = None  # source column of the conversion table
+    problem: str | None = None  # why unknown, e.g. "no conversion factor for tapentadol sublingual"
+
+
+@dataclass(frozen=True)
+class MedicationOrder:
+    """One MedicationRequest (or MedicationDispense / MedicationStatement) mapped to our model."""
+
+    id: str | None
+    resource_type: str  # "MedicationRequest" | "MedicationDispense" | "MedicationStatement"
+    status: str | None
+    intent: str | None
+    drug: Drug
+    daily_dose: DailyDose  # the step in effect today (or the first step if none has started)
+    medd: Medd
+    steps: tuple[DoseStep, ...] = ()  # more than one: stepped instructions (a taper)
+    start: date | None = None  # start of coverage
+    supply_end: date | None = None  # exclusive end of coverage: start + supply
+    authored_on: date | None = None
+    requester: str | None = None  # reference, e.g. "Practitioner/123"
+    is_draft: bool = False  # from the hook context (draftOrders / medications)
+    has_planned_end: bool = False  # dosage bounds end / validity end / supply given
+
+    @property
+    def is_decreasing_steps(self) -> bool:
+        """Stepped instructions whose known daily doses never rise and fall at least once."""
+        doses = [s.daily_dose.amount for s in self.steps if s.daily_dose.amount is not None]
+        return len(doses) >= 2 and all(b <= a for a, b in zip(doses, doses[1:])) and doses[-1] < doses[0]
+
+
+@dataclass(frozen=True)
+class TotalMedd:
+    """Sum of MEDD over the opioids in effect; honest about unknown parts (clinical-rules §4)."""
+
+    value: float | None  # sum of the known parts; None when no part is known
+    complete: bool  # False when any opioid in effect could not be converted
+    unknown: tuple[str, ...] = ()  # displays of the opioids not convertible
+
+    @property
+    def is_lower_bound(self) -> bool:
+        return not self.complete
+
+
+@dataclass(frozen=True)
+class Episode:
+    """The current continuous opioid episode (merged coverage reaching today or the draft)."""
+
+    start: date | None
+    end: date | None  # exclusive
+    days: int
+    exposure: Exposure
+
+
+@dataclass(frozen=True)
+class TaperPlan:
+    """A taper plan found in the record: a CarePlan or a stepped, decreasing MedicationRequest."""
+
+    source: str  # "CarePlan" | "MedicationRequest"
+    id: str | None
+    status: str | None  # FHIR status: active, completed, revoked, stopped, ...
+    author: str | None  # responsible physician, reference
+    steps: tuple[DoseStep, ...] = ()
+    ingredient: str | None = None
+    start: date | None = None
+    end: date | None = None
+    outcome: str | None = None  # for ended plans: "completed" | "failed" | None (unknown)
+
+    def step_on(self, day: date) -> DoseStep | None:
+        """The step in effect on ``day`` (None before the first, or when dates are missing)."""
+        for step in self.steps:
+            if step.start and step.start <= day and (step.end is None or day <= step.end):
+                return step
+        return None
+
+
+@dataclass(frozen=True)
+class RestrictionFlag:
+    """An active prescribing-restriction Flag (förskrivningsrestriktion)."""
+
+    id: str | None
+    author: str | None
+    start: date | None
+    end: date | None
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Diagnoses that matter to the rules (clinical-rules §5, §7, §8)."""
+
+    long_term_pain: bool = False  # R52.1, R52.2*, MG30*
+    cancer: bool = False  # C00–C97
+    palliative: bool = False  # Z51.5
+    substance_use: tuple[str, ...] = ()  # F10–F19 codes present
+    opioid_dependence: bool = False  # F11*
+    sedative_dependence: bool = False  # F13*
+    mixed_dependence: bool = False  # F19* or two or more different F1x groups
+    psychiatric: tuple[str, ...] = ()  # other F-codes (F20–F99): psychiatric comorbidity
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """Everything the rules read, built by ``fhir_mappings.facts.build_patient_facts``."""
+
+    patient_id: str
+    today: date
+    age: int | None  # None when birthDate unknown
+    orders: tuple[MedicationOrder, ...]  # the record (not drafts)
+    drafts: tuple[MedicationOrder, ...]  # draft orders from the hook context
+    opioids_in_effect: tuple[MedicationOrder, ...]  # record opioids covering today
+    total_medd: TotalMedd
+    episode: Episode
+    conditions: Conditions
+    taper_plan: TaperPlan | None = None  # the active one
+    previous_tapers: tuple[TaperPlan, ...] = ()
+    restriction_flag: RestrictionFlag | None = None
+    is_renewal: bool | None = None  # draft opioid continues the current episode (None: no draft opioid)
+    previous_supply_end: date | None = None  # when the record's opioid supply runs out
+    exclusions: tuple[str, ...] = ()  # "cancer" | "palliative" | "laro" | "under-18"
+    data_gaps: tuple[str, ...] = ()  # prefetch keys that could not be had (optional data)
+    unidentified: tuple[str, ...] = ()  # displays of medications we could not identify
+    service_requests: tuple[dict, ...] = field(default=())  # raw referrals already in the record
+
+    @property
+    def excluded(self) -> bool:
+        return bool(self.exclusions)
