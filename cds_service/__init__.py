@@ -1,0 +1,1 @@
+"""Trappa CDS Hooks service."""
