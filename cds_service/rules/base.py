@@ -1,0 +1,120 @@
+"""What a rule gives back: findings, ready to be rendered as CDS Hooks cards.
+
+A rule is a module in ``cds_service.rules`` with:
+
+- ``TOPIC`` — its card topic code (system ``urn:trappa:card-topic``),
+- ``HOOKS`` — the hooks it runs on,
+- ``findings(facts, ctx) -> list[Finding]`` — a pure function of the patient's facts.
+
+Texts are produced in both languages (``{"sv": ..., "en": ...}``); the HTTP layer picks one. A finding
+knows nothing of HTTP, uuids or JSON layout: ``cds_service.cards`` turns it into a card.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Mapping
+
+Localized = Mapping[str, str]  # {"sv": "...", "en": "..."}
+
+PATIENT_VIEW = "patient-view"
+ORDER_SELECT = "order-select"
+ORDER_SIGN = "order-sign"
+MEDICATION_PRESCRIBE = "medication-prescribe"
+ORDER_HOOKS = frozenset({ORDER_SELECT, ORDER_SIGN, MEDICATION_PRESCRIBE})
+ALL_HOOKS = ORDER_HOOKS | {PATIENT_VIEW}
+
+
+@dataclass(frozen=True)
+class Guideline:
+    key: str
+    label: Localized
+    url: str
+
+
+# The two source guidelines (verbatim copies in ../shared/guidelines/).
+RJL = Guideline(
+    key="RJL",
+    label={
+        "sv": "Region Jönköpings län: Att tänka på som läkare ansvarig för nedtrappning av opioider (2024)",
+        "en": "Region Jönköping: Guidance for the physician responsible for an opioid taper (2024)",
+    },
+    url="https://folkhalsaochsjukvard.rjl.se/fakta/",
+)
+VGR = Guideline(
+    key="VGR",
+    label={
+        "sv": "VGR: Regional medicinsk riktlinje – Smärta långvarig, icke cancerrelaterad",
+        "en": "VGR: Regional guideline – long-term non-cancer pain",
+    },
+    url="https://www.vgregion.se/halsa-och-vard/vardgivarwebben/amnesomraden/smarta/",
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    type: str  # "create" | "update" | "delete"
+    description: Localized
+    resource: Mapping[str, Any] | None = None
+    resource_id: str | None = None  # for delete
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    label: Localized
+    actions: tuple[Action, ...]
+    is_recommended: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    topic: str
+    indicator: str  # "info" | "warning" | "critical"
+    summary: Localized  # < 140 characters in every language
+    detail: Localized  # GitHub-flavoured markdown
+    guideline: Guideline
+    section: str  # guideline section, e.g. "När behövs nedtrappning?"
+    facts: Mapping[str, Any] = field(default_factory=dict)  # extra facts for extension.trappa
+    suggestions: tuple[Suggestion, ...] = ()
+    selection_behavior: str = "at-most-one"  # used only when there are suggestions
+    override_reasons: tuple[str, ...] = ()  # codes from cds_service.rules.overrides
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class ClinicalSettings:
+    """Thresholds that are configuration with a default, not constants (clinical-rules preamble)."""
+
+    referral_medd: float = 60.0  # [RJL "Hjälp och kontaktvägar"]: over 60 MEDD → psychiatry
+    failed_tapers_for_referral: int = 2  # "upprepade misslyckade nedtrappningsförsök"
+    long_taper_days: int = 183  # [RJL "Allmänna principer"]: > about half a year
+    post_withdrawal_days: int = 183  # post-abstinens up to 6 months
+    follow_up_days: int = 7  # weekly check-in
+
+    @classmethod
+    def from_env(cls) -> "ClinicalSettings":
+        return cls(
+            referral_medd=float(_env_int("TRAPPA_REFERRAL_MEDD", 60)),
+            failed_tapers_for_referral=_env_int("TRAPPA_FAILED_TAPERS_FOR_REFERRAL", 2),
+            long_taper_days=_env_int("TRAPPA_LONG_TAPER_DAYS", 183),
+            post_withdrawal_days=_env_int("TRAPPA_POST_WITHDRAWAL_DAYS", 183),
+            follow_up_days=_env_int("TRAPPA_FOLLOW_UP_DAYS", 7),
+        )
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may know besides the patient's facts."""
+
+    hook: str
+    today: date
+    user_ref: str | None = None  # "Practitioner/123" from context.userId
+    patient_ref: str | None = None  # "Patient/123"
+    settings: ClinicalSettings = field(default_factory=ClinicalSettings)

@@ -1,0 +1,38 @@
+"""Override reasons offered on cards (CDS Hooks 2.0 ``overrideReasons``, system urn:trappa:override-reason).
+
+One catalogue, so feedback analytics see the same codes from every card.
+"""
+from __future__ import annotations
+
+from .base import Localized
+
+OVERRIDE_REASONS: dict[str, Localized] = {
+    "not-long-term": {
+        "sv": "Patienten har inte långvarig opioidbehandling",
+        "en": "Patient not on long-term treatment",
+    },
+    "plan-elsewhere": {
+        "sv": "Nedtrappningsplan finns dokumenterad på annat ställe",
+        "en": "Taper plan documented elsewhere",
+    },
+    "palliative": {"sv": "Palliativ vård", "en": "Palliative care"},
+    "cancer-pain": {"sv": "Cancerrelaterad smärta", "en": "Cancer-related pain"},
+    "patient-declines": {
+        "sv": "Patienten avböjer efter samtal",
+        "en": "Patient declines after discussion",
+    },
+    "restriction-exists": {
+        "sv": "Förskrivningsrestriktion finns redan registrerad",
+        "en": "Prescribing restriction already registered",
+    },
+    "already-referred": {"sv": "Remiss redan skickad", "en": "Referral already sent"},
+    "clinical-judgement": {
+        "sv": "Medicinsk bedömning: avsteg motiverat",
+        "en": "Clinical judgement: deviation justified",
+    },
+    "data-incorrect": {"sv": "Uppgifterna i journalen stämmer inte", "en": "Record data is incorrect"},
+    "agreed-with-responsible": {
+        "sv": "Överenskommet med ansvarig läkare",
+        "en": "Agreed with the responsible physician",
+    },
+}
