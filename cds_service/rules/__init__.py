@@ -7,11 +7,42 @@ from __future__ import annotations
 from fhir_mappings.model import PatientFacts
 
 from .base import Finding, RuleContext
-from . import opioid_review, taper_plan_missing
+from . import (
+    co_sedatives,
+    exit_plan,
+    gabapentinoid_caution,
+    medd_unknown,
+    opioid_review,
+    pain_diagnosis_missing,
+    prescribing_restriction,
+    referral_pain_clinic,
+    referral_psychiatry,
+    taper_dose_increase,
+    taper_early_renewal,
+    taper_other_prescriber,
+    taper_plan_missing,
+    taper_prn,
+    taper_status,
+    withdrawal_sedative,
+)
 
 RULES = (
     taper_plan_missing,
     opioid_review,
+    prescribing_restriction,
+    referral_psychiatry,
+    referral_pain_clinic,
+    taper_dose_increase,
+    taper_prn,
+    taper_early_renewal,
+    taper_other_prescriber,
+    co_sedatives,
+    withdrawal_sedative,
+    gabapentinoid_caution,
+    exit_plan,
+    pain_diagnosis_missing,
+    taper_status,
+    medd_unknown,
 )
 
 

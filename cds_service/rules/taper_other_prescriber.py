@@ -1,0 +1,13 @@
+"""taper-other-prescriber — PLACEHOLDER, being implemented (issue 4). Fires on nothing yet."""
+from __future__ import annotations
+
+from fhir_mappings.model import PatientFacts
+
+from .base import ALL_HOOKS, ORDER_HOOKS, PATIENT_VIEW, Finding, RuleContext
+
+TOPIC = "taper-other-prescriber"
+HOOKS = ORDER_HOOKS
+
+
+def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
+    return []
