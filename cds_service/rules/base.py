@@ -118,3 +118,6 @@ class RuleContext:
     user_ref: str | None = None  # "Practitioner/123" from context.userId
     patient_ref: str | None = None  # "Patient/123"
     settings: ClinicalSettings = field(default_factory=ClinicalSettings)
+    # The draft orders as the EHR sent them, keyed by resource id: rules that propose an *update* of a
+    # draft (e.g. exit-plan) return the draft itself, amended.
+    drafts_raw: Mapping[str, dict] = field(default_factory=dict)
