@@ -1,0 +1,97 @@
+"""Command line: ``python -m cds_service serve`` and ``python -m cds_service evaluate REQUEST.json``."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _serve(args) -> int:
+    if args.dev:
+        os.environ["TRAPPA_DEV_MODE"] = "1"
+    from .app import create_app
+
+    if args.flask:
+        create_app().run(host=args.host, port=args.port, threaded=True)
+        return 0
+
+    from gunicorn.app.base import BaseApplication
+
+    class Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("accesslog", None)  # an access log line would carry patient ids in no URL, but keep it lean
+            self.cfg.set("loglevel", "info")
+
+        def load(self):
+            return create_app()
+
+    Gunicorn().run()
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .config import Settings
+    from .errors import RequestProblem
+    from .evaluate import evaluate_request
+    from .fhir_client import FhirFetcher
+    from .services import SERVICES
+
+    try:
+        with open(args.request, encoding="utf-8") as fh:
+            body = json.load(fh)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {args.request}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    if args.today:
+        settings = settings.with_(today=args.today)
+    if not args.no_clock_override:
+        settings = settings.with_(allow_clock_override=True)  # a local file is trusted input
+    hook = body.get("hook") if isinstance(body, dict) else None
+    service = SERVICES.get(args.service) if args.service else next(
+        (s for s in SERVICES.values() if s.hook == hook), None
+    )
+    if service is None:
+        print(f"error: no service for hook {hook!r} (use --service)", file=sys.stderr)
+        return 2
+    try:
+        result = evaluate_request(service, body, settings, FhirFetcher(settings), args.lang)
+    except RequestProblem as problem:
+        print(f"error: HTTP {problem.status} {problem.code}: {problem.message}", file=sys.stderr)
+        return 2
+    json.dump(result.response, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cds_service", description="Trappa CDS Hooks service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service (gunicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("TRAPPA_WORKERS", os.cpu_count() or 2)))
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("TRAPPA_THREADS", 4)))
+    serve.add_argument("--dev", action="store_true", help="development mode: authentication OFF, loudly")
+    serve.add_argument("--flask", action="store_true", help="Flask's development server instead of gunicorn")
+    serve.set_defaults(func=_serve)
+    ev = sub.add_parser("evaluate", help="evaluate one hook request file, print the CDS Hooks response")
+    ev.add_argument("request")
+    ev.add_argument("--service", help="service id (default: by the request's hook)")
+    ev.add_argument("--lang", default="sv", choices=("sv", "en"))
+    ev.add_argument("--today", help="evaluate as of this ISO date")
+    ev.add_argument("--no-clock-override", action="store_true", help="ignore extension.trappa.today")
+    ev.set_defaults(func=_evaluate)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

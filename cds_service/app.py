@@ -1,0 +1,89 @@
+"""The Flask application factory: configuration, storage, blueprints, and the HTTP hygiene every
+response needs (CORS, security headers, OperationOutcome errors, never a 500 for client input)."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from . import auth
+from .config import Settings
+from .errors import outcome_response
+from .fhir_client import FhirFetcher
+from .storage import Store
+from .views import discovery, health, hooks
+
+log = logging.getLogger("cds_service")
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, Accept-Language",
+    "Access-Control-Max-Age": "600",
+}
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.ensure_ascii = False  # Swedish text as UTF-8, not \u escapes
+    app.json.sort_keys = False
+    app.extensions["trappa.settings"] = settings
+    app.extensions["trappa.store"] = Store(settings.database_url)
+    app.extensions["trappa.fetcher"] = FhirFetcher(settings)
+    app.extensions["trappa.auth"] = auth.Authenticator.from_settings(settings, app.extensions["trappa.store"])
+
+    if settings.dev_mode:
+        log.warning(
+            "TRAPPA DEVELOPMENT MODE: EHR authentication is %s, http FHIR servers allowed, clock override "
+            "allowed. Never run this in production.",
+            "OFF" if not settings.auth_required else "on",
+        )
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(discovery.bp)
+    app.register_blueprint(hooks.bp)
+
+    @app.before_request
+    def _preflight_and_auth():
+        if request.method == "OPTIONS":  # CORS preflight: never needs a JWT
+            return app.response_class(status=204)
+        if request.path.startswith("/cds-services"):
+            return app.extensions["trappa.auth"].check(request)
+        return None
+
+    @app.after_request
+    def _headers(response):
+        for k, v in CORS_HEADERS.items():
+            response.headers.setdefault(k, v)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(exc.code, "invalid")
+        message = {
+            404: "no such endpoint or service",
+            405: f"method {request.method} not allowed here",
+            413: f"request body larger than {settings.max_body_bytes} bytes",
+        }.get(exc.code, exc.description or exc.name)
+        return outcome_response(exc.code or 400, code, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # A bug of ours: log the type only (the message could carry request content), answer 500.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path, exc_info=False)
+        return outcome_response(500, "exception", "internal error; the request was not evaluated")
+
+    return app

@@ -1,0 +1,86 @@
+"""One hook call, start to end, without HTTP: request JSON in, CDS Hooks response out.
+
+validate → gather data (prefetch, FHIR fallback) → facts (``fhir_mappings``) → rules → cards.
+The Flask view and the ``evaluate`` command both call :func:`evaluate_request`; neither adds logic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from fhir_mappings.facts import build_patient_facts
+
+from . import cards as card_renderer
+from . import rules
+from .config import Settings
+from .errors import RequestProblem
+from .fhir_client import FhirFetcher, bundle_resources
+from .gather import gather
+from .protocol import validate_request
+from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, ClinicalSettings, RuleContext
+from .services import Service
+
+
+@dataclass
+class Evaluation:
+    response: dict
+    topics: list[str]
+    gaps: list[str]
+
+
+def today_for(body: dict, settings: Settings) -> date:
+    """The evaluation date: the real date, unless a fixed or per-request date is allowed (demos, tests)."""
+    if settings.allow_clock_override:
+        ext = body.get("extension")
+        wanted = ext.get("trappa", {}).get("today") if isinstance(ext, dict) and isinstance(ext.get("trappa"), dict) else None
+        if isinstance(wanted, str):
+            try:
+                return date.fromisoformat(wanted)
+            except ValueError:
+                raise RequestProblem(400, "invalid", "extension.trappa.today: not an ISO date", "extension.trappa.today") from None
+    if settings.today:
+        return date.fromisoformat(settings.today)
+    return date.today()
+
+
+def draft_orders(body: dict, hook: str) -> list[dict]:
+    """The draft orders this call is about: for order-select only the selected ones."""
+    ctx = body["context"]
+    bundle = ctx.get("medications") if hook == MEDICATION_PRESCRIBE else ctx.get("draftOrders")
+    drafts = bundle_resources(bundle) if isinstance(bundle, dict) else []
+    if hook == ORDER_SELECT:
+        selected = set(ctx.get("selections") or [])
+        picked = [d for d in drafts if f"{d.get('resourceType')}/{d.get('id')}" in selected]
+        if picked:
+            drafts = picked
+    return drafts
+
+
+def evaluate_request(
+    service: Service,
+    body,
+    settings: Settings,
+    fetcher: FhirFetcher | None = None,
+    lang: str = "sv",
+    clinical: ClinicalSettings | None = None,
+) -> Evaluation:
+    if not isinstance(body, dict):
+        raise RequestProblem(400, "invalid", "request body must be a JSON object")
+    validate_request(body, service.hook)
+    today = today_for(body, settings)
+    data = gather(body, settings, fetcher)
+    context = body["context"]
+    drafts = draft_orders(body, service.hook)
+    facts = build_patient_facts(context["patientId"], data.resources, drafts, today, gaps=data.gaps)
+    ctx = RuleContext(
+        hook=service.hook,
+        today=today,
+        user_ref=context.get("userId"),
+        patient_ref=f"Patient/{context['patientId']}",
+        settings=clinical or ClinicalSettings(),
+        drafts_raw={d["id"]: d for d in drafts if isinstance(d.get("id"), str)},
+    )
+    findings = rules.evaluate(facts, ctx)
+    shared = card_renderer.base_facts(facts)
+    cards = [card_renderer.render(f, facts, lang, shared) for f in findings]
+    return Evaluation(response={"cards": cards}, topics=[f.topic for f in findings], gaps=data.gaps)

@@ -1,0 +1,95 @@
+"""Collect the patient's data for one hook call: prefetch first, then the FHIR server for what is missing.
+
+Per CDS Hooks 2.0 a prefetch key may be absent (not fulfilled), ``null`` (no data), a Bundle (possibly
+with a ``next`` page), a single resource, or an OperationOutcome (the EHR's fetch failed). Absent,
+OperationOutcome and unfinished pages are fetched from ``fhirServer``; all fetches run in parallel in
+one time budget. Required data that cannot be had → 412. Optional data that cannot be had → a named
+gap that the cards show.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import RequestProblem
+from .fhir_client import FhirFetcher, FhirServerNotAllowed, bundle_resources, check_fhir_server, next_link
+from .config import Settings
+from .services import PREFETCH, REQUIRED_KEYS
+
+_MISSING = object()
+
+
+@dataclass
+class Gathered:
+    resources: list[dict] = field(default_factory=list)
+    gaps: list[str] = field(default_factory=list)  # optional keys that could not be had
+    fetched: list[str] = field(default_factory=list)  # keys fetched from the FHIR server
+    fetch_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def render_query(template: str, context: dict) -> str:
+    """Fill CDS Hooks 2.0 ``{{context.x}}`` tokens. Ids were validated (FHIR id charset) upstream."""
+    out = template
+    for name in ("patientId", "userId", "encounterId"):
+        token = "{{context.%s}}" % name
+        if token in out:
+            out = out.replace(token, str(context.get(name, "")))
+    return out
+
+
+def _continuation_query(url: str, base: str) -> str:
+    return url[len(base) + 1 :] if url.startswith(base + "/") else url
+
+
+def gather(body: dict, settings: Settings, fetcher: FhirFetcher | None) -> Gathered:
+    context = body["context"]
+    prefetch = body.get("prefetch") if isinstance(body.get("prefetch"), dict) else {}
+    out = Gathered()
+    to_fetch: dict[str, str] = {}
+    for key, template in PREFETCH.items():
+        value = prefetch.get(key, _MISSING)
+        if value is None:  # the EHR says: no data
+            continue
+        if value is _MISSING or not isinstance(value, dict) or value.get("resourceType") == "OperationOutcome":
+            to_fetch[key] = render_query(template, context)
+            continue
+        if value.get("resourceType") == "Bundle":
+            out.resources.extend(bundle_resources(value))
+            more = next_link(value)
+            if more:
+                to_fetch[key] = more  # absolute; checked against fhirServer below
+        else:
+            out.resources.append(value)
+
+    if to_fetch:
+        base = body.get("fhirServer")
+        reason = None
+        results = {}
+        if not base or fetcher is None:
+            reason = "no fhirServer given"
+        else:
+            try:
+                base = check_fhir_server(base, settings)
+            except FhirServerNotAllowed as exc:
+                raise RequestProblem(400, "security", str(exc), "fhirServer") from None
+            auth = body.get("fhirAuthorization") or {}
+            token = auth.get("access_token") if isinstance(auth, dict) else None
+            queries = {k: _continuation_query(q, base) for k, q in to_fetch.items()}
+            results = fetcher.fetch_many(base, token, queries)
+        for key in to_fetch:
+            res = results.get(key)
+            if res is not None:
+                out.fetch_seconds[key] = res.seconds
+                out.resources.extend(res.resources)
+                if res.ok:
+                    out.fetched.append(key)
+                    continue
+            why = res.error if res is not None else reason
+            if key in REQUIRED_KEYS:
+                raise RequestProblem(
+                    412,
+                    "incomplete",
+                    f"required data '{key}' was not prefetched and could not be fetched: {why}",
+                    f"prefetch.{key}",
+                )
+            out.gaps.append(key)
+    return out

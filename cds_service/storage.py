@@ -1,0 +1,159 @@
+"""Durable storage: card feedback, the audit trail of issued cards, and seen JWT ids.
+
+SQLAlchemy Core over any URL: an embedded SQLite file by default (nothing to install), PostgreSQL by
+setting ``TRAPPA_DATABASE_URL=postgresql+psycopg://…``. What is stored is deliberately thin: no tokens,
+no free-text clinical detail (CDS Hooks security best practice; the brief's logging rule).
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("service", String(100), nullable=False),
+    Column("hook_instance", String(200), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("cards", Text, nullable=False),  # JSON list of {uuid, topic}
+    Column("millis", Float, nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", String(40), nullable=False),
+    Column("service", String(100), nullable=False),
+    Column("card_uuid", String(200), nullable=False, index=True),
+    Column("outcome", String(20), nullable=False),
+    Column("accepted_suggestions", Text, nullable=False),  # JSON list of suggestion uuids
+    Column("override_system", String(500)),
+    Column("override_code", String(200)),
+    Column("outcome_timestamp", String(64), nullable=False),
+    # userComment is free text a clinician typed: it may hold clinical detail, so it is not stored.
+    Column("has_user_comment", Integer, nullable=False, default=0),
+)
+
+seen_jti = Table(
+    "seen_jti",
+    metadata,
+    Column("key", String(600), primary_key=True),  # issuer + jti
+    Column("expires", Float, nullable=False, index=True),
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            # WAL lets several gunicorn workers write; NORMAL sync keeps an insert well under a ms.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+    return engine
+
+
+class Store:
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    def record_audit(self, *, service: str, hook_instance: str, status: int, cards: list[dict], millis: float) -> None:
+        summary = [
+            {"uuid": c.get("uuid"), "topic": ((c.get("source") or {}).get("topic") or {}).get("code")} for c in cards
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(audit).values(
+                    at=_now(),
+                    service=service,
+                    hook_instance=hook_instance[:200],
+                    status=status,
+                    cards=json.dumps(summary),
+                    millis=round(millis, 3),
+                )
+            )
+
+    def record_feedback(self, service: str, items: list[dict]) -> int:
+        rows = []
+        for item in items:
+            reason = (item.get("overrideReason") or {}).get("reason") or {}
+            rows.append(
+                dict(
+                    received_at=_now(),
+                    service=service,
+                    card_uuid=item["card"],
+                    outcome=item["outcome"],
+                    accepted_suggestions=json.dumps([s.get("id") for s in item.get("acceptedSuggestions") or []]),
+                    override_system=reason.get("system"),
+                    override_code=reason.get("code"),
+                    outcome_timestamp=item["outcomeTimestamp"],
+                    has_user_comment=1 if (item.get("overrideReason") or {}).get("userComment") else 0,
+                )
+            )
+        with self.engine.begin() as conn:
+            conn.execute(insert(feedback), rows)
+        return len(rows)
+
+    def feedback_for(self, card_uuid: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(feedback).where(feedback.c.card_uuid == card_uuid))]
+
+    def audit_for(self, hook_instance: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(audit).where(audit.c.hook_instance == hook_instance))]
+
+    def remember_jti(self, key: str, expires: float) -> bool:
+        """True the first time ``key`` is seen (until ``expires``); False on a replay. Shared by all
+        workers and replicas through the database's primary key."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(seen_jti.delete().where(seen_jti.c.expires < now))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(seen_jti).values(key=key[:600], expires=expires))
+            return True
+        except IntegrityError:
+            return False
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+            return True
+        except Exception:
+            return False

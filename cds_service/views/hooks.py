@@ -1,0 +1,92 @@
+"""POST /cds-services/{id} (a hook call) and POST /cds-services/{id}/feedback."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, request
+
+from ..errors import RequestProblem, problem_response
+from ..evaluate import evaluate_request
+from ..protocol import validate_feedback
+from ..services import SERVICES
+from ..cards import SUPPORTED_LANGUAGES
+
+bp = Blueprint("hooks", __name__)
+log = logging.getLogger(__name__)
+
+
+def _service(service_id: str):
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise RequestProblem(404, "not-found", f"unknown service '{service_id[:100]}'")
+    return service
+
+
+def read_json_body():
+    """The request body as JSON, or a RequestProblem saying exactly what is wrong with it."""
+    if request.mimetype not in ("application/json", "application/fhir+json"):
+        raise RequestProblem(415, "not-supported", "Content-Type must be application/json")
+    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise RequestProblem(400, "invalid", "request body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestProblem(400, "invalid", f"request body is not valid JSON ({type(exc).__name__})") from None
+
+
+def _language(settings) -> str:
+    default = settings.default_language if settings.default_language in SUPPORTED_LANGUAGES else "sv"
+    if not request.headers.get("Accept-Language"):
+        return default
+    best = request.accept_languages.best_match(SUPPORTED_LANGUAGES, default=default)
+    return best
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str):
+    started = time.perf_counter()
+    settings = current_app.extensions["trappa.settings"]
+    hook_instance = "?"
+    try:
+        service = _service(service_id)
+        body = read_json_body()
+        if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+            hook_instance = body["hookInstance"]
+        result = evaluate_request(
+            service, body, settings, current_app.extensions["trappa.fetcher"], _language(settings)
+        )
+    except RequestProblem as problem:
+        if problem.status != 404:
+            _audit(service_id, hook_instance, problem.status, [], started)
+        return problem_response(problem)
+    payload = current_app.json.dumps(result.response)
+    _audit(service.id, hook_instance, 200, result.response["cards"], started)
+    return Response(payload, status=200, mimetype="application/json")
+
+
+def _audit(service_id: str, hook_instance: str, status: int, cards: list, started: float) -> None:
+    try:
+        current_app.extensions["trappa.store"].record_audit(
+            service=service_id[:100],
+            hook_instance=hook_instance,
+            status=status,
+            cards=cards,
+            millis=(time.perf_counter() - started) * 1000,
+        )
+    except Exception as exc:  # the physician's card matters more than our audit row
+        log.error("audit write failed: %s", type(exc).__name__)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str):
+    try:
+        service = _service(service_id)
+        body = read_json_body()
+        validate_feedback(body)
+    except RequestProblem as problem:
+        return problem_response(problem)
+    count = current_app.extensions["trappa.store"].record_feedback(service.id, body["feedback"])
+    return Response(json.dumps({"stored": count}), status=200, mimetype="application/json")
