@@ -1,13 +1,107 @@
 """Assemble :class:`~fhir_mappings.model.PatientFacts` from the FHIR resources of one hook call.
 
-CONTRACT STUB — to be implemented. Signature is fixed; the HTTP layer calls it.
+One pass over ``resources`` sorts them by type (Bundles — e.g. a draftOrders Bundle or a prefetch
+searchset passed whole — are flattened; duplicates by type and id keep the first copy). Then:
+
+- Medication references resolve, per order, to its ``contained`` Medications ("#id"), then to the
+  Medications of ``resources`` by "Medication/<id>", by a full URL ending in "Medication/<id>"
+  (``_history`` stripped), by ``urn:uuid:`` fullUrl of a Bundle entry, or by bare id.
+- ``orders``: record MedicationRequests / Dispenses / Statements that count as history
+  (:func:`fhir_mappings.episodes.counts_for_history`); ``drafts``: the hook's draft orders (anything
+  but entered-in-error), mapped with ``is_draft=True``.
+- ``opioids_in_effect``, ``episode``, ``is_renewal``, ``previous_supply_end``: :mod:`.episodes`.
+- ``total_medd``: :func:`fhir_mappings.medd.total_medd` over the opioids in effect.
+- taper plans, restriction flag, conditions, exclusions, age: :mod:`.record`.
+- ``unidentified``: displays of record and draft medications of class UNKNOWN, first-seen order.
+- ``service_requests``: the raw ServiceRequests except entered-in-error.
+
+No I/O; ``today`` is a parameter. Never raises on malformed resources.
 """
 from __future__ import annotations
 
 from datetime import date
-from typing import Iterable
+from typing import Any, Iterable
 
-from .model import PatientFacts
+from .episodes import (
+    DEFAULT_GAP_DAYS,
+    counts_for_history,
+    current_episode,
+    is_renewal,
+    opioids_in_effect,
+    previous_supply_end,
+)
+from .medd import total_medd
+from .model import DrugClass, MedicationOrder, PatientFacts
+from .orders import (
+    MEDICATION_DISPENSE,
+    MEDICATION_REQUEST,
+    MEDICATION_STATEMENT,
+    ORDER_TYPES,
+    arr,
+    map_order,
+    obj,
+    split_reference,
+    text,
+)
+from .record import age_on, exclusions, patient_resource, read_conditions, restriction_flag, taper_plans
+
+_DRAFT_TYPES = ORDER_TYPES | {"MedicationOrder"}  # DSTU2 name of a MedicationRequest
+_MAX_BUNDLE_DEPTH = 3
+
+
+def _flatten(items: Any, fullurls: dict[str, dict] | None, depth: int = 0) -> Iterable[dict]:
+    """Resources of ``items``, Bundles opened (their fullUrls recorded for reference resolution)."""
+    if isinstance(items, (dict, str, bytes)):
+        items = [items]
+    try:
+        iterator = iter(items)
+    except TypeError:
+        return
+    for item in iterator:
+        if not isinstance(item, dict):
+            continue
+        if item.get("resourceType") == "Bundle" and depth < _MAX_BUNDLE_DEPTH:
+            for entry in arr(item.get("entry")):
+                resource = obj(entry).get("resource")
+                if isinstance(resource, dict):
+                    url = text(obj(entry).get("fullUrl"))
+                    if url and fullurls is not None:
+                        fullurls.setdefault(url, resource)
+                    yield from _flatten([resource], fullurls, depth + 1)
+            continue
+        yield item
+
+
+class _MedicationIndex:
+    """Medication resources by id and by fullUrl."""
+
+    def __init__(self, medications: list[dict], fullurls: dict[str, dict]):
+        self.by_id: dict[str, dict] = {}
+        for m in medications:
+            mid = text(m.get("id"))
+            if mid:
+                self.by_id.setdefault(mid, m)
+        self.by_url = {url: r for url, r in fullurls.items() if r.get("resourceType") == "Medication"}
+
+    def resolver(self, resource: dict):
+        contained = arr(resource.get("contained"))
+
+        def resolve(reference: str) -> dict | None:
+            if reference in self.by_url:
+                return self.by_url[reference]
+            rtype, rid = split_reference(reference)
+            if rid is None:
+                return None
+            if rtype == "#":
+                for c in contained:
+                    if isinstance(c, dict) and c.get("id") == rid:
+                        return c
+                return None
+            if rtype in ("Medication", None):
+                return self.by_id.get(rid)
+            return None
+
+        return resolve
 
 
 def build_patient_facts(
@@ -17,7 +111,7 @@ def build_patient_facts(
     today: date,
     *,
     gaps: Iterable[str] = (),
-    gap_days: int = 30,
+    gap_days: int = DEFAULT_GAP_DAYS,
 ) -> PatientFacts:
     """Facts about one patient.
 
@@ -29,4 +123,72 @@ def build_patient_facts(
     ``gap_days``: allowed gap when merging coverage intervals into an episode. Never raises on
     malformed resources: what cannot be read is reported as unknown / unidentified.
     """
-    raise NotImplementedError
+    fullurls: dict[str, dict] = {}
+    buckets: dict[str, list[dict]] = {}
+    seen: set[tuple[str, str]] = set()
+    for r in _flatten(resources, fullurls):
+        rtype = r.get("resourceType")
+        if not isinstance(rtype, str):
+            continue
+        rid = r.get("id")
+        if isinstance(rid, str):
+            if (rtype, rid) in seen:
+                continue  # the same resource from prefetch and from a fetch
+            seen.add((rtype, rid))
+        buckets.setdefault(rtype, []).append(r)
+
+    meds = _MedicationIndex(buckets.get("Medication", []), fullurls)
+
+    orders: list[MedicationOrder] = []
+    request_pairs: list[tuple[dict, MedicationOrder]] = []
+    for rtype in (MEDICATION_REQUEST, MEDICATION_DISPENSE, MEDICATION_STATEMENT):
+        for raw in buckets.get(rtype, ()):
+            order = map_order(raw, today, meds.resolver(raw))
+            if order is None or not counts_for_history(order):
+                continue
+            orders.append(order)
+            if rtype == MEDICATION_REQUEST:
+                request_pairs.append((raw, order))
+
+    draft_orders: list[MedicationOrder] = []
+    for raw in _flatten(drafts, fullurls):
+        if raw.get("resourceType") not in _DRAFT_TYPES or raw.get("status") == "entered-in-error":
+            continue
+        order = map_order(raw, today, meds.resolver(raw), is_draft=True)
+        if order is not None:
+            draft_orders.append(order)
+
+    in_effect = opioids_in_effect(orders, today)
+    episode = current_episode(orders, today, drafts=draft_orders, gap_days=gap_days)
+    conditions = read_conditions(buckets.get("Condition", ()), today)
+    active_plan, previous = taper_plans(buckets.get("CarePlan", ()), request_pairs, today)
+    patient = patient_resource(buckets.get("Patient", ()), patient_id)
+    age = age_on(patient.get("birthDate"), today)
+
+    unidentified: dict[str, None] = {}
+    for o in (*orders, *draft_orders):
+        if o.drug.drug_class is DrugClass.UNKNOWN:
+            unidentified.setdefault(o.drug.display or "unnamed medication", None)
+
+    return PatientFacts(
+        patient_id=patient_id,
+        today=today,
+        age=age,
+        orders=tuple(orders),
+        drafts=tuple(draft_orders),
+        opioids_in_effect=in_effect,
+        total_medd=total_medd(in_effect),
+        episode=episode,
+        conditions=conditions,
+        taper_plan=active_plan,
+        previous_tapers=previous,
+        restriction_flag=restriction_flag(buckets.get("Flag", ()), today),
+        is_renewal=is_renewal(episode, draft_orders),
+        previous_supply_end=previous_supply_end(orders, episode, today),
+        exclusions=exclusions(conditions, orders, draft_orders, age, today),
+        data_gaps=tuple(g for g in gaps if isinstance(g, str)),
+        unidentified=tuple(unidentified),
+        service_requests=tuple(
+            sr for sr in buckets.get("ServiceRequest", ()) if sr.get("status") != "entered-in-error"
+        ),
+    )

@@ -1,0 +1,411 @@
+"""Map one MedicationRequest / MedicationDispense / MedicationStatement to a :class:`MedicationOrder`.
+
+Issue 3 "Duration of use": each prescription covers ``[start, start + supply)``.
+
+Coverage start, first that is readable [issue 3]:
+  1. ``dispenseRequest.validityPeriod.start`` (a back-dated order: authored long ago, valid later),
+  2. the earliest ``dosageInstruction[].timing.repeat.boundsPeriod.start``,
+  3. ``authoredOn``,
+  4. drafts only: ``today`` (a draft without dates starts when it is signed).
+
+Supply, first that is readable [issue 3]:
+  1. ``dispenseRequest.expectedSupplyDuration`` × (1 + ``numberOfRepeatsAllowed``): FHIR defines the
+     expected supply duration and the quantity *per dispense*; repeats add whole dispenses,
+  2. ``dispenseRequest.quantity`` × (1 + repeats) ÷ daily dose, when quantity and dose are in
+     convertible units (mg, µg, g; or counted units — tablets, capsules, patches — × the drug's
+     strength). Only for single-step orders: for stepped (taper) orders the quantity covers the whole
+     schedule, and dividing by one step's dose is meaningless,
+  3. the validity period: ``supply_end`` = the day after ``validityPeriod.end``,
+  4. (our addition) the last dosage step's end (``boundsPeriod.end``), the day after it.
+Days are rounded up: 100 tablets at 3/day cover 34 days (the patient has tablets on day 34).
+
+``supply_end`` is exclusive. A ``stopped`` order covers only until it was stopped: R5's
+``statusChanged`` (some servers send it on R4) or ``meta.lastUpdated`` caps ``supply_end`` — status
+"stopped (until stop)" of the brief. When no stop date exists, the supply as computed stands.
+
+MedicationDispense: start = ``whenHandedOver`` (else ``whenPrepared``), supply = ``daysSupply``, else
+quantity ÷ daily dose. MedicationStatement: start = ``effectivePeriod.start`` / ``effectiveDateTime``,
+``supply_end`` = the day after ``effectivePeriod.end``; ``dosage`` is read like ``dosageInstruction``.
+
+STU3-shaped resources are accepted: ``requester.agent.reference``, ``doseQuantity`` on the dosage (read
+by :mod:`fhir_mappings.dosage`), ``effectiveDateTime``, ``taken``.
+
+Never raises on malformed input: what cannot be read stays ``None``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .dosage import daily_dose as _daily_dose
+from .dosage import dose_steps as _dose_steps
+from .medd import medd as _medd
+from .medication import MedicationResolver, identify_drug
+from .model import UG_PER_H, DailyDose, Drug, Form, MedicationOrder
+
+MEDICATION_REQUEST = "MedicationRequest"
+MEDICATION_DISPENSE = "MedicationDispense"
+MEDICATION_STATEMENT = "MedicationStatement"
+ORDER_TYPES = frozenset({MEDICATION_REQUEST, MEDICATION_DISPENSE, MEDICATION_STATEMENT})
+
+# --------------------------------------------------------------------------------------------------
+# Small, defensive readers of FHIR JSON (shared by episodes, record and facts).
+# --------------------------------------------------------------------------------------------------
+
+_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def parse_date(value: Any) -> date | None:
+    """The calendar date of a FHIR date / dateTime / instant, as written (local date, no tz shift).
+
+    Partial dates take their first day ("2024" → 2024-01-01, "2024-03" → 2024-03-01). Anything
+    else (numbers, lists, impossible dates) → None.
+    """
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    if not isinstance(value, str):
+        return None
+    m = _DATE_RE.match(value.strip())
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
+    except ValueError:
+        return None
+
+
+def obj(value: Any) -> dict:
+    """``value`` if it is a JSON object, else an empty one (lists where objects belong, junk)."""
+    return value if isinstance(value, dict) else {}
+
+
+def arr(value: Any) -> list:
+    """``value`` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def number(value: Any) -> float | None:
+    """A finite JSON number (not a bool, not a numeric string: FHIR decimals are JSON numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def reference_of(value: Any) -> str | None:
+    """``Reference.reference`` (R4), or STU3 ``{agent: Reference}`` of ``requester``."""
+    ref = text(obj(value).get("reference"))
+    if ref:
+        return ref
+    return text(obj(obj(value).get("agent")).get("reference"))
+
+
+def split_reference(ref: Any) -> tuple[str | None, str | None]:
+    """(type, id) of a reference string.
+
+    "Medication/1" and "http://x/fhir/Medication/1/_history/2" → ("Medication", "1"); "#m1" (contained)
+    → ("#", "m1"); "urn:uuid:abc" and a bare "abc" → (None, "abc"); junk → (None, None).
+    """
+    ref = text(ref)
+    if ref is None:
+        return None, None
+    ref = ref.strip()
+    if ref.startswith("#"):
+        return "#", ref[1:] or None
+    if ref.lower().startswith(("urn:uuid:", "urn:oid:")):
+        return None, ref[9:] or None
+    parts = [p for p in ref.split("?")[0].split("/") if p]
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return parts[-2], parts[-1]
+    return (None, parts[-1]) if parts else (None, None)
+
+
+def add_days(day: date, days: int) -> date | None:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Durations and quantities
+# --------------------------------------------------------------------------------------------------
+
+_DAYS_PER_UNIT = {
+    "d": 1.0, "day": 1.0, "days": 1.0, "dag": 1.0, "dagar": 1.0,
+    "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24, "hr": 1 / 24, "timmar": 1 / 24, "timme": 1 / 24,
+    "wk": 7.0, "week": 7.0, "weeks": 7.0, "w": 7.0, "vecka": 7.0, "veckor": 7.0,
+    "mo": 30.0, "month": 30.0, "months": 30.0, "månad": 30.0, "månader": 30.0,
+    "a": 365.0, "year": 365.0, "years": 365.0, "år": 365.0,
+}
+
+
+def duration_days(duration: Any) -> float | None:
+    """A FHIR Duration in days (UCUM ``code`` first, then ``unit``); None if unreadable or ≤ 0."""
+    d = obj(duration)
+    value = number(d.get("value"))
+    if value is None or value <= 0:
+        return None
+    for key in ("code", "unit"):
+        unit = text(d.get(key))
+        if unit and unit.strip().lower() in _DAYS_PER_UNIT:
+            return value * _DAYS_PER_UNIT[unit.strip().lower()]
+    return None
+
+
+_MG_PER_MASS_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "µg": 0.001, "μg": 0.001, "mcg": 0.001}
+_COUNT_UNITS = {
+    "", "1", "{count}", "count", "each", "ea", "st", "st.", "stycken", "styck", "{st}",
+    "tbl", "{tbl}", "tab", "tabs", "{tab}", "tablet", "tablets", "{tablet}", "tablett", "tabletter",
+    "cap", "caps", "{cap}", "capsule", "capsules", "{capsule}", "kapsel", "kapslar",
+    "patch", "patches", "{patch}", "plåster", "depotplåster", "depåplåster", "transdermal patch",
+    "dos", "dose", "doses", "{dose}", "doser",
+    "732936001", "732937005", "733010002",  # SNOMED units of presentation: tablet, capsule, patch
+}
+
+
+def _quantity_kind(quantity: dict) -> tuple[str, float] | None:
+    """("mg", factor to mg) for a mass, ("count", 1) for counted units; None when not usable."""
+    seen = False
+    for key in ("code", "unit"):
+        raw = quantity.get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, str):
+            return None
+        seen = True
+        unit = raw.strip().lower()
+        if unit in _MG_PER_MASS_UNIT:
+            return "mg", _MG_PER_MASS_UNIT[unit]
+        if unit in _COUNT_UNITS or any(w in unit for w in ("tablet", "tabl", "kaps", "caps", "plåster", "patch")):
+            return "count", 1.0
+    # No unit at all: a bare number of a dispensed product is a count of units.
+    return None if seen else ("count", 1.0)
+
+
+_PATCH_WEAR_DAYS_DEFAULT = {"fentanyl": 3.0}  # every fentanyl patch is a 72-hour patch
+
+
+def _patch_wear_days(resource: dict, drug: Drug) -> float | None:
+    """How long one patch is worn: from ``timing.repeat`` (once per period), else 3 days for fentanyl.
+
+    Buprenorphine patches exist as 7-day and 96-hour products, so without timing it stays unknown.
+    """
+    for line in arr(resource.get("dosageInstruction")):
+        rep = obj(obj(obj(line).get("timing")).get("repeat"))
+        freq = rep.get("frequency", 1)
+        if number(freq) == 1.0:
+            days = duration_days({"value": rep.get("period"), "code": rep.get("periodUnit")})
+            if days is not None and days >= 1:
+                return days
+    return _PATCH_WEAR_DAYS_DEFAULT.get(drug.ingredient or "")
+
+
+def supply_days_from_quantity(resource: dict, drug: Drug, dose: DailyDose, quantity: Any) -> float | None:
+    """Days one dispensed ``quantity`` lasts at ``dose`` (issue 3: "quantity ÷ daily dose").
+
+    Mass quantities divide by mg/day. Counted units need the drug's strength: tablets × mg per
+    tablet ÷ mg/day; patches: patches worn at once = dose ÷ patch strength, each lasts its wear time.
+    None whenever a piece is unknown (never a guess).
+    """
+    q = obj(quantity)
+    value = number(q.get("value"))
+    if value is None or value <= 0 or dose.amount is None or dose.amount <= 0:
+        return None
+    kind = _quantity_kind(q)
+    if kind is None:
+        return None
+    if dose.unit == UG_PER_H or drug.form is Form.PATCH:
+        if kind[0] != "count" or dose.unit != UG_PER_H or not drug.strength or drug.strength_unit != UG_PER_H:
+            return None
+        wear = _patch_wear_days(resource, drug)
+        if wear is None:
+            return None
+        return value * wear / (dose.amount / drug.strength)
+    if kind[0] == "mg":
+        return value * kind[1] / dose.amount
+    if not drug.strength or drug.strength_unit not in (None, "mg"):
+        return None
+    return value * drug.strength / dose.amount
+
+
+# --------------------------------------------------------------------------------------------------
+# Shaping Dispense / Statement like a MedicationRequest for the dosage reader
+# --------------------------------------------------------------------------------------------------
+
+
+def _dosage_view(resource: dict, resource_type: str) -> dict:
+    """A MedicationRequest-shaped view for :mod:`fhir_mappings.dosage` (shallow, no copy of data).
+
+    Statements carry ``dosage``; dispenses carry ``quantity``/``daysSupply`` instead of a
+    ``dispenseRequest``. Mapping them lets the dosage reader's supply fallback work for all three.
+    """
+    if resource_type == MEDICATION_STATEMENT:
+        view = dict(resource)
+        view["dosageInstruction"] = resource.get("dosage")
+        return view
+    if resource_type == MEDICATION_DISPENSE:
+        view = dict(resource)
+        view["dispenseRequest"] = {"quantity": resource.get("quantity"), "expectedSupplyDuration": resource.get("daysSupply")}
+        return view
+    return resource
+
+
+def _bounds_start(resource: dict) -> date | None:
+    starts = [
+        parse_date(obj(obj(obj(obj(line).get("timing")).get("repeat")).get("boundsPeriod")).get("start"))
+        for line in arr(resource.get("dosageInstruction"))
+    ]
+    known = [s for s in starts if s is not None]
+    return min(known) if known else None
+
+
+def _bounds_end(resource: dict) -> date | None:
+    """Latest ``boundsPeriod.end`` of the dosage lines (inclusive), or None."""
+    ends = []
+    for line in arr(resource.get("dosageInstruction")):
+        end = parse_date(obj(obj(obj(obj(line).get("timing")).get("repeat")).get("boundsPeriod")).get("end"))
+        if end is not None:
+            ends.append(end)
+    return max(ends) if ends else None
+
+
+def _has_bounds_duration(resource: dict) -> bool:
+    return any(
+        duration_days(obj(obj(obj(line).get("timing")).get("repeat")).get("boundsDuration")) is not None
+        for line in arr(resource.get("dosageInstruction"))
+    )
+
+
+def _stop_date(resource: dict) -> date | None:
+    return parse_date(resource.get("statusChanged")) or parse_date(obj(resource.get("meta")).get("lastUpdated"))
+
+
+def _after(day: date | None) -> date | None:
+    return add_days(day, 1) if day else None
+
+
+# --------------------------------------------------------------------------------------------------
+# The mapping
+# --------------------------------------------------------------------------------------------------
+
+
+def map_order(
+    resource: Any,
+    today: date,
+    resolve_medication: MedicationResolver | None = None,
+    *,
+    is_draft: bool = False,
+) -> MedicationOrder | None:
+    """One medication resource → :class:`MedicationOrder`; None only when ``resource`` is not an object.
+
+    ``resourceType`` MedicationDispense / MedicationStatement are mapped as such; anything else
+    (including a missing type, and DSTU2 "MedicationOrder") is read as a MedicationRequest.
+    ``today`` picks the dose step in effect. Drafts (from the hook context) start ``today`` when they
+    carry no date.
+    """
+    if not isinstance(resource, dict):
+        return None
+    rtype = resource.get("resourceType")
+    if rtype not in ORDER_TYPES:
+        rtype = MEDICATION_REQUEST
+    view = _dosage_view(resource, rtype)
+    drug = identify_drug(resource, resolve_medication)
+    steps = _dose_steps(view, drug)
+    dose = _daily_dose(view, drug, today)
+    if rtype == MEDICATION_REQUEST:
+        start, supply_end, planned, authored, requester = _request_coverage(resource, view, drug, steps, today, is_draft)
+    elif rtype == MEDICATION_DISPENSE:
+        start, supply_end, planned, authored, requester = _dispense_coverage(resource, view, drug, dose)
+    else:
+        start, supply_end, planned, authored, requester = _statement_coverage(resource)
+    status = text(resource.get("status"))
+    if rtype == MEDICATION_STATEMENT and text(resource.get("taken")) in ("n", "N"):
+        status = "not-taken"  # STU3: taken = n is R4's status not-taken
+    if status == "stopped" and supply_end is not None:
+        stopped = _stop_date(resource)
+        if stopped is not None and start is not None:
+            # Coverage runs through the stop day; a stop before the start means never taken.
+            supply_end = min(supply_end, max(start, add_days(stopped, 1) or supply_end))
+    return MedicationOrder(
+        id=text(resource.get("id")),
+        resource_type=rtype,
+        status=status,
+        intent=text(resource.get("intent")),
+        drug=drug,
+        daily_dose=dose,
+        medd=_medd(drug, dose),
+        steps=steps,
+        start=start,
+        supply_end=supply_end,
+        authored_on=authored,
+        requester=requester,
+        is_draft=is_draft,
+        has_planned_end=planned,
+    )
+
+
+def _request_coverage(resource: dict, view: dict, drug: Drug, steps, today: date, is_draft: bool):
+    dispense = obj(resource.get("dispenseRequest"))
+    validity = obj(dispense.get("validityPeriod"))
+    authored = parse_date(resource.get("authoredOn")) or parse_date(resource.get("dateWritten"))  # DSTU2
+    start = parse_date(validity.get("start")) or _bounds_start(resource) or authored
+    if start is None and is_draft:
+        start = today
+    repeats = number(dispense.get("numberOfRepeatsAllowed"))
+    fills = 1 + (int(repeats) if repeats is not None and repeats >= 0 else 0)
+
+    supply_end: date | None = None
+    if start is not None:
+        days = duration_days(dispense.get("expectedSupplyDuration"))
+        if days is None and len(steps) <= 1:
+            first_dose = steps[0].daily_dose if steps else None
+            if first_dose is None or first_dose.amount is None:
+                first_dose = _daily_dose(view, drug, start)
+            days = supply_days_from_quantity(resource, drug, first_dose, dispense.get("quantity"))
+        if days is not None:
+            supply_end = add_days(start, math.ceil(days * fills - 1e-9))
+    if supply_end is None:
+        supply_end = _after(parse_date(validity.get("end")))
+    if supply_end is None:
+        supply_end = _after(_bounds_end(resource))
+    planned = (
+        supply_end is not None
+        or _has_bounds_duration(resource)
+        or any(s.end is not None for s in steps)
+    )
+    return start, supply_end, planned, authored, reference_of(resource.get("requester"))
+
+
+def _dispense_coverage(resource: dict, view: dict, drug: Drug, dose: DailyDose):
+    start = parse_date(resource.get("whenHandedOver")) or parse_date(resource.get("whenPrepared"))
+    supply_end = None
+    if start is not None:
+        days = duration_days(resource.get("daysSupply"))
+        if days is None:
+            days = supply_days_from_quantity(view, drug, dose, resource.get("quantity"))
+        if days is not None:
+            supply_end = add_days(start, math.ceil(days - 1e-9))
+    # The dispenser is not the prescriber: requester stays unknown for a dispense.
+    return start, supply_end, supply_end is not None, None, None
+
+
+def _statement_coverage(resource: dict):
+    period = obj(resource.get("effectivePeriod"))
+    start = parse_date(period.get("start")) or parse_date(resource.get("effectiveDateTime"))
+    end = parse_date(period.get("end"))
+    supply_end = _after(end) if end is not None else None
+    if start is not None and supply_end is not None and supply_end <= start:
+        supply_end = add_days(start, 1)  # an end before the start: at least the day it was taken
+    return start, supply_end, end is not None, parse_date(resource.get("dateAsserted")), None
