@@ -35,4 +35,21 @@ OVERRIDE_REASONS: dict[str, Localized] = {
         "sv": "Överenskommet med ansvarig läkare",
         "en": "Agreed with the responsible physician",
     },
+    # Added for the taper-safety cards (rules engineer R1).
+    "not-in-taper": {
+        "sv": "Ingen pågående nedtrappning",
+        "en": "No taper in progress",
+    },
+    "dose-per-plan": {
+        "sv": "Dosen följer den överenskomna nedtrappningsplanen",
+        "en": "The dose follows the agreed taper plan",
+    },
+    "new-step-strength": {
+        "sv": "Nytt recept krävs för nästa dos-steg (ny styrka)",
+        "en": "New prescription needed for the next dose step (new strength)",
+    },
+    "exit-plan-elsewhere": {
+        "sv": "Plan för utsättning finns dokumenterad på annat ställe",
+        "en": "Plan for stopping documented elsewhere",
+    },
 }

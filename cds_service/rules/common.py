@@ -1,0 +1,405 @@
+"""Shared helpers for the rules: which drafts matter, where a taper stands, and card text.
+
+Everything here is a pure function of model values (no I/O). Texts come in Swedish (``"sv"``, the
+default) and English (``"en"``); Swedish uses the guidelines' own words (dygnsdos, dos-steg, MEDD,
+nedtrappning) and a decimal comma.
+
+Stable API (other rules import it):
+
+Drafts and taper state
+  - :func:`draft_opioids`, :func:`draft_sedatives`, :func:`draft_reference`, :func:`raw_draft`
+  - :func:`in_taper`, :func:`today_step`, :func:`taper_end`, :func:`tapered_ingredient`
+  - :func:`current_daily_dose` — the record's daily dose of one ingredient today (honest sum)
+  - :func:`opioid_ingredients` — distinct opioid ingredients in effect and drafted
+  - :func:`same_reference` — do two FHIR references name the same resource?
+Formatting
+  - :func:`fmt_number`, :func:`fmt_dose`, :func:`fmt_daily_dose`, :func:`fmt_medd`, :func:`fmt_date`,
+    :func:`fmt_days`, :func:`ingredient_name`, :func:`drug_name`, :func:`exposure_text`
+  - :func:`taper_table` — markdown table of a taper schedule
+  - :func:`exclusion_summary`, :func:`bullets`
+  - :func:`loc` — build a ``{"sv", "en"}`` mapping
+"""
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from typing import Any, Iterable, Mapping, Sequence
+
+from fhir_mappings.model import (
+    MG,
+    UG_PER_H,
+    DailyDose,
+    DoseStep,
+    Drug,
+    DrugClass,
+    Exposure,
+    MedicationOrder,
+    PatientFacts,
+    TaperPlan,
+)
+
+from .base import RuleContext
+
+LANGS = ("sv", "en")
+
+
+def loc(sv: str, en: str) -> dict[str, str]:
+    """A localized text: ``{"sv": sv, "en": en}``."""
+    return {"sv": sv, "en": en}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Drafts
+
+
+def draft_opioids(facts: PatientFacts) -> list[MedicationOrder]:
+    """The draft orders of this hook call that are analgesic opioids (not LARO), in request order."""
+    return [d for d in facts.drafts if d.drug.is_opioid]
+
+
+SEDATIVE_CLASSES = (DrugClass.BENZODIAZEPINE, DrugClass.Z_DRUG)
+
+
+def draft_sedatives(facts: PatientFacts) -> list[MedicationOrder]:
+    """Draft benzodiazepines (N05BA, N05CD) and z-drugs (N05CF: zopiclone, zolpidem)."""
+    return [d for d in facts.drafts if d.drug.drug_class in SEDATIVE_CLASSES]
+
+
+def draft_reference(order: MedicationOrder) -> str | None:
+    """``"MedicationRequest/<id>"`` for a draft (the CDS Hooks ``resourceId`` form), None without id."""
+    if not order.id:
+        return None
+    return f"{order.resource_type or 'MedicationRequest'}/{order.id}"
+
+
+def raw_draft(ctx: RuleContext, order: MedicationOrder) -> dict | None:
+    """The draft resource exactly as the EHR sent it (``ctx.drafts_raw`` keyed by id), or None."""
+    raw = getattr(ctx, "drafts_raw", None) or {}
+    if not order.id:
+        return None
+    found = raw.get(order.id)
+    return found if isinstance(found, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Taper state
+
+
+def in_taper(facts: PatientFacts) -> bool:
+    """A taper is running: the record holds an active taper plan (``facts.taper_plan``)."""
+    return facts.taper_plan is not None
+
+
+def today_step(plan: TaperPlan | None, day: date) -> DoseStep | None:
+    """The plan's step in effect on ``day``; None before the first step or when dates are missing."""
+    if plan is None:
+        return None
+    return plan.step_on(day)
+
+
+def taper_end(plan: TaperPlan | None) -> date | None:
+    """The plan's end: ``plan.end``, else the last step's end, else None (unknown)."""
+    if plan is None:
+        return None
+    if plan.end is not None:
+        return plan.end
+    ends = [s.end for s in plan.steps if s.end is not None]
+    if ends and len(ends) == len(plan.steps):
+        return max(ends)
+    return None
+
+
+def tapered_ingredient(facts: PatientFacts) -> str | None:
+    """The ingredient being tapered: the plan's, else the only opioid ingredient in effect, else None."""
+    plan = facts.taper_plan
+    if plan is not None and plan.ingredient:
+        return plan.ingredient
+    ingredients = {o.drug.ingredient for o in facts.opioids_in_effect if o.drug.ingredient}
+    if len(ingredients) == 1:
+        return next(iter(ingredients))
+    return None
+
+
+def current_daily_dose(facts: PatientFacts, ingredient: str | None) -> DailyDose:
+    """The record's daily dose of ``ingredient`` in effect today, summed over its orders.
+
+    Includes as-needed orders at their maximum (RJL "Praktiska tips": count the total daily dose
+    including PRN doses). Unknown (amount None, with a problem) when no order of that ingredient is
+    in effect, when any part is unknown, or when the units differ — never a partial sum.
+    """
+    if not ingredient:
+        return DailyDose(None, None, basis="unknown", problem="ingredient unknown")
+    orders = [o for o in facts.opioids_in_effect if o.drug.ingredient == ingredient]
+    if not orders:
+        return DailyDose(None, None, basis="unknown", problem=f"no {ingredient} in effect in the record")
+    units = {o.daily_dose.unit for o in orders}
+    if any(not o.daily_dose.known for o in orders):
+        return DailyDose(None, None, basis="unknown", problem=f"daily dose of {ingredient} partly unknown")
+    if len(units) != 1:
+        return DailyDose(None, None, basis="unknown", problem=f"{ingredient} in different units")
+    total = sum(o.daily_dose.amount or 0.0 for o in orders)
+    return DailyDose(total, units.pop(), prn=all(o.daily_dose.prn for o in orders), basis="dosage")
+
+
+def opioid_ingredients(facts: PatientFacts) -> list[str]:
+    """Distinct opioid ingredients in effect in the record or drafted, in first-seen order.
+
+    An opioid whose ingredient is unknown counts under its display name, so that "several opioids"
+    is never missed because one could not be identified.
+    """
+    seen: list[str] = []
+    for order in (*facts.opioids_in_effect, *draft_opioids(facts)):
+        key = order.drug.ingredient or order.drug.display
+        if key not in seen:
+            seen.append(key)
+    return seen
+
+
+def _ref_key(ref: str | None) -> tuple[str, str] | None:
+    if not ref or not isinstance(ref, str):
+        return None
+    parts = [p for p in ref.strip().split("/") if p]
+    # absolute URLs may carry a version: .../Practitioner/1/_history/2
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) < 2:
+        return None
+    return parts[-2], parts[-1]
+
+
+def same_reference(a: str | None, b: str | None) -> bool | None:
+    """True/False when both references are readable ("Practitioner/1" equals ".../Practitioner/1");
+    None when either is missing or unreadable (unknown, not "different")."""
+    ka, kb = _ref_key(a), _ref_key(b)
+    if ka is None or kb is None:
+        return None
+    return ka == kb
+
+
+# ---------------------------------------------------------------------------------------------------
+# Formatting
+
+
+def fmt_number(value: float | None, lang: str = "sv", *, decimals: int = 2) -> str:
+    """``7.5`` → ``"7,5"`` (sv) / ``"7.5"`` (en); whole numbers without decimals; None → "?"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "?"
+    rounded = round(float(value), decimals)
+    if rounded == int(rounded):
+        text = str(int(rounded))
+    else:
+        text = f"{rounded:.{decimals}f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") if lang == "sv" else text
+
+
+def _unit_text(unit: str | None) -> str:
+    if unit == UG_PER_H:
+        return "µg/h"
+    return unit or ""
+
+
+def fmt_dose(amount: float | None, unit: str | None, lang: str = "sv") -> str:
+    """A single dose: ``"10 mg"``, ``"25 µg/h"``; unknown → "okänd dos" / "unknown dose"."""
+    if amount is None:
+        return "okänd dos" if lang == "sv" else "unknown dose"
+    return f"{fmt_number(amount, lang)} {_unit_text(unit)}".strip()
+
+
+def fmt_daily_dose(amount: float | None, unit: str | None, lang: str = "sv") -> str:
+    """A daily dose: ``"20 mg/dygn"`` / ``"20 mg/day"``; patches ``"25 µg/h"`` (worn continuously);
+    unknown → "okänd dygnsdos" / "unknown daily dose"."""
+    if amount is None:
+        return "okänd dygnsdos" if lang == "sv" else "unknown daily dose"
+    if unit == UG_PER_H:
+        return f"{fmt_number(amount, lang)} µg/h"
+    per = "dygn" if lang == "sv" else "day"
+    return f"{fmt_number(amount, lang)} {unit or MG}/{per}"
+
+
+def fmt_medd(value: float | None, lang: str = "sv", *, complete: bool = True, suffix: bool = True) -> str:
+    """``"45 MEDD"``; incomplete → ``"minst 45 MEDD"`` / ``"at least 45 MEDD"``; None → "okänd MEDD"."""
+    if value is None:
+        word = "okänd" if lang == "sv" else "unknown"
+        return f"{word} MEDD" if suffix else word
+    text = fmt_number(value, lang, decimals=1)
+    if not complete:
+        text = ("minst " if lang == "sv" else "at least ") + text
+    return f"{text} MEDD" if suffix else text
+
+
+def fmt_date(day: date | None, lang: str = "sv") -> str:
+    """ISO date (as Swedish records write it); unknown → "okänt datum" / "unknown date"."""
+    if day is None:
+        return "okänt datum" if lang == "sv" else "unknown date"
+    return day.isoformat()
+
+
+def fmt_days(days: int | None, lang: str = "sv") -> str:
+    """``"1 dag"``, ``"3 dagar"``; ``"1 day"``, ``"3 days"``; whole weeks ≥ 14 days also in weeks."""
+    if days is None:
+        return "okänt antal dagar" if lang == "sv" else "unknown number of days"
+    if lang == "sv":
+        text = f"{days} dag" if days == 1 else f"{days} dagar"
+        if days >= 14 and days % 7 == 0:
+            text = f"{days // 7} veckor"
+    else:
+        text = f"{days} day" if days == 1 else f"{days} days"
+        if days >= 14 and days % 7 == 0:
+            text = f"{days // 7} weeks"
+    return text
+
+
+_INGREDIENT_SV = {
+    "morphine": "morfin",
+    "oxycodone": "oxikodon",
+    "oxycodone/naloxone": "oxikodon/naloxon",
+    "tramadol": "tramadol",
+    "buprenorphine": "buprenorfin",
+    "fentanyl": "fentanyl",
+    "hydromorphone": "hydromorfon",
+    "ketobemidone": "ketobemidon",
+    "tapentadol": "tapentadol",
+    "codeine": "kodein",
+    "dihydrocodeine": "dihydrokodein",
+    "pethidine": "petidin",
+    "methadone": "metadon",
+    "ethylmorphine": "etylmorfin",
+}
+
+
+def ingredient_name(ingredient: str | None, lang: str = "sv") -> str:
+    """Ingredient key (English, as in the MEDD table) as a clinician writes it in ``lang``."""
+    if not ingredient:
+        return "okänd opioid" if lang == "sv" else "unknown opioid"
+    if lang == "sv":
+        return _INGREDIENT_SV.get(ingredient, ingredient)
+    return ingredient
+
+
+def drug_name(drug: Drug, lang: str = "sv") -> str:
+    """The record's display of the drug (what the physician sees in the EHR), else the ingredient."""
+    if drug.display:
+        return drug.display
+    return ingredient_name(drug.ingredient, lang)
+
+
+_EXPOSURE = {
+    Exposure.NONE: ("ingen pågående användning", "no current use"),
+    Exposure.ACUTE: ("kort användning (under 2 veckor)", "short use (under 2 weeks)"),
+    Exposure.SUBACUTE: ("användning 2 veckor–3 månader", "use for 2 weeks–3 months"),
+    Exposure.LONG_TERM: ("långvarig användning (över 3 månader)", "long-term use (over 3 months)"),
+    Exposure.MULTI_YEAR: ("mångårig användning (över 2 år)", "multi-year use (over 2 years)"),
+}
+
+
+def exposure_text(exposure: Exposure, lang: str = "sv") -> str:
+    """Plain words for an exposure class, e.g. "långvarig användning (över 3 månader)"."""
+    sv, en = _EXPOSURE.get(exposure, ("okänd användningstid", "unknown duration of use"))
+    return sv if lang == "sv" else en
+
+
+_EXCLUSIONS = {
+    "cancer": ("aktiv cancer", "active cancer"),
+    "palliative": ("palliativ vård", "palliative care"),
+    "laro": ("LARO (läkemedelsassisterad behandling vid opioidberoende)", "opioid maintenance treatment"),
+    "under-18": ("under 18 år", "under 18"),
+}
+
+
+def exclusion_summary(exclusions: Iterable[str], lang: str = "sv") -> str:
+    """Why a patient is out of scope of the taper cards (clinical-rules §8), e.g.
+    "aktiv cancer, palliativ vård"; empty string when not excluded."""
+    parts = []
+    for key in exclusions:
+        sv, en = _EXCLUSIONS.get(key, (key, key))
+        parts.append(sv if lang == "sv" else en)
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Taper schedule as a markdown table
+
+
+def _per_administration(step: Any, unit: str | None, lang: str) -> str:
+    parts = tuple(getattr(step, "per_administration", ()) or ())
+    if not parts or all(p == 0 for p in parts):
+        return "–"
+    if unit == UG_PER_H:
+        return " + ".join(fmt_dose(p, unit, lang) for p in parts)
+    if len(parts) == 2:
+        return f"{fmt_number(parts[0], lang)} + {fmt_number(parts[1], lang)} {_unit_text(unit)}"
+    return " + ".join(fmt_dose(p, unit, lang) for p in parts)
+
+
+def taper_table(schedule: Any, lang: str = "sv") -> str:
+    """The schedule as a GitHub markdown table: step, from, days, daily dose, per administration
+    (morning/evening; patch strength for patches), MEDD.
+
+    ``schedule`` is a ``cds_service.taper.TaperSchedule`` (duck-typed: ``unit`` and ``steps`` with
+    ``number, start, days, daily_dose, per_administration, medd``). The final zero step reads
+    "utsatt" / "stopped".
+    """
+    unit = getattr(schedule, "unit", None)
+    patch = unit == UG_PER_H
+    if lang == "sv":
+        head = ("Steg", "Från", "Dagar", "Dygnsdos", "Plåster" if patch else "Morgon + kväll", "MEDD")
+        stopped = "utsatt"
+    else:
+        head = ("Step", "From", "Days", "Daily dose", "Patch" if patch else "Morning + evening", "MEDD")
+        stopped = "stopped"
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for step in getattr(schedule, "steps", ()) or ():
+        dose = getattr(step, "daily_dose", None)
+        days = getattr(step, "days", None)
+        if dose == 0:
+            dose_text, per_text = stopped, "–"
+            days_text = "–" if not days else str(days)
+        else:
+            dose_text = fmt_daily_dose(dose, unit, lang)
+            per_text = _per_administration(step, unit, lang)
+            days_text = "?" if days is None else str(days)
+        medd = getattr(step, "medd", None)
+        medd_text = "–" if dose == 0 else fmt_medd(medd, lang, suffix=False)
+        lines.append(
+            "| "
+            + " | ".join(
+                (
+                    str(getattr(step, "number", "")),
+                    fmt_date(getattr(step, "start", None), lang),
+                    days_text,
+                    dose_text,
+                    per_text,
+                    medd_text,
+                )
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def bullets(lines: Iterable[str | None]) -> str:
+    """Markdown bullet list of the non-empty lines."""
+    return "\n".join(f"- {line}" for line in lines if line)
+
+
+def days_between(start: date, end: date) -> int:
+    return (end - start).days
+
+
+def add_days(day: date, days: int) -> date:
+    return day + timedelta(days=days)
+
+
+def localized(fn) -> dict[str, str]:
+    """Call ``fn(lang)`` for every language: ``{"sv": fn("sv"), "en": fn("en")}``."""
+    return {lang: fn(lang) for lang in LANGS}
+
+
+def mapping_get(obj: Mapping[str, Any] | None, *path: str) -> Any:
+    """Nested ``dict`` lookup that never raises (malformed FHIR stays malformed, not a crash)."""
+    cur: Any = obj
+    for key in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(key)
+    return cur
