@@ -1,0 +1,559 @@
+"""Shared reading of the record for the referral cards and R2's rules (clinical-rules §4, §5).
+
+What a referral must contain, per [VGR "Organisation på fyra vårdnivåer"] ("En remiss till smärtvård
+på specialistnivå 3 och 4 ska innehålla") and clinical-rules §5: current opioids and doses, MEDD,
+duration, treatments tried and their results *as far as the record shows* — basic analgesics
+(paracetamol, NSAID), neuropathic drugs (duloxetine, amitriptyline, gabapentinoids), previous tapers and
+how they ended — and a checklist of what the record cannot show (motivation, pain work-up, rehab plan,
+sick leave). The same pieces serve the pain clinic's entry criteria [RJL "Hjälp och kontaktvägar"].
+
+Everything here is a pure function of :class:`~fhir_mappings.model.PatientFacts`. Unknown stays
+unknown: a dose we cannot read is "okänd", an incomplete MEDD total is "minst X", never zero.
+
+Texts come in both languages (``{"sv": ..., "en": ...}``). FHIR resources put in suggestions are built
+in Swedish only (``Action.resource`` is a single resource; Swedish is the service's default language).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import Enum
+from typing import Iterable, Sequence
+
+from fhir_mappings.model import (
+    MG,
+    UG_PER_H,
+    DailyDose,
+    DoseStep,
+    DrugClass,
+    Exposure,
+    MedicationOrder,
+    PatientFacts,
+    TaperPlan,
+    TotalMedd,
+)
+from fhir_mappings.systems import TRAPPA_REFERRAL
+
+from .base import Action, Localized, RuleContext, Suggestion
+from .common import (
+    LANGS,
+    current_daily_dose,
+    draft_opioids,
+    exposure_text,
+    fmt_date,
+    fmt_daily_dose,
+    fmt_medd,
+    fmt_number,
+    ingredient_name,
+    loc,
+    taper_end,
+    tapered_ingredient,
+    today_step,
+)
+
+SV, EN = "sv", "en"
+
+PSYCHIATRY = "psychiatry"
+PAIN_CLINIC = "pain-clinic"
+
+ONGOING = (Exposure.SUBACUTE, Exposure.LONG_TERM, Exposure.MULTI_YEAR)
+LONG_TERM = (Exposure.LONG_TERM, Exposure.MULTI_YEAR)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Texts (formatting itself lives in ``common``)
+
+
+def dose_text(dose: DailyDose | None, lang: str = SV) -> str:
+    """"40 mg/dygn", "25 µg/h", PRN marked as the maximum; unknown → "okänd dygnsdos" (never 0)."""
+    if dose is None:
+        return fmt_daily_dose(None, None, lang)
+    text = fmt_daily_dose(dose.amount, dose.unit, lang)
+    if dose.known and dose.prn:
+        text += " vid behov (max)" if lang == SV else " as needed (max)"
+    return text
+
+
+def total_medd_text(total: TotalMedd, lang: str = SV) -> str:
+    """The total as it should be read: "90 MEDD", "minst 45 MEDD" (incomplete), "okänd MEDD"; a
+    complete total with no part is a true zero (no opioid in effect)."""
+    if total.value is None and total.complete:
+        return fmt_medd(0, lang)
+    return fmt_medd(total.value, lang, complete=total.complete)
+
+
+def duration_text(facts: PatientFacts, lang: str = SV) -> str:
+    """"412 dagar i följd (sedan 2025-10-07) – långvarig användning (över 3 månader)"."""
+    ep = facts.episode
+    if ep.exposure is Exposure.NONE:
+        return exposure_text(Exposure.NONE, lang)
+    since = ""
+    if ep.start:
+        since = f", sedan {fmt_date(ep.start)}" if lang == SV else f", since {fmt_date(ep.start)}"
+    days = f"{ep.days} dagar i följd" if lang == SV else f"{ep.days} consecutive days"
+    return f"{days}{since} – {exposure_text(ep.exposure, lang)}"
+
+
+def orders_text(orders: Iterable[MedicationOrder], lang: str = SV) -> list[str]:
+    """One line per opioid: "Oxikodon depot 20 mg: 40 mg/dygn (80 MEDD)"."""
+    lines = []
+    for o in orders:
+        if o.medd.value is not None:
+            medd = fmt_medd(o.medd.value, lang)
+        else:
+            medd = "MEDD okänd" if lang == SV else "MEDD unknown"
+        lines.append(f"{o.drug.display}: {dose_text(o.daily_dose, lang)} ({medd})")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------
+# The record: what is in effect
+
+
+def in_effect(order: MedicationOrder, day: date) -> bool:
+    """Does the order cover ``day``?
+
+    Coverage is [start, supply_end). An order without known coverage counts when its status says it
+    is current (active / on-hold / intended for statements; a dispense with no supply data does not
+    count: we cannot tell). Ended statuses never count.
+    """
+    status = (order.status or "").lower()
+    if status in ("stopped", "cancelled", "entered-in-error", "revoked", "not-taken", "declined"):
+        return False
+    if order.start and order.start > day:
+        return False
+    if order.supply_end is not None:
+        return day < order.supply_end
+    if order.resource_type == "MedicationDispense":
+        return False
+    return status in ("active", "on-hold", "intended")
+
+
+def record_in_effect(facts: PatientFacts, day: date, classes: Sequence[DrugClass]) -> list[MedicationOrder]:
+    return [o for o in facts.orders if o.drug.drug_class in classes and in_effect(o, day)]
+
+
+def drafts_of(facts: PatientFacts, classes: Sequence[DrugClass]) -> list[MedicationOrder]:
+    return [d for d in facts.drafts if d.drug.drug_class in classes]
+
+
+def ongoing_opioid_use(facts: PatientFacts, ctx: RuleContext) -> bool:
+    """Ongoing use: the current episode is at least subacute (≥ 14 days), or — on the order hooks —
+    an opioid is being ordered now (the draft makes the use ongoing in the physician's intent)."""
+    if facts.episode.exposure in ONGOING:
+        return True
+    return ctx.hook != "patient-view" and bool(drafts_of(facts, (DrugClass.OPIOID,)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# MEDD against a threshold (honest about incomplete totals)
+
+
+class Versus(str, Enum):
+    ABOVE = "above"  # known part alone exceeds the limit (a lower bound above is still above)
+    AT_OR_BELOW = "at-or-below"  # complete total within the limit
+    UNDECIDED = "undecided"  # incomplete total whose known part is within the limit
+
+
+def effective_total(facts: PatientFacts) -> TotalMedd:
+    """The patient's current total MEDD: the record's opioids in effect.
+
+    Drafts usually renew what is in effect, so adding them would double count; only when the record
+    holds no opioid in effect (a start, or opioids prescribed elsewhere) are the drafts' MEDDs used.
+    """
+    if facts.opioids_in_effect or not any(d.drug.is_opioid for d in facts.drafts):
+        return facts.total_medd
+    parts = [d for d in facts.drafts if d.drug.is_opioid]
+    known = [d.medd.value for d in parts if d.medd.value is not None]
+    unknown = tuple(d.drug.display for d in parts if d.medd.value is None)
+    return TotalMedd(value=sum(known) if known else None, complete=not unknown, unknown=unknown)
+
+
+def medd_versus(total: TotalMedd, limit: float) -> Versus:
+    if total.value is not None and total.value > limit:
+        return Versus.ABOVE
+    if total.complete:
+        return Versus.AT_OR_BELOW
+    return Versus.UNDECIDED
+
+
+# ---------------------------------------------------------------------------------------------------
+# Treatments tried (as far as the record shows)
+
+
+@dataclass(frozen=True)
+class Treatment:
+    key: str  # camelCase key for facts: "paracetamol", "nsaid", ...
+    label: Localized
+    classes: tuple[DrugClass, ...]
+    neuropathic: bool  # part of the neuropathic-pain requirement, not the basic analgesics
+
+
+TREATMENTS = (
+    Treatment("paracetamol", loc("Paracetamol", "Paracetamol"), (DrugClass.PARACETAMOL,), False),
+    Treatment("nsaid", loc("NSAID", "NSAID"), (DrugClass.NSAID,), False),
+    Treatment("duloxetine", loc("Duloxetin", "Duloxetine"), (DrugClass.DULOXETINE,), True),
+    Treatment("amitriptyline", loc("Amitriptylin", "Amitriptyline"), (DrugClass.AMITRIPTYLINE,), True),
+    Treatment(
+        "gabapentinoid",
+        loc("Gabapentin/pregabalin", "Gabapentin/pregabalin"),
+        (DrugClass.GABAPENTINOID,),
+        True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Tried:
+    treatment: Treatment
+    orders: tuple[MedicationOrder, ...]  # record orders of that class, any status
+
+    @property
+    def tried(self) -> bool:
+        return bool(self.orders)
+
+    @property
+    def first(self) -> date | None:
+        dates = [o.start or o.authored_on for o in self.orders if (o.start or o.authored_on)]
+        return min(dates) if dates else None
+
+    @property
+    def last(self) -> date | None:
+        # supply_end is exclusive: the last covered day is the day before
+        ends = [o.supply_end - timedelta(days=1) if o.supply_end else (o.start or o.authored_on) for o in self.orders]
+        ends = [d for d in ends if d]
+        return max(ends) if ends else None
+
+    def text(self, lang: str = SV) -> str:
+        label = self.treatment.label[lang]
+        if not self.tried:
+            return f"{label}: " + ("framgår inte av journalen" if lang == SV else "not shown in the record")
+        span = ""
+        if self.first and self.last and self.last != self.first:
+            span = f" {self.first.isoformat()}–{self.last.isoformat()}"
+        elif self.first:
+            span = f" {self.first.isoformat()}"
+        doses = sorted({dose_text(o.daily_dose, lang) for o in self.orders if o.daily_dose.known})
+        dose = f", {', '.join(doses)}" if doses else ""
+        if lang == SV:
+            return f"{label}: förskrivet{span}{dose} – effekt framgår inte av journalen"
+        return f"{label}: prescribed{span}{dose} – effect not shown in the record"
+
+
+def treatments_tried(facts: PatientFacts) -> tuple[Tried, ...]:
+    """Each treatment the referral and the pain clinic ask about, with the record's orders of it.
+
+    Record orders only (not drafts: what is being ordered now has not been tried). Any status counts:
+    a stopped NSAID was still tried.
+    """
+    return tuple(
+        Tried(t, tuple(o for o in facts.orders if o.drug.drug_class in t.classes)) for t in TREATMENTS
+    )
+
+
+OUTCOME_TEXT = {
+    "completed": loc("genomförd (opioiden utsatt)", "completed (opioid stopped)"),
+    "failed": loc("avbruten utan att nå målet", "failed"),
+    None: loc("utfall okänt", "outcome unknown"),
+}
+
+
+def failed_tapers(facts: PatientFacts) -> tuple[TaperPlan, ...]:
+    return tuple(p for p in facts.previous_tapers if p.outcome == "failed")
+
+
+def taper_line(plan: TaperPlan, lang: str = SV) -> str:
+    when = ""
+    if plan.start or plan.end:
+        start = plan.start.isoformat() if plan.start else "?"
+        end = plan.end.isoformat() if plan.end else "?"
+        when = f"{start}–{end} "
+    outcome = OUTCOME_TEXT.get(plan.outcome, OUTCOME_TEXT[None])[lang]
+    return f"{when}{ingredient_name(plan.ingredient, lang)}: {outcome}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Taper progress: where the running taper stands today
+
+
+@dataclass(frozen=True)
+class TaperProgress:
+    plan: TaperPlan
+    today: date
+    step: DoseStep | None  # the step in effect today (None before the start or after the end)
+    step_number: int | None  # 1-based position among the plan's steps
+    steps: int
+    target: float | None  # today's planned daily dose (0 after the last step; None before the start)
+    unit: str | None
+    next_step: DoseStep | None
+    last_end: date | None  # the schedule's last day
+    current: float | None  # record's daily dose of the tapered ingredient in effect today
+    current_problem: str | None  # why ``current`` is unknown, or why it cannot be compared
+
+    @property
+    def running(self) -> bool:
+        return self.step is not None
+
+    @property
+    def ended(self) -> bool:
+        return self.step is None and self.last_end is not None and self.today > self.last_end
+
+    @property
+    def stalled(self) -> bool | None:
+        """Current dose still above today's step: True / False / None (cannot be decided)."""
+        if self.target is None or self.current is None:
+            return None
+        return self.current > self.target + 1e-9
+
+
+def taper_progress(facts: PatientFacts, today: date) -> TaperProgress | None:
+    """Where the active taper plan stands today, or None when there is no active plan.
+
+    ``current`` is the record's daily dose of the tapered ingredient in effect today
+    (:func:`common.current_daily_dose`: an honest sum, unknown when any part is unknown); a unit that
+    differs from the plan's makes the comparison impossible (``current`` None, with a problem).
+    """
+    plan = facts.taper_plan
+    if plan is None:
+        return None
+    steps = tuple(plan.steps)
+    step = today_step(plan, today)
+    number = steps.index(step) + 1 if step is not None and step in steps else None
+    last_end = taper_end(plan)
+    unit = step.daily_dose.unit if step else (steps[0].daily_dose.unit if steps else None)
+    if step is not None:
+        target = step.daily_dose.amount
+    elif last_end is not None and today > last_end:
+        target = 0.0  # the schedule ends at zero
+    else:
+        target = None  # before the start, or dates missing
+    later = [s for s in steps if s.start and s.start > today]
+    nxt = min(later, key=lambda s: s.start) if later else None
+
+    record = current_daily_dose(facts, tapered_ingredient(facts))
+    current, problem = record.amount, record.problem
+    if current is not None and unit and record.unit != unit:
+        current, problem = None, "record dose unit differs from the plan's"
+    return TaperProgress(
+        plan=plan,
+        today=today,
+        step=step,
+        step_number=number,
+        steps=len(steps),
+        target=target,
+        unit=unit,
+        next_step=nxt,
+        last_end=last_end,
+        current=current,
+        current_problem=problem,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Referral content and suggestion
+
+TARGET_TEXT = {
+    PSYCHIATRY: loc("beroendemottagning/psykiatrisk klinik", "addiction clinic/psychiatric clinic"),
+    PAIN_CLINIC: loc("smärtklinik", "pain clinic"),
+}
+
+# What the record cannot show, and a referral to level 3/4 must contain [VGR "Organisation på fyra
+# vårdnivåer"]; the pain clinic's prerequisites [RJL "Hjälp och kontaktvägar"] (clinical-rules §5).
+UNKNOWABLE = (
+    loc("Patientens motivation till nedtrappning", "The patient's motivation to taper"),
+    loc(
+        "Smärtutredning/smärtanalys, undersökningar och labbprover med resultat",
+        "Pain work-up/analysis, investigations and lab results",
+    ),
+    loc("Effekt av prövade behandlingar (dosnivå och effekt)", "Effect of the treatments tried (dose and effect)"),
+    loc(
+        "Rehabiliteringsplan inkl. sjukskrivning och arbetslivsinriktade åtgärder",
+        "Rehabilitation plan incl. sick leave and work-oriented measures",
+    ),
+    loc(
+        "Beslut om remiss fattat i samråd med patienten, information om vårdgarantin",
+        "Referral decided together with the patient, informed about the care guarantee",
+    ),
+)
+
+PAIN_CLINIC_UNKNOWABLE = (
+    loc("Multimodala insatser", "Multimodal measures"),
+    loc("Smärtskola", "Pain school"),
+    loc("Fysioterapi", "Physiotherapy"),
+    loc(
+        "Smärtan utredd och behandlad på primärvårdsnivå",
+        "Pain investigated and treated in primary care",
+    ),
+    loc("Patientens motivation till nedtrappning", "The patient's motivation to taper"),
+)
+
+
+def diagnoses_lines(facts: PatientFacts, lang: str = SV) -> list[str]:
+    c = facts.conditions
+    lines = []
+    if c.substance_use:
+        head = "Substansbruk" if lang == SV else "Substance use"
+        lines.append(f"{head}: {', '.join(c.substance_use)}")
+    if c.psychiatric:
+        head = "Psykiatrisk samsjuklighet" if lang == SV else "Psychiatric comorbidity"
+        lines.append(f"{head}: {', '.join(c.psychiatric)}")
+    if lang == SV:
+        lines.append("Diagnoskod för långvarig smärta: " + ("finns" if c.long_term_pain else "saknas"))
+    else:
+        lines.append("Long-term pain code: " + ("present" if c.long_term_pain else "missing"))
+    return lines
+
+
+def referral_content(
+    facts: PatientFacts, ctx: RuleContext, target: str, question: Localized
+) -> dict[str, str]:
+    """The referral's text pre-filled from the record (plain text with simple dashes).
+
+    Sections follow [VGR] "En remiss … ska innehålla": question, current pharmacological treatment with
+    dose level, treatments tried and results as far as the record shows, previous tapers, diagnoses,
+    and what the physician must add because the record cannot show it.
+    """
+    out: dict[str, str] = {}
+    total = effective_total(facts)
+    for lang in LANGS:
+        sv = lang == SV
+        lines = [("Frågeställning: " if sv else "Question: ") + question[lang], ""]
+        lines.append("Aktuell opioidbehandling:" if sv else "Current opioid treatment:")
+        current = orders_text(facts.opioids_in_effect, lang) or orders_text(
+            [d for d in facts.drafts if d.drug.is_opioid], lang
+        )
+        lines += [f"- {x}" for x in current] or ["- " + ("ingen i journalen" if sv else "none in the record")]
+        lines.append(f"Total MEDD: {total_medd_text(total, lang)}")
+        if total.unknown:
+            lines.append(
+                ("MEDD kunde inte beräknas för: " if sv else "MEDD could not be computed for: ")
+                + ", ".join(total.unknown)
+            )
+        lines.append(("Behandlingstid: " if sv else "Duration: ") + duration_text(facts, lang))
+        lines.append("")
+        lines.append(
+            "Prövade behandlingar enligt journalen:" if sv else "Treatments tried according to the record:"
+        )
+        lines += [f"- {t.text(lang)}" for t in treatments_tried(facts)]
+        lines.append("Tidigare nedtrappningar:" if sv else "Previous tapers:")
+        lines += [f"- {taper_line(p, lang)}" for p in facts.previous_tapers] or [
+            "- " + ("inga i journalen" if sv else "none in the record")
+        ]
+        if facts.taper_plan is not None:
+            lines.append(
+                ("Pågående nedtrappning: " if sv else "Running taper: ")
+                + f"{ingredient_name(facts.taper_plan.ingredient, lang)}"
+                + (f", start {facts.taper_plan.start.isoformat()}" if facts.taper_plan.start else "")
+            )
+        lines.append("")
+        lines.append("Diagnoser:" if sv else "Diagnoses:")
+        lines += [f"- {x}" for x in diagnoses_lines(facts, lang)]
+        lines.append("")
+        lines.append(
+            "Att komplettera (framgår inte av journalen):" if sv else "To add (not shown in the record):"
+        )
+        lines += [f"- {x[lang]}" for x in UNKNOWABLE]
+        out[lang] = "\n".join(lines)
+    return out
+
+
+REFERRAL_ACTIVE_STATUSES = ("draft", "active", "on-hold")
+
+
+def _codings(value) -> Iterable[dict]:
+    """Every Coding nested anywhere in a raw resource (tolerant of any shape)."""
+    if isinstance(value, dict):
+        if "system" in value and "code" in value:
+            yield value
+        for v in value.values():
+            yield from _codings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _codings(v)
+
+
+def existing_referral(facts: PatientFacts, target: str) -> dict | None:
+    """An open referral to ``target`` already in the record (one Trappa proposed and the EHR kept:
+    a Coding ``urn:trappa:referral-target|<target>``, status draft/active/on-hold)."""
+    for sr in facts.service_requests:
+        if not isinstance(sr, dict) or sr.get("status") not in REFERRAL_ACTIVE_STATUSES:
+            continue
+        if any(c.get("system") == TRAPPA_REFERRAL and c.get("code") == target for c in _codings(sr)):
+            return sr
+    return None
+
+
+def referral_suggestion(
+    facts: PatientFacts, ctx: RuleContext, target: str, question: Localized
+) -> Suggestion | None:
+    """Suggestion "create a referral" with a ServiceRequest pre-filled from the record.
+
+    The resource is built in Swedish (the default language; ``Action.resource`` is one resource).
+    Returns None if the builder is unavailable — the card still carries the content in its detail.
+    """
+    try:
+        from fhir_mappings.builders import referral_service_request
+    except ImportError:  # builders not deployed: no suggestion rather than a broken one
+        return None
+    content = referral_content(facts, ctx, target, question)
+    try:
+        resource = referral_service_request(
+            patient_ref=ctx.patient_ref or f"Patient/{facts.patient_id}",
+            requester_ref=ctx.user_ref,
+            target=target,
+            reason=question[SV],
+            note=content[SV],
+            lang=SV,
+        )
+    except NotImplementedError:
+        return None
+    name = TARGET_TEXT[target]
+    return Suggestion(
+        label=loc(f"Skapa remiss till {name[SV]}", f"Create a referral to the {name[EN]}"),
+        actions=(
+            Action(
+                type="create",
+                description=loc(
+                    f"Remiss till {name[SV]}, förifylld med uppgifter ur journalen",
+                    f"Referral to the {name[EN]}, pre-filled from the record",
+                ),
+                resource=resource,
+            ),
+        ),
+        is_recommended=False,
+    )
+
+
+def bullet(lines: Iterable[str]) -> str:
+    return "\n".join(f"- {x}" for x in lines)
+
+
+__all__ = [
+    "LANGS",
+    "PAIN_CLINIC",
+    "PSYCHIATRY",
+    "Tried",
+    "TaperProgress",
+    "Versus",
+    "amount_text",
+    "bullet",
+    "dose_text",
+    "drafts_of",
+    "duration_text",
+    "effective_total",
+    "existing_referral",
+    "failed_tapers",
+    "in_effect",
+    "loc",
+    "medd_versus",
+    "num",
+    "ongoing_opioid_use",
+    "orders_text",
+    "record_in_effect",
+    "referral_content",
+    "referral_suggestion",
+    "taper_line",
+    "taper_progress",
+    "total_medd_text",
+    "treatments_tried",
+]
