@@ -309,6 +309,42 @@ def test_failed_transaction_is_rolled_back(loaded: FhirTestServer) -> None:
     assert _get(loaded, "Patient")["total"] == 2
 
 
+def test_placeholders_upper_case_resolve_and_undeclared_ones_are_rejected(loaded: FhirTestServer) -> None:
+    upper = "urn:uuid:ABCDEF01-1111-4111-8111-111111111111"
+    result = loaded.load(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "fullUrl": upper,
+                    "resource": {"resourceType": "Patient"},
+                    "request": {"method": "POST", "url": "Patient"},
+                },
+                {
+                    "resource": _medication_request(upper, 0, None),
+                    "request": {"method": "POST", "url": "MedicationRequest"},
+                },
+            ],
+        }
+    )
+    new_patient_ref = result["entry"][0]["response"]["location"]
+    assert result["entry"][1]["resource"]["subject"]["reference"] == new_patient_ref
+    assert new_patient_ref.startswith("Patient/")
+    dangling = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": _medication_request("urn:uuid:abcdef01-2222-4111-8111-111111111111", 0, None),
+                "request": {"method": "POST", "url": "MedicationRequest"},
+            }
+        ],
+    }
+    with pytest.raises(FhirServerError):
+        loaded.load(dangling)
+
+
 def test_reset_empties_the_repository(loaded: FhirTestServer) -> None:
     loaded.reset()
     assert _get(loaded, "MedicationRequest")["total"] == 0

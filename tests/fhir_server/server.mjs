@@ -453,12 +453,41 @@ function restoreRepo(snapshot) {
   for (const [k, v] of snapshot.history) repo.history.set(k, v);
 }
 
+/**
+ * A reference to a urn:uuid that no entry's fullUrl declares would be stored
+ * verbatim by Medplum (a dangling "urn:uuid:..." reference); real servers
+ * reject such a transaction, and so do we.
+ */
+function assertPlaceholdersResolvable(bundle) {
+  const declared = new Set((bundle.entry ?? []).map((e) => e?.fullUrl).filter(Boolean));
+  const unresolved = new Set();
+  const walk = (node) => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'reference' && typeof value === 'string' && value.startsWith('urn:') && !declared.has(value)) {
+          unresolved.add(value);
+        } else {
+          walk(value);
+        }
+      }
+    }
+  };
+  for (const entry of bundle.entry ?? []) walk(entry?.resource);
+  if (unresolved.size > 0) {
+    fail(400, 'invalid', `Transaction references placeholders no entry declares: ${[...unresolved].join(', ')}`);
+  }
+}
+
 async function batchOrTransaction(bundle) {
   if (bundle?.resourceType !== 'Bundle') fail(400, 'invalid', 'POST to the base URL needs a Bundle');
   if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
     fail(400, 'invalid', `Bundle.type must be batch or transaction, got ${bundle.type}`);
   }
   const isTransaction = bundle.type === 'transaction';
+  // Medplum only rewrites lower-case urn:uuid placeholders; UUIDs are case-insensitive.
+  bundle = JSON.parse(JSON.stringify(bundle).replace(/urn:uuid:[0-9A-Fa-f-]{36}/g, (m) => m.toLowerCase()));
+  if (isTransaction) assertPlaceholdersResolvable(bundle);
   const snapshot = isTransaction ? snapshotRepo() : undefined;
   // transactions:false: we enforce atomicity ourselves (snapshot/restore), which also
   // lifts Medplum's 50-updates-per-transaction limit that a fixture of PUTs would hit.
@@ -537,6 +566,10 @@ async function handleFhir(req, res, fhirPath, search) {
     return send(req, res, 200, await searchType(req, first, [...queryPairs(search), ...queryPairs(rawBody)]));
   }
 
+  if (segments.length === 0 && method === 'GET') {
+    // Medplum's MemoryRepository returns an empty Bundle for system-level search.
+    fail(400, 'not-supported', 'System-level search is not supported by this test server');
+  }
   const body = parseJsonBody(rawBody);
   if (segments.length === 0 && method === 'POST') {
     return send(req, res, 200, await batchOrTransaction(body));

@@ -36,6 +36,9 @@ FHIR_SERVER_DIR = Path(__file__).resolve().parent.parent / "fhir_server"
 HARNESS_HEADERS = {"X-Trappa-Test-Harness": "1", "Content-Type": "application/fhir+json"}
 _NPM_TIMEOUT_S = 300
 _install_lock = threading.Lock()
+# The harness only ever talks to 127.0.0.1: never route that through an HTTP(S)_PROXY from the environment.
+_http = requests.Session()
+_http.trust_env = False
 
 
 class FhirServerError(RuntimeError):
@@ -202,7 +205,7 @@ class FhirTestServer:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                resp = requests.get(f"{self.base_url}/metadata", headers=HARNESS_HEADERS, timeout=5)
+                resp = _http.get(f"{self.base_url}/metadata", headers=HARNESS_HEADERS, timeout=5)
                 if resp.status_code == 200 and resp.json().get("resourceType") == "CapabilityStatement":
                     return
                 last_error = FhirServerError(f"/metadata answered {resp.status_code}")
@@ -219,7 +222,7 @@ class FhirTestServer:
         Raises :class:`FhirServerError` if the server rejects it, or if any batch
         entry failed (a failed transaction is rolled back by the server).
         """
-        resp = requests.post(self.base_url, json=bundle, headers=HARNESS_HEADERS, timeout=60)
+        resp = _http.post(self.base_url, json=bundle, headers=HARNESS_HEADERS, timeout=60)
         if resp.status_code != 200:
             raise FhirServerError(f"Loading bundle failed: HTTP {resp.status_code}: {resp.text[:2000]}")
         result: dict[str, Any] = resp.json()
@@ -253,7 +256,7 @@ class FhirTestServer:
         self._control("DELETE", "/$test/requests")
 
     def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        resp = requests.request(method, self.root_url + path, json=body, timeout=10)
+        resp = _http.request(method, self.root_url + path, json=body, timeout=10)
         if resp.status_code != 200:
             raise FhirServerError(f"{method} {path} failed: HTTP {resp.status_code}: {resp.text[:500]}")
         return resp.json()
