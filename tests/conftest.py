@@ -16,12 +16,26 @@ def load_fixture(relpath: str) -> dict:
     return json.loads((FIXTURES / relpath).read_text(encoding="utf-8"))
 
 
+PATIENTS = ("anna-testsson", "bob-example")
+
+
 @pytest.fixture(scope="session")
 def fhir_server():
+    """The real FHIR R4 test server with the fixture patients loaded. A small default page size (5)
+    makes every search of a fixture patient's history span several pages, so paging is always exercised."""
     from tests.support.fhir_server import FhirTestServer
 
-    with FhirTestServer() as server:
+    with FhirTestServer(base_path="/fhir/r4", default_count=5) as server:
+        for name in PATIENTS:
+            server.load(load_fixture(f"patients/{name}.json"))
         yield server
+
+
+def without_prefetch(relpath: str, fhir_base: str) -> dict:
+    """A no-prefetch fixture request pointed at the given FHIR server."""
+    body = load_fixture(relpath)
+    body["fhirServer"] = fhir_base
+    return body
 
 
 @pytest.fixture(scope="session")

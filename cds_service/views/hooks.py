@@ -32,7 +32,7 @@ def read_json_body():
     try:
         return json.loads(raw)
     except RecursionError:
-        raise RequestProblem(400, "invalid", "request body is nested too deeply") from None
+        raise RequestProblem(400, "invalid", "request body JSON is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestProblem(400, "invalid", f"request body is not valid JSON ({type(exc).__name__})") from None
 

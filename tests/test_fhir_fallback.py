@@ -1,0 +1,97 @@
+"""FHIR fallback against the real FHIR R4 test server: the same cards without prefetch as with it,
+paging followed, the bearer token sent, and honest answers when the server is down or slow."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import PATIENTS, load_fixture, without_prefetch
+from tests.support.service import free_port
+
+HOOKS = ("patient-view", "order-select", "order-sign", "medication-prescribe")
+
+
+def _essence(cards):
+    """What must not differ between prefetch and fetch: topics, indicators and decision facts."""
+    out = []
+    for c in cards:
+        facts = dict(c["extension"]["trappa"])
+        out.append((c["source"]["topic"]["code"], c["indicator"], c["summary"], sorted(facts.items(), key=str)))
+    return sorted(out, key=str)
+
+
+@pytest.mark.parametrize("patient", PATIENTS)
+@pytest.mark.parametrize("hook", HOOKS)
+def test_without_prefetch_the_same_cards_come_back(service, fhir_server, hook, patient):
+    with_prefetch = service.post(f"/cds-services/trappa-{hook}", load_fixture(f"requests/{hook}.{patient}.json"))
+    fetched = service.post(
+        f"/cds-services/trappa-{hook}",
+        without_prefetch(f"requests/{hook}.{patient}.no-prefetch.json", fhir_server.base_url),
+    )
+    assert with_prefetch.status_code == 200 and fetched.status_code == 200, fetched.text[:500]
+    assert with_prefetch.json()["cards"], "the fixture patients are built to get cards"
+    assert _essence(fetched.json()["cards"]) == _essence(with_prefetch.json()["cards"])
+
+
+def test_paging_is_followed_and_the_bearer_token_is_sent(service, fhir_server):
+    fhir_server.clear_log()
+    body = without_prefetch("requests/order-sign.anna-testsson.no-prefetch.json", fhir_server.base_url)
+    resp = service.post("/cds-services/trappa-order-sign", body)
+    assert resp.status_code == 200
+    log = fhir_server.requests_log()
+    med_requests = [r for r in log if "MedicationRequest" in r["path"]]
+    # Anna has 8 MedicationRequests and the server pages by 5: two pages.
+    assert len(med_requests) == 2, med_requests
+    assert any("_offset" in r["path"] or "page" in r["path"].lower() for r in med_requests[1:])
+    assert all(r.get("authorization") == "Bearer synthetic-test-token" for r in log), log
+    card = next(c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "taper-plan-missing")
+    assert card["extension"]["trappa"]["opioidDays"] >= 230  # history from both pages counted
+
+
+def test_prefetch_bundle_with_a_next_link_is_completed_from_the_server(service, fhir_server):
+    import requests
+
+    first_page = requests.get(f"{fhir_server.base_url}/MedicationRequest", params={"patient": "anna-testsson"},
+                              timeout=5).json()
+    assert any(link["relation"] == "next" for link in first_page.get("link", []))
+    body = load_fixture("requests/order-sign.anna-testsson.json")
+    body["prefetch"]["medicationRequests"] = first_page
+    body["fhirServer"] = fhir_server.base_url
+    full = service.post("/cds-services/trappa-order-sign", load_fixture("requests/order-sign.anna-testsson.json"))
+    paged = service.post("/cds-services/trappa-order-sign", body)
+    assert _essence(paged.json()["cards"]) == _essence(full.json()["cards"])
+
+
+def test_fhir_server_down_gives_412_for_required_data(service):
+    body = without_prefetch("requests/order-sign.anna-testsson.no-prefetch.json", f"http://127.0.0.1:{free_port()}/fhir")
+    started = time.monotonic()
+    resp = service.post("/cds-services/trappa-order-sign", body)
+    assert resp.status_code == 412
+    assert resp.json()["resourceType"] == "OperationOutcome"
+    assert "could not be fetched" in resp.json()["issue"][0]["diagnostics"]
+    assert time.monotonic() - started < 3
+
+
+def test_fhir_server_down_for_optional_data_gives_an_honest_card(service):
+    body = load_fixture("requests/order-sign.anna-testsson.json")
+    del body["prefetch"]["carePlans"]
+    body["fhirServer"] = f"http://127.0.0.1:{free_port()}/fhir"
+    resp = service.post("/cds-services/trappa-order-sign", body)
+    assert resp.status_code == 200
+    card = next(c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "taper-plan-missing")
+    assert "vårdplaner" in card["detail"] and card["extension"]["trappa"]["dataGaps"] == ["carePlans"]
+
+
+def test_slow_fhir_server_latency_is_bounded(service, fhir_server):
+    body = without_prefetch("requests/order-sign.anna-testsson.no-prefetch.json", fhir_server.base_url)
+    fhir_server.set_delay(5000)
+    try:
+        started = time.monotonic()
+        resp = service.post("/cds-services/trappa-order-sign", body, timeout=15)
+        elapsed = time.monotonic() - started
+    finally:
+        fhir_server.set_delay(0)
+    # Default budget: 2 s for all upstream work; required data missing by then → 412, not a hang.
+    assert resp.status_code == 412
+    assert elapsed < 3.0, elapsed

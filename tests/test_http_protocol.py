@@ -1,0 +1,238 @@
+"""The CDS Hooks protocol over HTTP, against the real server process (gunicorn, development mode).
+
+Discovery, every hook, feedback, health, CORS, and a table of malformed requests that must each get
+the right 4xx with an OperationOutcome that names the problem — never a 500.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from conftest import load_fixture
+
+HOOKS = ("patient-view", "order-select", "order-sign", "medication-prescribe")
+
+
+def test_discovery_lists_one_service_per_hook_with_2_0_prefetch_tokens(service):
+    resp = service.get("/cds-services")
+    assert resp.status_code == 200
+    services = resp.json()["services"]
+    assert sorted(s["hook"] for s in services) == sorted(HOOKS)
+    for s in services:
+        assert s["id"] and s["title"] and s["description"]
+        # the scope and the excluded groups are stated
+        for word in ("cancer", "palliative", "LARO", "18"):
+            assert word in s["description"]
+        prefetch = s["prefetch"]
+        assert set(prefetch) == {"patient", "medicationRequests", "conditions", "flags", "carePlans", "serviceRequests"}
+        for template in prefetch.values():
+            tokens = [t.split("}}")[0] for t in template.split("{{")[1:]]
+            assert tokens and all(t.startswith("context.") for t in tokens), template
+
+
+def test_health_reports_database_and_authentication_state(service):
+    resp = service.get("/health")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert "DISABLED" in body["authentication"]
+
+
+def test_cors_preflight_needs_no_jwt_and_allows_authorization_and_content_type(service):
+    import requests
+
+    resp = requests.options(
+        service.base_url + "/cds-services/trappa-order-sign",
+        headers={"Origin": "https://sandbox.cds-hooks.org", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"},
+        timeout=5,
+    )
+    assert resp.status_code in (200, 204)
+    allowed = {h.strip().lower() for h in resp.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type"} <= allowed
+    assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+    assert resp.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
+    # ordinary responses carry CORS and no-caching headers too
+    disc = service.get("/cds-services")
+    assert disc.headers["Access-Control-Allow-Origin"]
+    assert disc.headers["X-Content-Type-Options"] == "nosniff"
+    assert "no-store" in disc.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_answers_with_cards_that_follow_the_spec(service, hook):
+    body = load_fixture(f"requests/{hook}.anna-testsson.json")
+    resp = service.post(f"/cds-services/trappa-{hook}", body)
+    assert resp.status_code == 200, resp.text
+    cards = resp.json()["cards"]
+    assert cards, "Anna renews after 240 days of oxycodone without a plan: cards are due"
+    for card in cards:
+        uuid.UUID(card["uuid"])
+        assert 0 < len(card["summary"]) < 140
+        assert card["indicator"] in ("info", "warning", "critical")
+        assert card["source"]["label"] and card["source"]["url"].startswith("https://")
+        assert card["source"]["topic"]["system"] == "urn:trappa:card-topic"
+        assert isinstance(card["detail"], str) and card["detail"]
+        trappa = card["extension"]["trappa"]
+        assert trappa["exposure"] in ("none", "acute", "subacute", "long-term", "multi-year")
+        assert isinstance(trappa["opioidDays"], int)
+        assert trappa["meddMg"] is None or isinstance(trappa["meddMg"], (int, float))
+        if card.get("suggestions"):
+            assert card["selectionBehavior"] in ("at-most-one", "any")
+        for reason in card.get("overrideReasons", []):
+            assert reason["code"] and reason["display"]
+        assert "null" not in json.dumps({k: v for k, v in card.items() if k != "extension"})
+
+
+def test_first_cards_renewal_gives_taper_plan_missing_and_patient_view_gives_opioid_review(service):
+    sign = service.post("/cds-services/trappa-order-sign", load_fixture("requests/order-sign.anna-testsson.json"))
+    topics = [c["source"]["topic"]["code"] for c in sign.json()["cards"]]
+    assert "taper-plan-missing" in topics
+    card = next(c for c in sign.json()["cards"] if c["source"]["topic"]["code"] == "taper-plan-missing")
+    # 240 days of oxycodone 10 mg × 2: long-term; MEDD = 20 mg × 2 (oxycodone factor 2) = 40
+    assert card["extension"]["trappa"]["exposure"] == "long-term"
+    assert card["extension"]["trappa"]["meddMg"] == 40
+    assert card["indicator"] == "warning"
+
+    view = service.post("/cds-services/trappa-patient-view", load_fixture("requests/patient-view.anna-testsson.json"))
+    topics = [c["source"]["topic"]["code"] for c in view.json()["cards"]]
+    assert "opioid-review" in topics
+    assert "taper-plan-missing" not in topics  # an order-hook card never shows on patient-view
+
+
+def test_english_when_accept_language_prefers_it(service):
+    body = load_fixture("requests/order-sign.anna-testsson.json")
+    sv = service.post("/cds-services/trappa-order-sign", body).json()["cards"]
+    en = service.post("/cds-services/trappa-order-sign", body, headers={"Accept-Language": "en-GB,en;q=0.9,sv;q=0.5"}).json()["cards"]
+    sv_card = next(c for c in sv if c["source"]["topic"]["code"] == "taper-plan-missing")
+    en_card = next(c for c in en if c["source"]["topic"]["code"] == "taper-plan-missing")
+    assert "nedtrappning" in sv_card["summary"].lower()
+    assert "taper" in en_card["summary"].lower() and "nedtrappning" not in en_card["summary"].lower()
+
+
+def _valid():
+    return load_fixture("requests/order-sign.anna-testsson.json")
+
+
+def _without(path):
+    def mutate(body):
+        *parents, last = path
+        target = body
+        for p in parents:
+            target = target[p]
+        del target[last]
+        return body
+    return mutate
+
+
+def _set(path, value):
+    def mutate(body):
+        *parents, last = path
+        target = body
+        for p in parents:
+            target = target[p]
+        target[last] = value
+        return body
+    return mutate
+
+
+# (name, service id, raw body or mutation of a valid body, content type, status, words the diagnostics must contain)
+MALFORMED = [
+    ("not json", "trappa-order-sign", b"{not json", "application/json", 400, ["not valid JSON"]),
+    ("json but not an object", "trappa-order-sign", b"[1, 2, 3]", "application/json", 400, ["object"]),
+    ("wrong content type", "trappa-order-sign", b"hook=order-sign", "application/x-www-form-urlencoded", 415, ["Content-Type"]),
+    ("no hookInstance", "trappa-order-sign", _without(["hookInstance"]), None, 400, ["hookInstance"]),
+    ("no context", "trappa-order-sign", _without(["context"]), None, 400, ["context"]),
+    ("context without patientId", "trappa-order-sign", _without(["context", "patientId"]), None, 400, ["patientId"]),
+    ("patientId with a slash", "trappa-order-sign", _set(["context", "patientId"], "../../admin"), None, 400, ["patientId"]),
+    ("userId not a reference", "trappa-order-sign", _set(["context", "userId"], "dr-lind"), None, 400, ["userId"]),
+    ("draftOrders not a Bundle", "trappa-order-sign", _set(["context", "draftOrders"], {"resourceType": "MedicationRequest"}), None, 400, ["draftOrders"]),
+    ("draftOrders a list", "trappa-order-sign", _set(["context", "draftOrders"], []), None, 400, ["draftOrders"]),
+    ("hook does not match the service", "trappa-order-sign", _set(["hook"], "patient-view"), None, 400, ["hook"]),
+    ("prefetch is a list", "trappa-order-sign", _set(["prefetch"], []), None, 400, ["prefetch"]),
+    ("fhirAuthorization without fhirServer", "trappa-order-sign", _set(["fhirAuthorization"], {"access_token": "t", "token_type": "Bearer", "expires_in": 1, "scope": "s", "subject": "x"}), None, 400, ["fhirServer"]),
+    ("hookInstance a number", "trappa-order-sign", _set(["hookInstance"], 12), None, 400, ["hookInstance"]),
+    ("unknown service", "no-such-service", _valid, None, 404, ["unknown service"]),
+    ("oversized body", "trappa-order-sign", b'{"hook": "' + b"x" * (6 * 1024 * 1024) + b'"}', "application/json", 413, ["larger"]),
+    ("deeply nested", "trappa-order-sign", b"[" * 100000 + b"]" * 100000, "application/json", 400, ["JSON"]),
+    ("order-select without selections", "trappa-order-select", lambda b: _without(["context", "selections"])(dict(b, hook="order-select")), None, 400, ["selections"]),
+    ("medication-prescribe without medications", "trappa-medication-prescribe", lambda b: dict(b, hook="medication-prescribe"), None, 400, ["medications"]),
+]
+
+
+@pytest.mark.parametrize("name,service_id,body,ctype,status,words", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_requests_get_the_right_4xx_with_an_operation_outcome(service, name, service_id, body, ctype, status, words):
+    if callable(body):
+        body = json.dumps(body(copy.deepcopy(_valid()))).encode()
+    resp = service.post(f"/cds-services/{service_id}", body, headers={"Content-Type": ctype or "application/json"})
+    assert resp.status_code == status, resp.text[:500]
+    outcome = resp.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    diagnostics = outcome["issue"][0]["diagnostics"]
+    for word in words:
+        assert word.lower() in diagnostics.lower(), diagnostics
+
+
+def test_missing_required_data_without_a_fhir_server_is_412(service):
+    body = _valid()
+    del body["prefetch"]["medicationRequests"]
+    resp = service.post("/cds-services/trappa-order-sign", body)
+    assert resp.status_code == 412
+    outcome = resp.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "medicationRequests" in outcome["issue"][0]["diagnostics"]
+
+
+def test_missing_optional_data_is_named_on_the_cards(service):
+    body = _valid()
+    body["prefetch"]["conditions"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    resp = service.post("/cds-services/trappa-order-sign", body)
+    assert resp.status_code == 200
+    for card in resp.json()["cards"]:
+        assert "Kunde inte kontrolleras" in card["detail"] and "diagnoser" in card["detail"]
+        assert card["extension"]["trappa"]["dataGaps"] == ["conditions"]
+
+
+def test_null_prefetch_means_no_data_not_a_gap(service):
+    body = _valid()
+    body["prefetch"]["flags"] = None
+    resp = service.post("/cds-services/trappa-order-sign", body)
+    assert resp.status_code == 200
+    assert all("dataGaps" not in c["extension"]["trappa"] for c in resp.json()["cards"])
+
+
+def test_feedback_is_stored_durably_and_validated(service):
+    sign = service.post("/cds-services/trappa-order-sign", _valid()).json()
+    card = sign["cards"][0]
+    fb = {"feedback": [{"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z",
+                        "overrideReason": {"reason": {"system": "urn:trappa:override-reason", "code": "plan-elsewhere"},
+                                           "userComment": "free text that must not be stored"}}]}
+    resp = service.post("/cds-services/trappa-order-sign/feedback", fb)
+    assert resp.status_code == 200 and resp.json() == {"stored": 1}
+    bad = service.post("/cds-services/trappa-order-sign/feedback", {"feedback": [{"card": "x", "outcome": "maybe"}]})
+    assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
+    accepted_without_ids = {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "2026-11-23T10:00:00Z"}]}
+    assert service.post("/cds-services/trappa-order-sign/feedback", accepted_without_ids).status_code == 400
+    # Durable: read the database file the server process wrote, with a separate connection.
+    engine = create_engine(service.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("select outcome, override_code, has_user_comment from feedback where card_uuid = :u"),
+                            {"u": card["uuid"]}).all()
+        audit = conn.execute(text("select service, status, cards from audit where hook_instance = :h"),
+                             {"h": _valid()["hookInstance"]}).all()
+        dump = " ".join(str(r) for r in conn.execute(text("select * from feedback")).all())
+    assert rows == [("overridden", "plan-elsewhere", 1)]
+    assert "free text" not in dump
+    assert audit and audit[0][0] == "trappa-order-sign" and card["uuid"] in audit[0][2]
+
+
+def test_wrong_method_is_405_with_operation_outcome(service):
+    import requests
+
+    resp = requests.delete(service.base_url + "/cds-services/trappa-order-sign", timeout=5)
+    assert resp.status_code == 405
+    assert resp.json()["resourceType"] == "OperationOutcome"
