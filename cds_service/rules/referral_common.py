@@ -376,15 +376,15 @@ UNKNOWABLE = (
     ),
 )
 
-PAIN_CLINIC_UNKNOWABLE = (
-    loc("Multimodala insatser", "Multimodal measures"),
-    loc("Smärtskola", "Pain school"),
-    loc("Fysioterapi", "Physiotherapy"),
-    loc(
-        "Smärtan utredd och behandlad på primärvårdsnivå",
-        "Pain investigated and treated in primary care",
+PAIN_CLINIC_UNKNOWABLE = (  # (facts key, requirement)
+    ("multimodal", loc("Multimodala insatser", "Multimodal measures")),
+    ("painSchool", loc("Smärtskola", "Pain school")),
+    ("physiotherapy", loc("Fysioterapi", "Physiotherapy")),
+    (
+        "painWorkUp",
+        loc("Smärtan utredd och behandlad på primärvårdsnivå", "Pain investigated and treated in primary care"),
     ),
-    loc("Patientens motivation till nedtrappning", "The patient's motivation to taper"),
+    ("motivation", loc("Patientens motivation till nedtrappning", "The patient's motivation to taper")),
 )
 
 
