@@ -15,7 +15,7 @@ from . import rules
 from .config import Settings
 from .errors import RequestProblem
 from .fhir_client import FhirFetcher, bundle_resources
-from .gather import gather
+from .gather import fetch_missing_medications, gather
 from .protocol import validate_request
 from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, ClinicalSettings, RuleContext
 from .services import Service
@@ -71,6 +71,7 @@ def evaluate_request(
     data = gather(body, settings, fetcher)
     context = body["context"]
     drafts = draft_orders(body, service.hook)
+    fetch_missing_medications(body, data, drafts, settings, fetcher)
     facts = build_patient_facts(context["patientId"], data.resources, drafts, today, gaps=data.gaps)
     ctx = RuleContext(
         hook=service.hook,

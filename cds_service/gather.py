@@ -8,6 +8,7 @@ gap that the cards show.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .errors import RequestProblem
@@ -16,6 +17,7 @@ from .config import Settings
 from .services import PREFETCH, REQUIRED_KEYS
 
 _MISSING = object()
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 @dataclass
@@ -93,3 +95,39 @@ def gather(body: dict, settings: Settings, fetcher: FhirFetcher | None) -> Gathe
                 )
             out.gaps.append(key)
     return out
+
+
+def _medication_refs(resources: list[dict]) -> set[str]:
+    refs = set()
+    for res in resources:
+        ref = res.get("medicationReference")
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            # "Medication/1" or an absolute ".../Medication/1"; contained ("#m1") needs no fetch
+            parts = ref["reference"].split("/")
+            if len(parts) >= 2 and parts[-2] == "Medication" and _FHIR_ID.match(parts[-1]):
+                refs.add(f"Medication/{parts[-1]}")
+    return refs
+
+
+def fetch_missing_medications(
+    body: dict, gathered: Gathered, drafts: list[dict], settings: Settings, fetcher: FhirFetcher | None
+) -> None:
+    """Server-side Medications that orders refer to but nobody sent (no ``_include`` honoured): one
+    ``Medication?_id=…`` query. What still cannot be resolved shows up as an unidentified medication."""
+    have = {f"Medication/{r.get('id')}" for r in gathered.resources if r.get("resourceType") == "Medication"}
+    wanted = _medication_refs(gathered.resources) | _medication_refs(drafts)
+    missing = sorted(wanted - have)
+    base = body.get("fhirServer")
+    if not missing or not base or fetcher is None:
+        return
+    try:
+        base = check_fhir_server(base, settings)
+    except FhirServerNotAllowed:
+        return  # gather() already refused this server for any fetch it needed
+    auth = body.get("fhirAuthorization") or {}
+    token = auth.get("access_token") if isinstance(auth, dict) else None
+    ids = ",".join(m.split("/", 1)[1] for m in missing[:100])
+    result = fetcher.fetch_many(base, token, {"medications": f"Medication?_id={ids}"}).get("medications")
+    if result is not None:
+        gathered.resources.extend(r for r in result.resources if r.get("resourceType") == "Medication")
+        gathered.fetch_seconds["medications"] = result.seconds
