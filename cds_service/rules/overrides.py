@@ -52,4 +52,17 @@ OVERRIDE_REASONS: dict[str, Localized] = {
         "sv": "Plan för utsättning finns dokumenterad på annat ställe",
         "en": "Plan for stopping documented elsewhere",
     },
+    # Added for the referral and review cards (rules engineer R2).
+    "diagnosis-elsewhere": {
+        "sv": "Diagnoskod för långvarig smärta finns registrerad på annat ställe",
+        "en": "Long-term pain code recorded elsewhere",
+    },
+    "not-opioid": {
+        "sv": "Läkemedlet är inte en opioid",
+        "en": "The medication is not an opioid",
+    },
+    "follow-up-planned": {
+        "sv": "Uppföljning är redan planerad",
+        "en": "Follow-up already planned",
+    },
 }
