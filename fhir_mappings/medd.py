@@ -1,20 +1,198 @@
 """Morphine-equivalent daily dose (MEDD), factors as data (clinical-rules §4).
 
-CONTRACT STUB — to be implemented. Signatures are fixed; other modules import them.
+The factors live in one CSV (default ``fhir_mappings/data/medd_factors.csv``, columns
+``ingredient,atc,form,unit,factor,min_daily,max_daily,source``). A region swaps it by setting
+``TRAPPA_MEDD_TABLE`` to another CSV path; the variable is read at each call and each table file is
+parsed once (cache keyed by path). Dose-banded factors (methadone) are rows with
+``min_daily``/``max_daily``; patch factors are rows with unit ``ug/h``.
+
+Honesty [clinical-rules §4]: an opioid whose MEDD cannot be computed gets ``Medd(value=None,
+problem=...)`` — never 0 — and makes the patient's total incomplete. Values are rounded to one
+decimal (mg oral morphine per day).
 """
 from __future__ import annotations
 
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
-from .model import DailyDose, Drug, Medd, MedicationOrder, TotalMedd
+from .model import UG_PER_H, DailyDose, Drug, DrugClass, Form, Medd, MedicationOrder, TotalMedd
+
+DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "medd_factors.csv"
+ENV_TABLE = "TRAPPA_MEDD_TABLE"
+_COLUMNS = ("ingredient", "atc", "form", "unit", "factor", "min_daily", "max_daily", "source")
+
+
+@dataclass(frozen=True)
+class MeddFactor:
+    """One row of the conversion table."""
+
+    ingredient: str
+    atc: tuple[str, ...]
+    forms: frozenset[Form]
+    unit: str  # "mg" (per day) or "ug/h" (patch while worn)
+    factor: float  # mg oral morphine per unit
+    min_daily: float | None
+    max_daily: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class MeddTable:
+    path: str
+    rows: tuple[MeddFactor, ...]
+
+    def for_ingredient(self, ingredient: str) -> tuple[MeddFactor, ...]:
+        return tuple(r for r in self.rows if r.ingredient == ingredient)
+
+    def ingredient_for_atc(self, atc: str | None) -> str | None:
+        if not atc:
+            return None
+        return next((r.ingredient for r in self.rows if atc in r.atc), None)
+
+    @property
+    def ingredients(self) -> frozenset[str]:
+        return frozenset(r.ingredient for r in self.rows)
+
+
+_TABLES: dict[str, MeddTable] = {}
+
+
+def _float(text: str, row: int, column: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"MEDD table row {row}: {column} {text!r} is not a number") from None
+
+
+def load_medd_table(path: str | Path | None = None) -> MeddTable:
+    """The conversion table at ``path`` (default: ``TRAPPA_MEDD_TABLE`` or the bundled table).
+
+    Parsed once per path. A malformed table is a configuration error and raises ``ValueError``
+    at first use (unlike FHIR input, which never raises).
+    """
+    key = str(path or os.environ.get(ENV_TABLE) or DEFAULT_TABLE)
+    table = _TABLES.get(key)
+    if table is not None:
+        return table
+    rows = []
+    with open(key, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(line for line in fh if line.strip() and not line.lstrip().startswith("#"))
+        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"MEDD table {key}: missing columns {', '.join(missing)}")
+        for n, row in enumerate(reader, start=2):
+            try:
+                forms = frozenset(Form(f.strip()) for f in row["form"].split("|") if f.strip())
+            except ValueError:
+                raise ValueError(f"MEDD table row {n}: unknown form in {row['form']!r}") from None
+            factor = _float(row["factor"], n, "factor")
+            if factor is None or not row["ingredient"].strip() or not forms or not row["unit"].strip():
+                raise ValueError(f"MEDD table row {n}: ingredient, form, unit and factor are required")
+            rows.append(MeddFactor(
+                ingredient=row["ingredient"].strip().lower(),
+                atc=tuple(a.strip().upper() for a in row["atc"].split() if a.strip()),
+                forms=forms,
+                unit=row["unit"].strip(),
+                factor=factor,
+                min_daily=_float(row["min_daily"], n, "min_daily"),
+                max_daily=_float(row["max_daily"], n, "max_daily"),
+                source=row["source"].strip(),
+            ))
+    table = MeddTable(key, tuple(rows))
+    _TABLES[key] = table
+    return table
+
+
+def _band(rows: list[MeddFactor], amount: float) -> MeddFactor | None:
+    """The row whose dose band holds ``amount``.
+
+    Unbanded rows apply to any dose. Bands are inclusive integer ranges (methadone 1–20, 21–40, …):
+    a dose between two bands (20.5 mg) belongs to the lower one — the band with the greatest lower
+    bound not above the dose — as long as a higher band exists [clinical-rules §4, CDC 2016].
+    """
+    unbanded = [r for r in rows if r.min_daily is None and r.max_daily is None]
+    if unbanded:
+        return unbanded[0]
+    below = [r for r in rows if (r.min_daily or 0.0) <= amount]
+    if not below:
+        return None
+    row = max(below, key=lambda r: r.min_daily or 0.0)
+    higher = any((r.min_daily or 0.0) > (row.min_daily or 0.0) for r in rows)
+    if row.max_daily is not None and amount > row.max_daily and not higher:
+        return None
+    return row
 
 
 def medd(drug: Drug, dose: DailyDose) -> Medd:
     """MEDD of one drug at one daily dose, from the conversion table (default
-    ``fhir_mappings/data/medd_factors.csv``, replaceable via ``TRAPPA_MEDD_TABLE``)."""
-    raise NotImplementedError
+    ``fhir_mappings/data/medd_factors.csv``, replaceable via ``TRAPPA_MEDD_TABLE``).
+
+    [clinical-rules §4] value = daily dose × factor of the row matching ingredient, form, unit and
+    dose band. Unknown (value None, with the reason) for: an unidentified drug, a non-opioid
+    (including LARO), an unknown ingredient or one without factor, an unknown daily dose, a form
+    without factor (fentanyl other than a patch; buprenorphine of unknown form), a dose unit other
+    than the factor's (a patch dose in mg) and a dose outside the bands. PRN doses arrive at their
+    maximum (see :mod:`fhir_mappings.dosage`).
+    """
+    if drug.drug_class is DrugClass.UNKNOWN:
+        return Medd(None, problem="medication not identified")
+    if not drug.is_opioid:
+        return Medd(None, problem=f"not an opioid analgesic ({drug.drug_class.value})")
+    table = load_medd_table()
+    ingredient = drug.ingredient or table.ingredient_for_atc(drug.atc)
+    if ingredient is None:
+        return Medd(None, problem="opioid ingredient unknown")
+    rows = table.for_ingredient(ingredient)
+    if not rows:
+        return Medd(None, problem=f"no conversion factor for {ingredient}")
+    if dose.amount is None:
+        return Medd(None, problem=f"daily dose unknown: {dose.problem or 'no reason given'}")
+    form = drug.form
+    if form is Form.UNKNOWN and dose.unit == UG_PER_H:
+        form = Form.PATCH  # a dose in µg/h can only be a transdermal patch
+    form_rows = [r for r in rows if form in r.forms]
+    if not form_rows:
+        if form is Form.UNKNOWN:
+            return Medd(None, problem=f"form unknown: the conversion factor for {ingredient} depends on the form")
+        return Medd(None, problem=f"no conversion factor for {ingredient} {form.value}")
+    unit_rows = [r for r in form_rows if r.unit == dose.unit]
+    if not unit_rows:
+        return Medd(None, problem=(f"dose in {dose.unit or 'unknown unit'} does not match the factor unit "
+                                   f"{form_rows[0].unit} for {ingredient} {form.value}"))
+    row = _band(unit_rows, dose.amount)
+    if row is None:
+        return Medd(None, problem=f"daily dose {dose.amount:g} {dose.unit} outside the conversion bands for {ingredient}")
+    return Medd(round(dose.amount * row.factor, 1), factor=row.factor, source=row.source)
 
 
 def total_medd(orders: Iterable[MedicationOrder]) -> TotalMedd:
-    """Sum over the opioid orders given; incomplete (with names) if any part is unknown."""
-    raise NotImplementedError
+    """Sum over the opioid orders given; incomplete (with names) if any part is unknown.
+
+    [clinical-rules §4] Only ``drug.is_opioid`` orders count (LARO is not an opioid analgesic here;
+    its exclusion is decided elsewhere). ``value`` is the sum of the known parts (None when no
+    opioid part is known; 0.0 when there is no opioid at all — nothing unknown), ``complete`` is
+    False and ``unknown`` names the opioids whose MEDD could not be computed, so a card can say
+    "at least 45 MEDD; tramadol not convertible" instead of pretending.
+    """
+    total = 0.0
+    known = 0
+    opioids = 0
+    unknown: list[str] = []
+    for order in orders:
+        if not order.drug.is_opioid:
+            continue
+        opioids += 1
+        if order.medd.value is None:
+            if order.drug.display not in unknown:
+                unknown.append(order.drug.display)
+        else:
+            total += order.medd.value
+            known += 1
+    value = round(total, 1) if known or not opioids else None
+    return TotalMedd(value=value, complete=not unknown, unknown=tuple(unknown))

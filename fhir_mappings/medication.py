@@ -1,16 +1,43 @@
 """Identify a medication: which drug, which class, which form (issue 3, clinical-rules §9).
 
-CONTRACT STUB — to be implemented. Signatures are fixed; other modules import them.
+Evidence, strongest first [issue 3 "Identify the medication"]:
+
+1. **ATC** on the product (or, failing that, on a Medication ingredient): hierarchical and complete,
+   so a well-formed code without a rule of ours is a known drug of no interest (``OTHER``).
+2. **RxNorm** from ``data/rxnorm.csv`` (ingredient codes and the product codes a US-style sandbox
+   sends). An RxNorm code we do not know says nothing: we fall through to the name.
+3. **Name** in the coding displays or text, Swedish and English, brands included — marked
+   ``IdentifiedBy.NAME`` (low confidence).
+
+Methadone (clinical-rules §4, §8): ATC N07BC02 is opioid maintenance (LARO) — its patients are out
+of scope — *unless* the prescription itself clearly says pain (a pain diagnosis in ``reasonCode`` or
+"smärta"/"pain" in the reason or dosage text). Excluding a pain patient by mistake only loses a card;
+treating a LARO patient as a pain patient would put taper advice in front of opioid-maintenance care.
+Methadone known only by RxNorm or name is counted as a pain opioid: the US code system has no LARO
+distinction for tablets, and Swedish LARO methadone is prescribed with its ATC code.
+
+Hot path: runs for every MedicationRequest of a record. Plain dict access; lookups are cached in
+:mod:`fhir_mappings.codes`.
 """
 from __future__ import annotations
 
-from typing import Callable
+import re
+from typing import Callable, Iterable
 
-from .model import Drug
+from . import codes
+from .codes import MG_PER_ML
+from .dosage import dosage_lines
+from .model import MG, UG_PER_H, Drug, DrugClass, Form, IdentifiedBy
 
 # resolve_medication(reference) -> the Medication resource (dict) or None. ``reference`` is the
 # literal Reference.reference string: "#med1" (contained) or "Medication/123" (server-side).
 MedicationResolver = Callable[[str], "dict | None"]
+
+UNNAMED = "unnamed medication"
+
+_PAIN_TEXT = re.compile(r"\bsmart(?:a|or|an|orna|lindr\w*|tillstand\w*)\b|\bpain\b|\banalges")
+_PAIN_ICD = re.compile(r"^(?:R52|G89|MG30)")
+_PAIN_SNOMED = frozenset({"22253000", "82423001"})  # pain (finding), chronic pain (finding)
 
 
 def identify_drug(resource: dict, resolve_medication: MedicationResolver | None = None) -> Drug:
@@ -19,4 +46,305 @@ def identify_drug(resource: dict, resolve_medication: MedicationResolver | None 
     Uses ``medicationCodeableConcept`` or ``medicationReference`` (contained first, then
     ``resolve_medication``). Never raises: unidentifiable input gives ``DrugClass.UNKNOWN``.
     """
-    raise NotImplementedError
+    try:
+        return _identify(resource, resolve_medication)
+    except Exception:  # malformed FHIR must never break the hook (clinical-rules §4 honesty: unknown)
+        return Drug(drug_class=DrugClass.UNKNOWN, display=UNNAMED)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _dicts(value: object) -> list[dict]:
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return [value] if isinstance(value, dict) else []
+
+
+def _str(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _medication_of(resource: dict, resolve: MedicationResolver | None) -> tuple[dict | None, dict | None, str | None]:
+    """(product CodeableConcept, Medication resource, reference display) of a medication resource."""
+    concept = resource.get("medicationCodeableConcept")
+    reference = resource.get("medicationReference")
+    r5 = resource.get("medication")  # R5 CodeableReference, tolerated
+    if isinstance(r5, dict):
+        concept = concept or r5.get("concept")
+        reference = reference or r5.get("reference")
+    concept = concept if isinstance(concept, dict) else None
+    medication = None
+    ref_display = None
+    if isinstance(reference, dict):
+        ref_display = _str(reference.get("display"))
+        ref = _str(reference.get("reference"))
+        if ref and ref.startswith("#"):
+            for contained in _dicts(resource.get("contained")):
+                if contained.get("id") == ref[1:]:
+                    medication = contained
+                    break
+        if medication is None and ref and resolve is not None:
+            try:
+                found = resolve(ref)
+            except Exception:  # a failing resolver is missing data, not a crash
+                found = None
+            medication = found if isinstance(found, dict) else None
+    if medication is not None and concept is None:
+        concept = medication.get("code") if isinstance(medication.get("code"), dict) else None
+    return concept, medication, ref_display
+
+
+def _codings(concept: dict | None) -> list[dict]:
+    return _dicts(concept.get("coding")) if concept else []
+
+
+def _texts(concept: dict | None) -> list[str]:
+    """Human text of a CodeableConcept: its text, then its coding displays."""
+    if not concept:
+        return []
+    out = [t for t in [_str(concept.get("text"))] if t]
+    out += [d for c in _codings(concept) if (d := _str(c.get("display")))]
+    return out
+
+
+def _classify_codings(codings: Iterable[dict]) -> tuple[tuple[DrugClass, str | None, str] | None, codes.RxNormEntry | None, str | None]:
+    """(best ATC classification with its code, first known RxNorm entry, first RxNorm code)."""
+    atc_best = None
+    rx_entry = None
+    rx_code = None
+    table = codes.rxnorm_table()
+    for coding in codings:
+        system, code = coding.get("system"), coding.get("code")
+        if codes.is_atc_system(system):
+            atc = codes.normalize_atc(code)
+            if atc:
+                cls, ing = codes.classify_atc(atc)
+                cand = (cls, ing, atc)
+                if atc_best is None or _better(cand, atc_best):
+                    atc_best = cand
+        elif codes.is_rxnorm_system(system) and isinstance(code, str):
+            rx_code = rx_code or code.strip()
+            if rx_entry is None:
+                rx_entry = table.get(code.strip())
+    return atc_best, rx_entry, rx_code
+
+
+def _better(a: tuple[DrugClass, str | None, str], b: tuple[DrugClass, str | None, str]) -> bool:
+    """Several ATC codes on one product: LARO, then opioid, then a specific ingredient wins."""
+    rank = {DrugClass.LARO: 0, DrugClass.OPIOID: 1}
+    ka = (rank.get(a[0], 2), a[1] is None)
+    kb = (rank.get(b[0], 2), b[1] is None)
+    return ka < kb
+
+
+def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
+    if not isinstance(resource, dict):
+        return Drug(drug_class=DrugClass.UNKNOWN, display=UNNAMED)
+    concept, medication, ref_display = _medication_of(resource, resolve)
+    ingredients = _dicts(medication.get("ingredient")) if medication else []
+
+    product_texts = _texts(concept)
+    if ref_display:
+        product_texts.append(ref_display)
+    display = product_texts[0] if product_texts else UNNAMED
+
+    atc, rx, rx_code = _classify_codings(_codings(concept))
+    ingredient_concepts = [_ingredient_concept(i) for i in ingredients]
+    if atc is None and rx is None:
+        # No product code we can use: the Medication's ingredient codes may still say what it is.
+        i_atc, i_rx, _ = _classify_codings(c for ic in ingredient_concepts for c in _codings(ic))
+        atc, rx = atc or i_atc, rx or i_rx
+
+    if display == UNNAMED and rx is not None:
+        display = rx.display  # a bare RxNorm code: RxNorm's own name is better than nothing
+
+    name_text = codes.normalize_text(" / ".join(product_texts + [t for ic in ingredient_concepts for t in _texts(ic)]))
+    by_name = codes.classify_name(name_text) if name_text else None
+
+    drug_class: DrugClass
+    ingredient: str | None
+    if atc is not None:
+        drug_class, ingredient, by = atc[0], atc[1], IdentifiedBy.ATC
+    elif rx is not None:
+        drug_class, ingredient, by = rx.drug_class, rx.ingredient, IdentifiedBy.RXNORM
+    elif by_name is not None:
+        drug_class, ingredient, by = by_name[0], by_name[1], IdentifiedBy.NAME
+    else:
+        return Drug(drug_class=DrugClass.UNKNOWN, display=display, rxnorm=rx_code,
+                    form=_form(medication, None, product_texts, resource, None))
+
+    if ingredient is None and drug_class in (DrugClass.OPIOID, DrugClass.LARO):
+        # "N02A" without a specific code: the ingredient may still be named.
+        if rx is not None and rx.drug_class in (DrugClass.OPIOID, DrugClass.LARO):
+            ingredient = rx.ingredient
+        elif by_name is not None and by_name[0] in (DrugClass.OPIOID, DrugClass.LARO):
+            ingredient = by_name[1]
+
+    if drug_class is DrugClass.LARO and ingredient == "methadone" and _pain_context(resource):
+        drug_class = DrugClass.OPIOID  # methadone for pain, see module docstring
+
+    strength = _strength(ingredients, ingredient, rx, product_texts)
+    form = _form(medication, rx, product_texts, resource, strength)
+    atc_code = atc[2] if atc else (rx.atc if rx else None)
+    return Drug(
+        drug_class=drug_class,
+        display=display,
+        ingredient=ingredient,
+        form=form,
+        atc=atc_code,
+        rxnorm=rx_code,
+        strength=strength[0] if strength else None,
+        strength_unit=strength[1] if strength else None,
+        identified_by=by,
+    )
+
+
+def _ingredient_concept(ingredient: dict) -> dict | None:
+    """The item of a Medication.ingredient as a CodeableConcept (R4 itemCodeableConcept,
+    itemReference display, R5 item.concept)."""
+    item = ingredient.get("itemCodeableConcept")
+    if isinstance(item, dict):
+        return item
+    item = ingredient.get("item")
+    if isinstance(item, dict) and isinstance(item.get("concept"), dict):
+        return item["concept"]
+    ref = ingredient.get("itemReference")
+    if isinstance(ref, dict) and _str(ref.get("display")):
+        return {"text": ref["display"]}
+    return None
+
+
+def _ingredient_key(concept: dict | None) -> str | None:
+    if not concept:
+        return None
+    atc, rx, _ = _classify_codings(_codings(concept))
+    if atc and atc[1]:
+        return atc[1]
+    if rx:
+        return rx.ingredient
+    hit = codes.classify_name(codes.normalize_text(" ".join(_texts(concept))))
+    return hit[1] if hit else None
+
+
+def parse_strength(ratio: object) -> tuple[float, str] | None:
+    """Strength per unit of presentation from a Ratio: (mg, MG) per tablet, (µg/h, UG_PER_H) per
+    patch, or (mg/ml, MG_PER_ML) for liquids; None when unreadable."""
+    if not isinstance(ratio, dict):
+        return None
+    num, den = ratio.get("numerator"), ratio.get("denominator")
+    if not isinstance(num, dict):
+        return None
+    nv, nu = codes.number(num.get("value")), codes.unit_key(num)
+    dv = codes.number(den.get("value")) if isinstance(den, dict) else 1.0
+    du = codes.unit_key(den) if isinstance(den, dict) else None
+    if isinstance(den, dict) and dv is None:
+        dv = 1.0 if du is not None else None
+    if nv is None or nv < 0 or dv is None or dv <= 0 or nu is None:
+        return None
+    if nu in codes.RATE_TO_UG_H and (du is None or du in codes.COUNT_UNITS):
+        return nv * codes.RATE_TO_UG_H[nu] / dv, UG_PER_H
+    if nu not in codes.MASS_TO_MG:
+        return None
+    mg = nv * codes.MASS_TO_MG[nu]
+    if du is None or du in codes.COUNT_UNITS:
+        return mg / dv, MG
+    if du in codes.VOLUME_TO_ML:
+        return mg / (dv * codes.VOLUME_TO_ML[du]), MG_PER_ML
+    days = codes.period_days(du)
+    if days is not None:  # mass per hour of wear: a patch
+        return mg * 1000.0 / (dv * days * 24.0), UG_PER_H
+    return None
+
+
+def _strength(ingredients: list[dict], ingredient: str | None, rx: codes.RxNormEntry | None,
+              texts: list[str]) -> tuple[float, str] | None:
+    """Strength of the identified ingredient: Medication.ingredient, then RxNorm table, then text."""
+    parsed = []
+    for item in ingredients:
+        s = parse_strength(item.get("strength") or item.get("strengthRatio"))
+        if s is not None:
+            parsed.append((_ingredient_key(_ingredient_concept(item)), s))
+    for key, s in parsed:
+        if ingredient is not None and key == ingredient:
+            return s
+    if len(parsed) == 1 and parsed[0][0] in (None, ingredient):
+        return parsed[0][1]
+    if rx is not None and rx.strength is not None and rx.ingredient == ingredient:
+        return rx.strength, rx.strength_unit or MG
+    for text in texts:
+        s = codes.strength_from_text(codes.normalize_text(text), ingredient)
+        if s is not None:
+            return s
+    return None
+
+
+def _form(medication: dict | None, rx: codes.RxNormEntry | None, texts: list[str], resource: dict,
+          strength: tuple[float, str] | None) -> Form:
+    """Administration form [issue 3: Medication.form, the dosage route, or the product text].
+
+    A patch is only trusted when something says so (form, text, transdermal route, a dose or
+    strength per hour); the ATC code alone (fentanyl is usually a patch) is not enough.
+    """
+    if medication is not None and isinstance(medication.get("form"), dict):
+        for text in _texts(medication["form"]) + [c.get("code") for c in _codings(medication["form"]) if isinstance(c.get("code"), str)]:
+            f = codes.form_from_text(codes.normalize_text(text))
+            if f is not None:
+                return f
+    if rx is not None and rx.form is not Form.UNKNOWN:
+        return rx.form
+    for text in texts:
+        f = codes.form_from_text(codes.normalize_text(text))
+        if f is not None:
+            return f
+    lines = dosage_lines(resource)
+    for line in lines:
+        route = line.get("route")
+        if isinstance(route, dict):
+            for c in _codings(route):
+                f = codes.ROUTE_FORMS.get(c.get("code")) if isinstance(c.get("code"), str) else None
+                if f is not None:
+                    return f
+            for text in _texts(route):
+                f = codes.form_from_text(codes.normalize_text(text))
+                if f in (Form.PATCH, Form.SUBLINGUAL, Form.INJECTION):
+                    return f
+    for line in lines:
+        for q in _line_quantities(line):
+            if codes.unit_key(q) in codes.RATE_TO_UG_H:
+                return Form.PATCH  # a dose in µg/h can only be a transdermal patch
+    if strength is not None and strength[1] == UG_PER_H:
+        return Form.PATCH
+    return Form.UNKNOWN
+
+
+def _line_quantities(line: dict) -> list[dict]:
+    out = []
+    for dr in _dicts(line.get("doseAndRate")) + [line]:
+        for key in ("doseQuantity", "rateQuantity"):
+            if isinstance(dr.get(key), dict):
+                out.append(dr[key])
+        rng = dr.get("doseRange")
+        if isinstance(rng, dict):
+            out += [q for q in (rng.get("high"), rng.get("low")) if isinstance(q, dict)]
+    return out
+
+
+def _pain_context(resource: dict) -> bool:
+    """True when the prescription itself says it is for pain (reason or dosage text)."""
+    for concept in _dicts(resource.get("reasonCode")):
+        for c in _codings(concept):
+            code = c.get("code")
+            if isinstance(code, str) and (_PAIN_ICD.match(code.upper()) or code in _PAIN_SNOMED):
+                return True
+        if any(_PAIN_TEXT.search(codes.normalize_text(t)) for t in _texts(concept)):
+            return True
+    for ref in _dicts(resource.get("reasonReference")):
+        if _str(ref.get("display")) and _PAIN_TEXT.search(codes.normalize_text(ref["display"])):
+            return True
+    for line in dosage_lines(resource):
+        texts = [t for t in [_str(line.get("text")), _str(line.get("patientInstruction"))] if t]
+        texts += [t for a in _dicts(line.get("asNeededCodeableConcept")) for t in _texts(a)]
+        if any(_PAIN_TEXT.search(codes.normalize_text(t)) for t in texts):
+            return True
+    return False
