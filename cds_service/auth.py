@@ -1,23 +1,547 @@
-"""EHR authentication (CDS Hooks 2.0 JWT). Placeholder until the security issue lands: when
-authentication is required, every /cds-services call must carry a Bearer token, and without configured
-trusted issuers none is accepted (fail closed)."""
+"""EHR authentication: the CDS Hooks 2.0 JWT on every discovery, service and feedback call.
+
+The EHR signs a short-lived JWT with its private key and sends it as ``Authorization: Bearer <JWT>``
+(CDS Hooks 2.0 "Trusting CDS Clients"). We accept it only if all of this holds, checked in this order
+so that the cheap, attacker-independent checks come first and the ``jti`` is burnt only for a token
+that is otherwise valid:
+
+1. the header names an allowed algorithm — ES384, RS384 (recommended by the spec), ES256, RS256 —
+   never ``none`` and never HMAC (an HMAC "signed" with our *public* key is the classic confusion
+   attack), and a ``kid``;
+2. ``iss`` is a configured trusted issuer, and ``jku`` (if sent) is allow-listed for that issuer;
+3. the key chosen by ``kid`` from that issuer's JWKS (URL, file or inline; cached, one rate-limited
+   refresh on an unknown ``kid`` for key rotation; an unfetchable JWKS fails closed) matches the
+   algorithm (EC curve, RSA ≥ 2048 bits, the JWK's own ``alg``) and verifies the signature;
+4. ``aud`` is the exact URL called; ``exp`` has not passed and is at most an hour ahead; ``iat`` is
+   not in the future (both with 60 s clock skew); ``tenant`` matches when the issuer has one;
+5. ``jti`` has not been seen before — remembered in the shared database for the token's lifetime,
+   so a replay is refused by every worker and every replica.
+
+Any failure is a 401 with an empty body; the reason goes to the log, never the token or any part of
+it. Configuration (``TRAPPA_TRUSTED_ISSUERS``) is described in ``docs/security.md``.
+"""
 from __future__ import annotations
 
+import ipaddress
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import jwt
+import requests
 from flask import Response
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from .config import Settings
+from .errors import outcome_response
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = ("ES384", "RS384", "ES256", "RS256")
+_EC_CURVE = {"ES256": "P-256", "ES384": "P-384"}
+CLOCK_SKEW_S = 60  # tolerated clock difference between the EHR and us, for iat / exp / nbf
+MAX_LIFETIME_S = 3600  # CDS Hooks notes: remember a jti for the token's lifetime, "at most an hour"
+MAX_TOKEN_CHARS = 16 * 1024
+MAX_JTI_CHARS = 255
+MAX_JWKS_BYTES = 256 * 1024
+MIN_RSA_BITS = 2048
+
+
+class AuthConfigError(ValueError):
+    """TRAPPA_TRUSTED_ISSUERS is malformed: the service refuses to start rather than guess."""
+
+
+class AuthFailure(Exception):
+    """The token is not acceptable. ``reason`` is for the log only: it never contains the token."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class JwksUnavailable(Exception):
+    """The issuer's JWKS could not be had (network, HTTP status, not a JWKS): fail closed."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Configuration: trusted issuers
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """One EHR we trust: where its public keys are, which ``jku`` it may send, its tenant."""
+
+    iss: str
+    jwks_url: str | None = None
+    jwks_file: str | None = None
+    jwks: dict | None = None  # inline JWKS (e.g. a test issuer in an environment variable)
+    jku: frozenset[str] = frozenset()
+    tenant: str | None = None
+
+    @property
+    def default_source(self) -> str:
+        if self.jwks_url:
+            return self.jwks_url
+        if self.jwks_file:
+            return "file:" + self.jwks_file
+        return "inline:" + self.iss
+
+    @property
+    def allowed_jku(self) -> frozenset[str]:
+        """Sending the configured JWKS URL as ``jku`` is always fine; other URLs must be listed."""
+        return self.jku | ({self.jwks_url} if self.jwks_url else set())
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_key_url(url: Any, what: str) -> str:
+    """A JWKS URL must be https; plain http only on loopback (a local key server, tests)."""
+    if not isinstance(url, str) or not url:
+        raise AuthConfigError(f"{what} must be a non-empty string")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise AuthConfigError(f"{what} is not a valid URL: {url!r}") from None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not host or parts.username or parts.password:
+        raise AuthConfigError(f"{what} must name a host and carry no credentials: {url!r}")
+    if scheme == "https" or (scheme == "http" and _is_loopback_host(host)):
+        return url
+    raise AuthConfigError(f"{what} must be an https URL (http only on loopback): {url!r}")
+
+
+def parse_trusted_issuers(text: str, base_dir: Path | None = None) -> dict[str, TrustedIssuer]:
+    """Parse ``TRAPPA_TRUSTED_ISSUERS``: a JSON list of issuer objects, or the path of a file holding one.
+
+    Each object: ``iss`` (required), exactly one of ``jwks_url`` / ``jwks_file`` / ``jwks`` (inline),
+    optional ``jku`` (list of further allowed JWKS URLs), optional ``tenant``. A relative
+    ``jwks_file`` is relative to the issuers file (or the working directory for inline JSON).
+    """
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if text[0] in "[{":
+        source = "TRAPPA_TRUSTED_ISSUERS"
+        base = base_dir or Path.cwd()
+    else:
+        path = Path(text)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise AuthConfigError(f"TRAPPA_TRUSTED_ISSUERS: cannot read {path}: {type(exc).__name__}") from None
+        source = str(path)
+        base = path.resolve().parent
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise AuthConfigError(f"{source}: not valid JSON ({exc})") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise AuthConfigError(f"{source}: must be a JSON list of issuer objects")
+    issuers: dict[str, TrustedIssuer] = {}
+    for i, item in enumerate(data):
+        where = f"{source}[{i}]"
+        if not isinstance(item, dict):
+            raise AuthConfigError(f"{where}: must be an object")
+        unknown = set(item) - {"iss", "jwks_url", "jwks_file", "jwks", "jku", "tenant"}
+        if unknown:  # a typo ("jwks-url") must not silently leave an issuer without keys
+            raise AuthConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
+        iss = item.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise AuthConfigError(f"{where}.iss must be a non-empty string")
+        if iss in issuers:
+            raise AuthConfigError(f"{where}: issuer {iss!r} configured twice")
+        sources = [k for k in ("jwks_url", "jwks_file", "jwks") if item.get(k) is not None]
+        if len(sources) != 1:
+            raise AuthConfigError(f"{where}: give exactly one of jwks_url, jwks_file, jwks")
+        jwks_url = _check_key_url(item["jwks_url"], f"{where}.jwks_url") if "jwks_url" in sources else None
+        jwks_file = None
+        if "jwks_file" in sources:
+            if not isinstance(item["jwks_file"], str) or not item["jwks_file"]:
+                raise AuthConfigError(f"{where}.jwks_file must be a non-empty string")
+            jwks_file = str((base / item["jwks_file"]).resolve())
+        inline = None
+        if "jwks" in sources:
+            inline = item["jwks"]
+            if not isinstance(inline, dict) or not parse_jwks(inline):
+                raise AuthConfigError(f"{where}.jwks must be a JWKS object with at least one usable key")
+        jku = item.get("jku", [])
+        if isinstance(jku, str):
+            jku = [jku]
+        if not isinstance(jku, list):
+            raise AuthConfigError(f"{where}.jku must be a list of URLs")
+        jku_set = frozenset(_check_key_url(u, f"{where}.jku") for u in jku)
+        tenant = item.get("tenant")
+        if tenant is not None and (not isinstance(tenant, str) or not tenant):
+            raise AuthConfigError(f"{where}.tenant must be a non-empty string")
+        issuers[iss] = TrustedIssuer(iss, jwks_url, jwks_file, inline, jku_set, tenant)
+    return issuers
+
+
+# ---------------------------------------------------------------------------------------------------
+# JWKS: parsing, fetching, caching
+
+
+def parse_jwks(data: Any) -> dict[str, dict]:
+    """Signature keys of a JWKS by ``kid``. Skipped: keys without a string kid, symmetric keys
+    (``oct``: an HMAC secret has no place in a public key set), keys marked for encryption; the
+    first key wins when a kid repeats."""
+    keys = data.get("keys") if isinstance(data, dict) else None
+    out: dict[str, dict] = {}
+    if not isinstance(keys, list):
+        return out
+    for key in keys:
+        if not isinstance(key, dict):
+            continue
+        kid = key.get("kid")
+        if not isinstance(kid, str) or not kid or kid in out:
+            continue
+        if key.get("kty") not in ("EC", "RSA"):
+            continue
+        if key.get("use") not in (None, "sig"):
+            continue
+        out[kid] = key
+    return out
+
+
+class JwksSource:
+    """One JWKS (a URL, a file, or inline), cached for ``ttl_s``.
+
+    ``key(kid)`` answers from the cache while it is fresh. An unknown kid forces one reload, at most
+    once per ``refresh_interval_s`` (key rotation without letting random kids hammer the issuer).
+    A failed load is not retried for ``refresh_interval_s`` either, and while the cache is not fresh
+    every lookup fails: closed, never falling back to stale keys.
+    """
+
+    def __init__(self, name: str, loader: Callable[[], Any], ttl_s: float, refresh_interval_s: float):
+        self.name = name
+        self._loader = loader
+        self._ttl_s = ttl_s
+        self._refresh_interval_s = refresh_interval_s
+        self._lock = threading.Lock()
+        self._keys: dict[str, dict] | None = None
+        self._loaded_at = -math.inf
+        self._failed_at = -math.inf
+        self._forced_at = -math.inf
+        self.loads = 0  # successful and failed attempts, for tests and the health view
+
+    def _load(self, now: float) -> None:
+        self.loads += 1
+        try:
+            keys = parse_jwks(self._loader())
+        except JwksUnavailable:
+            self._keys, self._failed_at = None, now
+            raise
+        except Exception as exc:  # a loader bug or odd data: still closed, never a 500
+            self._keys, self._failed_at = None, now
+            raise JwksUnavailable(type(exc).__name__) from None
+        self._keys, self._loaded_at = keys, now
+
+    def key(self, kid: str) -> dict | None:
+        with self._lock:
+            now = time.monotonic()
+            fresh = self._keys is not None and now - self._loaded_at < self._ttl_s
+            loaded_now = False
+            if not fresh:
+                if now - self._failed_at < self._refresh_interval_s:
+                    raise JwksUnavailable("recent fetch failed; not retrying yet")
+                self._load(now)
+                loaded_now = True
+            assert self._keys is not None
+            jwk = self._keys.get(kid)
+            if jwk is None and not loaded_now and now - self._forced_at >= self._refresh_interval_s:
+                self._forced_at = now
+                log.info("JWKS %s: unknown kid, refreshing once (key rotation?)", self.name)
+                self._load(now)
+                jwk = self._keys.get(kid) if self._keys is not None else None
+            return jwk
+
+
+def fetch_jwks_url(url: str, timeout_s: float) -> Any:
+    """GET a JWKS: bounded in time and size, no redirects, no proxies or credentials from the
+    environment. Raises JwksUnavailable with a short reason."""
+    deadline = time.monotonic() + timeout_s
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        with session.get(
+            url,
+            timeout=(timeout_s, timeout_s),
+            allow_redirects=False,
+            stream=True,
+            headers={"Accept": "application/json, application/jwk-set+json"},
+        ) as resp:
+            if resp.status_code != 200:
+                raise JwksUnavailable(f"HTTP {resp.status_code}")
+            body = bytearray()
+            for chunk in resp.iter_content(16 * 1024):
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise JwksUnavailable("JWKS larger than allowed")
+                if time.monotonic() > deadline:
+                    raise JwksUnavailable("timed out")
+    except requests.Timeout:
+        raise JwksUnavailable("timed out") from None
+    except requests.RequestException as exc:
+        raise JwksUnavailable(f"not reachable ({type(exc).__name__})") from None
+    finally:
+        session.close()
+    try:
+        return json.loads(bytes(body))
+    except ValueError:
+        raise JwksUnavailable("not JSON") from None
+
+
+def _read_jwks_file(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise JwksUnavailable(f"cannot read JWKS file ({type(exc).__name__})") from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Verification
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    """A claim value for a log line: repr'd (no control characters reach the log) and cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _public_key(jwk_data: dict, alg: str):
+    """The verification key for ``alg`` from a JWK, or AuthFailure if the key does not fit it."""
+    if isinstance(jwk_data.get("alg"), str) and jwk_data["alg"] != alg:
+        raise AuthFailure(f"key is for {jwk_data['alg']}, token says {alg}")
+    try:
+        if alg.startswith("ES"):
+            if jwk_data.get("kty") != "EC" or jwk_data.get("crv") != _EC_CURVE[alg]:
+                raise AuthFailure(f"key type/curve does not fit {alg}")
+            return ECAlgorithm.from_jwk(jwk_data)
+        if jwk_data.get("kty") != "RSA":
+            raise AuthFailure(f"key type does not fit {alg}")
+        key = RSAAlgorithm.from_jwk(jwk_data)
+    except AuthFailure:
+        raise
+    except Exception as exc:
+        raise AuthFailure(f"key in JWKS is unusable ({type(exc).__name__})") from None
+    if key.key_size < MIN_RSA_BITS:
+        raise AuthFailure(f"RSA key shorter than {MIN_RSA_BITS} bits")
+    return key
 
 
 class Authenticator:
-    def __init__(self, settings: Settings, store):
+    """Checks the EHR's JWT on every /cds-services call (see the module docstring)."""
+
+    def __init__(self, settings: Settings, store, issuers: dict[str, TrustedIssuer] | None = None):
         self.settings = settings
         self.store = store
+        self.issuers = issuers or {}
+        self._sources: dict[str, JwksSource] = {}
+        self._sources_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, store) -> "Authenticator":
-        return cls(settings, store)
+        """Build from settings. Raises AuthConfigError on malformed issuer configuration when
+        authentication is required: a half-understood trust configuration must not serve."""
+        if not settings.auth_required:
+            return cls(settings, store, {})
+        issuers = parse_trusted_issuers(settings.trusted_issuers)
+        if not issuers:
+            log.error(
+                "EHR authentication is required but no trusted issuers are configured "
+                "(TRAPPA_TRUSTED_ISSUERS): every /cds-services call will be refused with 401"
+            )
+        else:
+            log.info("EHR authentication required; trusted issuers: %s", ", ".join(sorted(issuers)))
+        if not settings.public_base_url:
+            log.warning(
+                "TRAPPA_PUBLIC_BASE_URL is not set: the JWT audience is checked against the URL as "
+                "this process sees it (Host header). Set it to the URL the EHR calls."
+            )
+        return cls(settings, store, issuers)
+
+    # -- public --------------------------------------------------------------------------------
+
+    def describe(self) -> dict:
+        """Authentication state for the health endpoint (no secrets: issuer names only)."""
+        if not self.settings.auth_required:
+            return {"state": "DISABLED (development mode)"}
+        return {"state": "required", "trustedIssuers": sorted(self.issuers)}
 
     def check(self, request) -> Response | None:
+        """None when the request may proceed; else the response to send (401, or 503 when the
+        replay store cannot be reached)."""
         if not self.settings.auth_required:
             return None
-        return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
+        where = f"{request.method} {request.path[:200]}"
+        try:
+            token = self._bearer_token(request.headers.get("Authorization"))
+            claims = self.verify(token, self.expected_audience(request))
+        except AuthFailure as failure:
+            log.warning("EHR authentication refused for %s: %s", where, failure.reason)
+            return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="trappa"'})
+        except _ReplayStoreDown as exc:
+            log.error("EHR authentication impossible for %s: jti store unavailable (%s)", where, exc)
+            return outcome_response(503, "transient", "service temporarily unavailable")
+        log.debug("EHR authenticated for %s: iss=%s", where, _short(claims.get("iss")))
+        return None
+
+    def expected_audience(self, request) -> str:
+        """The exact URL the EHR called: the configured public base URL plus the path (behind a
+        proxy), else the URL as this process sees it, without the query string."""
+        if self.settings.public_base_url:
+            return self.settings.public_base_url + request.path
+        return request.base_url
+
+    def verify(self, token: str, audience: str, now: float | None = None) -> dict:
+        """The verified claims of ``token``; AuthFailure naming the first problem otherwise."""
+        now = time.time() if now is None else now
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthFailure("token too long")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthFailure(f"not a JWT ({type(exc).__name__})") from None
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise AuthFailure(f"algorithm {_short(alg)} not allowed")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthFailure("no kid in the JWT header")
+        iss = unverified.get("iss")
+        issuer = self.issuers.get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            raise AuthFailure(f"issuer {_short(iss)} is not trusted")
+        jku = header.get("jku")
+        if jku is not None and (not isinstance(jku, str) or jku not in issuer.allowed_jku):
+            raise AuthFailure(f"jku {_short(jku)} is not allowed for issuer {_short(iss)}")
+        source = self._source(issuer, jku)
+        try:
+            jwk_data = source.key(kid)
+        except JwksUnavailable as exc:
+            raise AuthFailure(f"JWKS of issuer {_short(iss)} unavailable ({exc}); failing closed") from None
+        if jwk_data is None:
+            raise AuthFailure(f"kid {_short(kid)} not in the JWKS of issuer {_short(iss)}")
+        key = _public_key(jwk_data, alg)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                options={
+                    "verify_signature": True,
+                    "verify_exp": False,  # the claim checks below are ours, with one skew
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "require": [],
+                },
+            )
+        except jwt.InvalidSignatureError:
+            raise AuthFailure("bad signature") from None
+        except jwt.PyJWTError as exc:
+            raise AuthFailure(f"token rejected ({type(exc).__name__})") from None
+        self._check_claims(claims, issuer, audience, now)
+        self._remember(issuer.iss, claims)
+        return claims
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _bearer_token(value: str | None) -> str:
+        if not value:
+            raise AuthFailure("no Authorization header")
+        scheme, _, token = value.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthFailure("Authorization is not a Bearer token")
+        return token
+
+    @staticmethod
+    def _check_claims(claims: dict, issuer: TrustedIssuer, audience: str, now: float) -> None:
+        if claims.get("iss") != issuer.iss:
+            raise AuthFailure("issuer changed between header check and verification")
+        aud = claims.get("aud")
+        auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if audience not in auds:
+            raise AuthFailure(f"aud {_short(aud)} is not this endpoint {_short(audience)}")
+        exp = claims.get("exp")
+        if not _number(exp):
+            raise AuthFailure("exp missing or not a number")
+        if now > exp + CLOCK_SKEW_S:
+            raise AuthFailure(f"expired {int(now - exp)} s ago")
+        if exp > now + MAX_LIFETIME_S + CLOCK_SKEW_S:
+            raise AuthFailure(f"exp more than {MAX_LIFETIME_S} s ahead")
+        iat = claims.get("iat")
+        if not _number(iat):
+            raise AuthFailure("iat missing or not a number")
+        if iat > now + CLOCK_SKEW_S:
+            raise AuthFailure(f"iat {int(iat - now)} s in the future")
+        nbf = claims.get("nbf")
+        if nbf is not None and (not _number(nbf) or nbf > now + CLOCK_SKEW_S):
+            raise AuthFailure("nbf in the future or not a number")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
+            raise AuthFailure("jti missing, empty or too long")
+        if issuer.tenant is not None and claims.get("tenant") != issuer.tenant:
+            raise AuthFailure(f"tenant {_short(claims.get('tenant'))} is not {_short(issuer.tenant)}")
+
+    def _remember(self, iss: str, claims: dict) -> None:
+        key = f"{iss}|{claims['jti']}"
+        try:
+            first = self.store.remember_jti(key, float(claims["exp"]) + CLOCK_SKEW_S)
+        except Exception as exc:
+            raise _ReplayStoreDown(type(exc).__name__) from None
+        if not first:
+            raise AuthFailure(f"jti replayed (issuer {_short(iss)})")
+
+    def _source(self, issuer: TrustedIssuer, jku: str | None) -> JwksSource:
+        name = jku or issuer.default_source
+        with self._sources_lock:
+            source = self._sources.get(name)
+            if source is None:
+                if jku or issuer.jwks_url:
+                    url = jku or issuer.jwks_url
+                    timeout = self.settings.jwks_timeout_s
+                    loader = lambda: fetch_jwks_url(url, timeout)  # noqa: E731
+                elif issuer.jwks_file:
+                    path = issuer.jwks_file
+                    loader = lambda: _read_jwks_file(path)  # noqa: E731
+                else:
+                    inline = issuer.jwks
+                    loader = lambda: inline  # noqa: E731
+                source = JwksSource(
+                    name,
+                    loader,
+                    ttl_s=self.settings.jwks_cache_ttl_s,
+                    refresh_interval_s=self.settings.jwks_refresh_interval_s,
+                )
+                self._sources[name] = source
+            return source
+
+
+class _ReplayStoreDown(Exception):
+    pass

@@ -34,6 +34,11 @@ def _list(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
+def _level(value: str | None, default: str) -> str:
+    value = (value or "").strip().upper()
+    return value if value in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else default
+
+
 DEFAULT_DB_PATH = Path("var") / "trappa.sqlite3"
 
 
@@ -47,7 +52,8 @@ class Settings:
     fhir_timeout_s: float = 1.5
     fhir_budget_s: float = 2.0
     fhir_max_pages: int = 20
-    # Allowed FHIR servers as scheme://host[:port] prefixes; empty = any https server (dev: any).
+    # Allowed FHIR servers as scheme://host[:port] origins; empty = no fallback fetching in production
+    # (development mode: any server but link-local/metadata addresses).
     fhir_allowlist: tuple[str, ...] = ()
     fhir_allow_http: bool = False
     # Largest request body accepted.
@@ -63,6 +69,12 @@ class Settings:
     trusted_issuers: str = ""
     public_base_url: str = ""  # what the EHR calls, behind a proxy (for the JWT aud check)
     jwks_timeout_s: float = 2.0
+    jwks_cache_ttl_s: float = 300.0  # how long a fetched JWKS is trusted before it is fetched again
+    jwks_refresh_interval_s: float = 30.0  # at most one unknown-kid refresh (or failed-fetch retry) per this
+    # Largest FHIR response body read on the fallback path (a hostile server must not exhaust memory).
+    fhir_max_response_bytes: int = 20 * 1024 * 1024
+    # Log level of the service's own loggers (DEBUG, INFO, WARNING, ...). Tokens are never logged.
+    log_level: str = "INFO"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +97,10 @@ class Settings:
             trusted_issuers=e.get("TRAPPA_TRUSTED_ISSUERS", ""),
             public_base_url=e.get("TRAPPA_PUBLIC_BASE_URL", "").rstrip("/"),
             jwks_timeout_s=_float(e.get("TRAPPA_JWKS_TIMEOUT"), cls.jwks_timeout_s),
+            jwks_cache_ttl_s=_float(e.get("TRAPPA_JWKS_CACHE_TTL"), cls.jwks_cache_ttl_s),
+            jwks_refresh_interval_s=_float(e.get("TRAPPA_JWKS_REFRESH_INTERVAL"), cls.jwks_refresh_interval_s),
+            fhir_max_response_bytes=_int(e.get("TRAPPA_FHIR_MAX_RESPONSE_BYTES"), cls.fhir_max_response_bytes),
+            log_level=_level(e.get("TRAPPA_LOG_LEVEL"), cls.log_level),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -6,18 +6,26 @@ Design, in order of importance:
   what is not back by the deadline counts as failed;
 - fetch in parallel: independent queries go out at once (the slowest query, not the sum, sets latency);
 - go nowhere else: only the hook's ``fhirServer`` (checked against the allow-list before any connection),
-  paging links only on that same server, no redirects followed;
+  every URL fetched — the first one too, which may be an EHR-supplied ``next`` link — only on that same
+  server (scheme, host, port), no redirects followed;
+- read boundedly: at most ``fhir_max_response_bytes`` per answer, at most ``fhir_max_pages`` pages, and
+  the body is read piecewise against the deadline, so a server dripping bytes cannot hold a worker;
 - never leak: the access token goes only into the Authorization header of those requests; it is
   never logged or put into an error message.
 """
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import os
+import re
+import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -52,12 +60,105 @@ def _origin(url: str) -> tuple[str, str, int]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-def check_fhir_server(url: str, settings: Settings) -> str:
+# Addresses never fetched from, allow-listed or not: link-local (169.254/16 holds the cloud metadata
+# services, fe80::/10), plus metadata addresses outside link-local ranges.
+_METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack instance metadata
+        "fd00:ec2::254",  # AWS instance metadata over IPv6
+        "100.100.100.200",  # Alibaba Cloud metadata
+        "168.63.129.16",  # Azure wire server
+    )
+)
+_METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"})
+# The whole URL: printable ASCII without spaces, backslashes or quotes — characters on which URL parsers
+# disagree (``https://allowed\@evil/`` means different hosts to different parsers).
+_SAFE_URL = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.?$")
+
+_resolver_pool: ThreadPoolExecutor | None = None
+_resolver_pid: int | None = None
+_resolver_lock = threading.Lock()
+
+
+def resolve_host(host: str, port: int, timeout_s: float) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Every address ``host`` resolves to, within ``timeout_s`` (getaddrinfo itself has no timeout,
+    so it runs on a small helper pool). Raises OSError if the name cannot be resolved in time."""
+    global _resolver_pool, _resolver_pid
+    with _resolver_lock:
+        if _resolver_pool is None or _resolver_pid != os.getpid():
+            _resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+            _resolver_pid = os.getpid()
+        pool = _resolver_pool
+    future = pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=timeout_s)
+    except TimeoutError:
+        raise OSError("name resolution timed out") from None
+    out = []
+    for info in infos:
+        try:
+            out.append(ipaddress.ip_address(info[4][0].split("%")[0]))
+        except ValueError:
+            continue
+    if not out:
+        raise OSError("no addresses")
+    return out
+
+
+def _same_server(url: str, origin: tuple[str, str, int]) -> bool:
+    """Whether ``url`` is on the checked FHIR server: same scheme, host and port, no credentials, and
+    no backslash, whitespace or control character on which parsers could disagree about the host."""
+    if any(c == "\\" or c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            return False
+        return _origin(url) == origin
+    except ValueError:
+        return False
+
+
+def _forbidden_address(ip) -> bool:
+    """Never a FHIR server: link-local and metadata, multicast, unspecified (0.0.0.0 reaches the local
+    host on Linux), reserved — also when hidden in an IPv4-mapped IPv6 address."""
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    return (
+        ip in _METADATA_ADDRESSES
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_unspecified
+        or ip.is_reserved
+    )
+
+
+def check_fhir_server(
+    url: str,
+    settings: Settings,
+    resolver: Callable[[str, int, float], list] | None = None,
+) -> str:
     """The normalised base URL if we may fetch from it; else raise FhirServerNotAllowed.
 
-    Refused before any connection: schemes other than https (http only when allowed), URLs with
-    credentials, link-local and cloud metadata addresses, and anything off a configured allow-list.
+    Refused before any connection is made:
+
+    - anything but ``https`` (``http`` only when allowed, i.e. development), URLs with credentials,
+      a query or fragment, or characters URL parsers disagree on;
+    - in production (not development mode) any server not on ``TRAPPA_FHIR_ALLOWLIST`` (scheme, host,
+      port) — with no allow-list configured, fetching is off altogether;
+    - link-local, cloud metadata, multicast, unspecified and reserved addresses, allow-listed or not,
+      including *host names resolving to them*: the name is resolved here and every address checked.
+
+    TOCTOU: ``requests`` resolves the name again when it connects, so a DNS server that answers
+    differently the second time (DNS rebinding) could still steer the connection. The allow-list is the
+    real defence (its hosts are the operator's own FHIR servers); the resolution check stops the
+    simple cases — a name pointing at 169.254.169.254 — without pinning connections to addresses.
     """
+    if not isinstance(url, str) or len(url) > 2000 or not _SAFE_URL.match(url):
+        raise FhirServerNotAllowed("fhirServer is not a valid URL")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a malformed port
@@ -68,25 +169,33 @@ def check_fhir_server(url: str, settings: Settings) -> str:
         raise FhirServerNotAllowed("fhirServer must be an https URL")
     if scheme == "http" and not settings.fhir_allow_http:
         raise FhirServerNotAllowed("fhirServer must use https (plain http is only allowed in development)")
-    if not parts.hostname or parts.username or parts.password:
+    if not parts.hostname or parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise FhirServerNotAllowed("fhirServer must name a host and carry no credentials")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise FhirServerNotAllowed("fhirServer must be a base URL without query or fragment")
     host = parts.hostname.lower()
+    port = port or (443 if scheme == "https" else 80)
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         ip = None
-    if ip is not None and (ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved):
-        raise FhirServerNotAllowed("fhirServer address is not allowed")
-    if host in ("metadata.google.internal", "metadata"):
+        if not _HOST.match(host):
+            raise FhirServerNotAllowed("fhirServer host name is not valid") from None
+    if (ip is not None and _forbidden_address(ip)) or host.rstrip(".") in _METADATA_NAMES:
         raise FhirServerNotAllowed("fhirServer address is not allowed")
     if settings.fhir_allowlist:
-        origin = (scheme, host, port or (443 if scheme == "https" else 80))
         allowed = {_origin(a) for a in settings.fhir_allowlist}
-        if origin not in allowed:
+        if (scheme, host, port) not in allowed:
             raise FhirServerNotAllowed("fhirServer is not on the allow-list")
-    elif not settings.dev_mode and ip is not None and (ip.is_private or ip.is_loopback):
-        # Without an explicit allow-list, production refuses internal addresses outright.
-        raise FhirServerNotAllowed("fhirServer is not on the allow-list")
+    elif not settings.dev_mode:
+        raise FhirServerNotAllowed("fhirServer is not on the allow-list (none is configured)")
+    if ip is None:
+        try:
+            addresses = (resolver or resolve_host)(host, port, settings.fhir_timeout_s)
+        except OSError:
+            raise FhirServerNotAllowed("fhirServer host name could not be resolved") from None
+        if any(_forbidden_address(a) for a in addresses):
+            raise FhirServerNotAllowed("fhirServer address is not allowed")
     return url.rstrip("/")
 
 
@@ -102,8 +211,6 @@ class FhirFetcher:
 
     # A pool created before gunicorn forks would be dead in the worker: create lazily, per process.
     def _executor(self) -> ThreadPoolExecutor:
-        import os
-
         with self._lock:
             if self._pool is None or self._pool_pid != os.getpid():
                 self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
@@ -160,26 +267,40 @@ class FhirFetcher:
             if url in seen:  # a server that links a page to itself would loop forever
                 break
             seen.add(url)
+            if not _same_server(url, origin):
+                # The first URL may be an EHR-supplied next link; later ones come from the server.
+                # Either way the token goes only to the fhirServer that was checked.
+                result.error = "link points off the FHIR server; not followed"
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0.01:
                 result.error = "time budget exhausted while paging"
                 break
             timeout = min(self.settings.fhir_timeout_s, remaining)
             try:
-                resp = self._session().get(url, headers=headers, timeout=(timeout, timeout), allow_redirects=False)
+                with self._session().get(
+                    url, headers=headers, timeout=(timeout, timeout), allow_redirects=False, stream=True
+                ) as resp:
+                    result.pages += 1
+                    if resp.status_code != 200:
+                        result.error = f"HTTP {resp.status_code}"
+                        break
+                    raw, why = self._read_body(resp, deadline)
             except requests.Timeout:
                 result.error = "timed out"
                 break
             except requests.RequestException as exc:
                 result.error = f"not reachable ({type(exc).__name__})"
                 break
-            result.pages += 1
-            if resp.status_code != 200:
-                result.error = f"HTTP {resp.status_code}"
+            if raw is None:
+                result.error = why
                 break
             try:
-                body = resp.json()
-            except ValueError:
+                body = json.loads(raw)
+            except RecursionError:
+                result.error = "answer nested too deeply"
+                break
+            except ValueError:  # also UnicodeDecodeError
                 result.error = "answer was not JSON"
                 break
             if not isinstance(body, dict):
@@ -189,19 +310,39 @@ class FhirFetcher:
             if rtype == "OperationOutcome":
                 result.error = "server answered with an OperationOutcome"
                 break
+            if not isinstance(rtype, str):
+                result.error = "answer was not a FHIR resource"
+                break
             if rtype != "Bundle":
                 result.resources.append(body)
+                url = None
                 break
             result.resources.extend(bundle_resources(body))
             url = next_link(body)
-            if url and _origin(url) != origin:
-                result.error = "next link points off the FHIR server; not followed"
-                break
         else:
             if url:
                 result.error = f"more than {self.settings.fhir_max_pages} pages; rest not read"
         result.seconds = time.monotonic() - started
         return result
+
+    def _read_body(self, resp: requests.Response, deadline: float) -> tuple[bytes | None, str]:
+        """The body, read piecewise (``read1`` returns whatever has arrived) so that neither a huge
+        answer nor one dripping a byte at a time outlives the size cap or the deadline."""
+        limit = self.settings.fhir_max_response_bytes
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return None, f"answer larger than {limit} bytes"
+        body = bytearray()
+        raw = resp.raw
+        while True:
+            if time.monotonic() > deadline:
+                return None, "timed out while reading the answer"
+            chunk = raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                return bytes(body), ""
+            body += chunk
+            if len(body) > limit:
+                return None, f"answer larger than {limit} bytes"
 
 
 def bundle_resources(bundle: dict) -> list[dict]:
