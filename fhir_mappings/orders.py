@@ -6,14 +6,14 @@ Coverage start, first that is readable [issue 3]:
   1. ``dispenseRequest.validityPeriod.start`` (a back-dated order: authored long ago, valid later),
   2. the earliest ``dosageInstruction[].timing.repeat.boundsPeriod.start``,
   3. ``authoredOn``,
-  4. drafts only: ``today`` (a draft without dates starts when it is signed).
+  4. drafts only: ``today`` (a draft without dates starts when it is signed; any resource type).
 
 Supply, first that is readable [issue 3]:
   1. ``dispenseRequest.expectedSupplyDuration`` × (1 + ``numberOfRepeatsAllowed``): FHIR defines the
      expected supply duration and the quantity *per dispense*; repeats add whole dispenses,
   2. ``dispenseRequest.quantity`` × (1 + repeats) ÷ daily dose, when quantity and dose are in
-     convertible units (mg, µg, g; or counted units — tablets, capsules, patches — × the drug's
-     strength). Only for single-step orders: for stepped (taper) orders the quantity covers the whole
+     convertible units (mg, µg, g; counted units — tablets, capsules, patches — × the drug's
+     strength; ml × a liquid's mg/ml strength). Only for single-step orders: for stepped (taper) orders the quantity covers the whole
      schedule, and dividing by one step's dose is meaningless,
   3. the validity period: ``supply_end`` = the day after ``validityPeriod.end``,
   4. (our addition) the last dosage step's end (``boundsPeriod.end``), the day after it.
@@ -176,7 +176,8 @@ _COUNT_UNITS = {
 
 
 def _quantity_kind(quantity: dict) -> tuple[str, float] | None:
-    """("mg", factor to mg) for a mass, ("count", 1) for counted units; None when not usable."""
+    """("mg", factor to mg) for a mass, ("ml", 1) for a volume, ("count", 1) for counted units; None
+    when not usable."""
     seen = False
     for key in ("code", "unit"):
         raw = quantity.get(key)
@@ -188,6 +189,8 @@ def _quantity_kind(quantity: dict) -> tuple[str, float] | None:
         unit = raw.strip().lower()
         if unit in _MG_PER_MASS_UNIT:
             return "mg", _MG_PER_MASS_UNIT[unit]
+        if unit in ("ml", "milliliter", "millilitre"):
+            return "ml", 1.0
         if unit in _COUNT_UNITS or any(w in unit for w in ("tablet", "tabl", "kaps", "caps", "plåster", "patch")):
             return "count", 1.0
     # No unit at all: a bare number of a dispensed product is a count of units.
@@ -235,6 +238,11 @@ def supply_days_from_quantity(resource: dict, drug: Drug, dose: DailyDose, quant
         return value * wear / (dose.amount / drug.strength)
     if kind[0] == "mg":
         return value * kind[1] / dose.amount
+    if kind[0] == "ml":
+        # Oral solution: ml × mg/ml (the dosage reader's strength unit for liquids).
+        if not drug.strength or drug.strength_unit != "mg/ml":
+            return None
+        return value * drug.strength / dose.amount
     if not drug.strength or drug.strength_unit not in (None, "mg"):
         return None
     return value * drug.strength / dose.amount
@@ -330,6 +338,8 @@ def map_order(
         start, supply_end, planned, authored, requester = _dispense_coverage(resource, view, drug, dose)
     else:
         start, supply_end, planned, authored, requester = _statement_coverage(resource)
+    if start is None and is_draft:
+        start = today  # a draft (any shape) without dates starts when it is signed
     status = text(resource.get("status"))
     if rtype == MEDICATION_STATEMENT and text(resource.get("taken")) in ("n", "N"):
         status = "not-taken"  # STU3: taken = n is R4's status not-taken
@@ -405,7 +415,8 @@ def _statement_coverage(resource: dict):
     period = obj(resource.get("effectivePeriod"))
     start = parse_date(period.get("start")) or parse_date(resource.get("effectiveDateTime"))
     end = parse_date(period.get("end"))
-    supply_end = _after(end) if end is not None else None
+    # Without a start the end cannot be placed as start + supply (still a planned end).
+    supply_end = _after(end) if end is not None and start is not None else None
     if start is not None and supply_end is not None and supply_end <= start:
         supply_end = add_days(start, 1)  # an end before the start: at least the day it was taken
     return start, supply_end, end is not None, parse_date(resource.get("dateAsserted")), None
