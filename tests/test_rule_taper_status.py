@@ -26,6 +26,7 @@ def test_running_taper_status():
     assert f["followUpDays"] == 7
     assert "steg 3 av 4, 24 mg/dygn i dag, nästa steg 2026-11-24 (21 mg/dygn)" in finding.summary["sv"]
     assert "kort avstämning varje vecka" in finding.detail["sv"]
+    assert "Nästa ändring: 2026-11-24 till 21 mg/dygn" in finding.detail["sv"]
     assert "Öka aldrig dosen" in finding.detail["sv"]
     assert "Dygnsdos i journalen" not in finding.detail["sv"]  # record matches the step
     check_texts(finding)

@@ -113,9 +113,15 @@ def _running(facts: PatientFacts, ctx: RuleContext, p: TaperProgress):
         )
         lines = [
             (f"I dag: {where}, {today[lang]}" if sv else f"Today: {where}, {today[lang]}"),
-            (f"Nästa ändring: {next_text}" if sv else f"Next change: {next_text}")
+            (
+                f"Nästa ändring: {fmt_date(nxt.start)} till "
+                f"{fmt_daily_dose(nxt.daily_dose.amount, nxt.daily_dose.unit, lang)}"
+                if sv
+                else f"Next change: {fmt_date(nxt.start, 'en')} to "
+                f"{fmt_daily_dose(nxt.daily_dose.amount, nxt.daily_dose.unit, lang)}"
+            )
             if nxt is not None
-            else (f"Sista steget – sedan utsatt" if sv else "Last step – then stopped"),
+            else ("Sista steget – sedan utsatt" if sv else "Last step – then stopped"),
             (f"Planerat slut: {fmt_date(p.last_end, lang)}" if sv else f"Planned end: {fmt_date(p.last_end, lang)}"),
             (f"Uppföljning: kort avstämning {_every(every, lang)}"
              if sv else f"Follow-up: a short check-in {_every(every, lang)}"),
