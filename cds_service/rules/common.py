@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from fhir_mappings.model import (
     MG,
@@ -321,60 +321,60 @@ def exclusion_summary(exclusions: Iterable[str], lang: str = "sv") -> str:
 
 
 def _per_administration(step: Any, unit: str | None, lang: str) -> str:
+    """Dose per administration time, morning first: "10 + 15 mg"; unknown → "–"."""
     parts = tuple(getattr(step, "per_administration", ()) or ())
-    if not parts or all(p == 0 for p in parts):
+    if not parts:
         return "–"
-    if unit == UG_PER_H:
-        return " + ".join(fmt_dose(p, unit, lang) for p in parts)
-    if len(parts) == 2:
-        return f"{fmt_number(parts[0], lang)} + {fmt_number(parts[1], lang)} {_unit_text(unit)}"
-    return " + ".join(fmt_dose(p, unit, lang) for p in parts)
+    return " + ".join(fmt_number(p, lang) for p in parts) + f" {_unit_text(unit)}"
 
 
 def taper_table(schedule: Any, lang: str = "sv") -> str:
-    """The schedule as a GitHub markdown table: step, from, days, daily dose, per administration
-    (morning/evening; patch strength for patches), MEDD.
+    """The schedule as a GitHub markdown table: step, from, days, daily dose, dose per administration
+    ("Morgon + kväll" for two a day; patch strengths for patches), MEDD; and a last row, the first
+    day at zero dose ("utsatt" / "stopped", from ``schedule.end``).
 
-    ``schedule`` is a ``cds_service.taper.TaperSchedule`` (duck-typed: ``unit`` and ``steps`` with
-    ``number, start, days, daily_dose, per_administration, medd``). The final zero step reads
-    "utsatt" / "stopped".
+    ``schedule`` is a ``cds_service.taper.TaperSchedule`` (duck-typed: ``unit``, ``end``,
+    ``administrations_per_day`` and ``steps`` with ``number, start, days, daily_dose,
+    per_administration, units, medd``).
     """
     unit = getattr(schedule, "unit", None)
     patch = unit == UG_PER_H
+    n = getattr(schedule, "administrations_per_day", 2)
     if lang == "sv":
-        head = ("Steg", "Från", "Dagar", "Dygnsdos", "Plåster" if patch else "Morgon + kväll", "MEDD")
+        per = "Plåster" if patch else ("Morgon + kväll" if n == 2 else "Per dostillfälle")
+        head = ("Steg", "Från", "Dagar", "Dygnsdos", per, "MEDD")
         stopped = "utsatt"
     else:
-        head = ("Step", "From", "Days", "Daily dose", "Patch" if patch else "Morning + evening", "MEDD")
+        per = "Patches" if patch else ("Morning + evening" if n == 2 else "Per dose")
+        head = ("Step", "From", "Days", "Daily dose", per, "MEDD")
         stopped = "stopped"
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
-    for step in getattr(schedule, "steps", ()) or ():
+    steps = tuple(getattr(schedule, "steps", ()) or ())
+    for step in steps:
         dose = getattr(step, "daily_dose", None)
         days = getattr(step, "days", None)
-        if dose == 0:
-            dose_text, per_text = stopped, "–"
-            days_text = "–" if not days else str(days)
-        else:
-            dose_text = fmt_daily_dose(dose, unit, lang)
-            per_text = _per_administration(step, unit, lang)
-            days_text = "?" if days is None else str(days)
-        medd = getattr(step, "medd", None)
-        medd_text = "–" if dose == 0 else fmt_medd(medd, lang, suffix=False)
-        lines.append(
-            "| "
-            + " | ".join(
-                (
-                    str(getattr(step, "number", "")),
-                    fmt_date(getattr(step, "start", None), lang),
-                    days_text,
-                    dose_text,
-                    per_text,
-                    medd_text,
-                )
-            )
-            + " |"
+        row = (
+            str(getattr(step, "number", "")),
+            fmt_date(getattr(step, "start", None), lang),
+            "?" if days is None else str(days),
+            fmt_daily_dose(dose, unit, lang),
+            _patches(step, unit, lang) if patch else _per_administration(step, unit, lang),
+            fmt_medd(getattr(step, "medd", None), lang, suffix=False),
         )
+        lines.append("| " + " | ".join(row) + " |")
+    end = getattr(schedule, "end", None)
+    if steps and end is not None:
+        lines.append(f"| {len(steps) + 1} | {fmt_date(end, lang)} | – | {stopped} | – | – |")
     return "\n".join(lines)
+
+
+def _patches(step: Any, unit: str | None, lang: str) -> str:
+    """Patch strengths worn at once, e.g. "25 + 12 µg/h"."""
+    units = tuple(getattr(step, "units", ()) or ())
+    if not units:
+        return _per_administration(step, unit, lang)
+    strengths = [s for s, count in units[0] for _ in range(count)]
+    return " + ".join(fmt_number(s, lang) for s in strengths) + " µg/h"
 
 
 def bullets(lines: Iterable[str | None]) -> str:

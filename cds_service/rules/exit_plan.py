@@ -1,13 +1,161 @@
-"""exit-plan — PLACEHOLDER, being implemented (issue 4). Fires on nothing yet."""
+"""exit-plan — a new opioid start without a planned end.
+
+Source: [VGR "Iatrogent läkemedelsberoende"] "Vid insättning av beroendeframkallande läkemedel till
+exempel opioider för akut smärta ska särskild försiktighet iakttas och det ska från början finnas en
+plan för utsättning. Som huvudregel skall den som förskriver ansvara för utsättning";
+[RJL "När behövs nedtrappning?"] (after short acute use the treatment can usually stop at once);
+clinical-rules §7.
+
+When
+  - a draft opioid order starts opioids anew (no opioid in the current episode:
+    ``facts.is_renewal is False``), and
+  - the draft has no planned end (no dosage bounds end, no validity end, no supply duration), and
+  - the patient is not excluded
+Then
+  - info: set a plan for stopping from the start;
+  - suggest an *update* of the draft (returned whole, as the EHR sent it) with a planned end:
+    ``dispenseRequest.expectedSupplyDuration`` = ``EXIT_PLAN_DAYS`` days and every dosage line
+    bounded by ``timing.repeat.boundsPeriod`` today … today + ``EXIT_PLAN_DAYS`` − 1.
+    Default 7 days (env ``TRAPPA_EXIT_PLAN_DAYS``): a common course for acute pain, well under the
+    2 weeks after which withdrawal may appear on stopping [RJL "När behövs nedtrappning?"]. The
+    number is the service's default, not a guideline figure; the physician adjusts it.
+    Without the raw draft (``ctx.drafts_raw``) the card gives the advice without a suggestion.
+"""
 from __future__ import annotations
 
-from fhir_mappings.model import PatientFacts
+import copy
+import os
+from datetime import timedelta
+from typing import Any
 
-from .base import ALL_HOOKS, ORDER_HOOKS, PATIENT_VIEW, Finding, RuleContext
+from fhir_mappings.model import MedicationOrder, PatientFacts
+from fhir_mappings.systems import UCUM
+
+from .base import ORDER_HOOKS, VGR, Action, Finding, RuleContext, Suggestion
+from .common import draft_opioids, fmt_date, ingredient_name, loc, raw_draft
+
+
+def _env_days(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
 
 TOPIC = "exit-plan"
 HOOKS = ORDER_HOOKS
 
+EXIT_PLAN_DAYS = _env_days("TRAPPA_EXIT_PLAN_DAYS", 7)
+
+
+def drafts_without_end(facts: PatientFacts) -> list[MedicationOrder]:
+    return [d for d in draft_opioids(facts) if not d.has_planned_end]
+
+
+def inclusion_criteria(facts: PatientFacts) -> bool:
+    return facts.is_renewal is False and bool(drafts_without_end(facts))
+
+
+def exclusion_criteria(facts: PatientFacts) -> bool:
+    return facts.excluded
+
+
+def is_applicable(facts: PatientFacts) -> bool:
+    return inclusion_criteria(facts) and not exclusion_criteria(facts)
+
+
+def with_planned_end(raw: dict, ctx: RuleContext, days: int = EXIT_PLAN_DAYS) -> dict:
+    """A copy of the draft with a planned end: supply duration and bounded dosage lines."""
+    updated = copy.deepcopy(raw)
+    start = ctx.today
+    last = start + timedelta(days=days - 1)
+    dispense = updated.get("dispenseRequest")
+    if not isinstance(dispense, dict):
+        dispense = {}
+        updated["dispenseRequest"] = dispense
+    dispense["expectedSupplyDuration"] = {"value": days, "unit": "dagar", "system": UCUM, "code": "d"}
+    dosages = updated.get("dosageInstruction")
+    if isinstance(dosages, list):
+        for dosage in dosages:
+            if not isinstance(dosage, dict):
+                continue
+            timing = dosage.get("timing")
+            if not isinstance(timing, dict):
+                timing = {}
+                dosage["timing"] = timing
+            repeat = timing.get("repeat")
+            if not isinstance(repeat, dict):
+                repeat = {}
+                timing["repeat"] = repeat
+            repeat.pop("boundsDuration", None)
+            repeat.pop("boundsRange", None)
+            repeat["boundsPeriod"] = {"start": start.isoformat(), "end": last.isoformat()}
+    return updated
+
+
+def _suggestion(draft: MedicationOrder, ctx: RuleContext) -> Suggestion | None:
+    raw = raw_draft(ctx, draft)
+    if raw is None:
+        return None
+    last = ctx.today + timedelta(days=EXIT_PLAN_DAYS - 1)
+    return Suggestion(
+        label=loc(
+            f"Begränsa till {EXIT_PLAN_DAYS} dagar (till {fmt_date(last, 'sv')})",
+            f"Limit to {EXIT_PLAN_DAYS} days (until {fmt_date(last, 'en')})",
+        ),
+        actions=(
+            Action(
+                "update",
+                loc(
+                    f"Lägg till planerat slut i ordinationen ({EXIT_PLAN_DAYS} dagar)",
+                    f"Add a planned end to the order ({EXIT_PLAN_DAYS} days)",
+                ),
+                resource=with_planned_end(raw, ctx),
+            ),
+        ),
+        is_recommended=True,
+    )
+
 
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
-    return []
+    if not is_applicable(facts):
+        return []
+    draft = drafts_without_end(facts)[0]
+    suggestion = _suggestion(draft, ctx)
+    sv_name = ingredient_name(draft.drug.ingredient, "sv")
+    en_name = ingredient_name(draft.drug.ingredient, "en")
+    fact_map: dict[str, Any] = {
+        "isRenewal": False,
+        "proposedDays": EXIT_PLAN_DAYS,
+        "proposedEnd": (ctx.today + timedelta(days=EXIT_PLAN_DAYS - 1)).isoformat(),
+    }
+    return [
+        Finding(
+            topic=TOPIC,
+            indicator="info",
+            summary=loc(
+                f"Nyinsatt {sv_name} utan planerat slut – planera utsättningen från start",
+                f"New {en_name} without a planned end – plan the stop from the start",
+            ),
+            detail={
+                "sv": f"**Ange när behandlingen ska avslutas.** Vid insättning av opioider för akut smärta ska "
+                "det från början finnas en plan för utsättning, och den som förskriver ansvarar för "
+                "utsättningen.\n\n"
+                f"- **Förslag:** {EXIT_PLAN_DAYS} dagar; anpassa förpackningsstorleken efter det.\n"
+                "- Efter kort behandling (under 2 veckor) kan opioiden vanligen sättas ut tvärt.\n"
+                "- Komplettera med paracetamol och vid behov NSAID.",
+                "en": "**State when the treatment is to end.** When opioids are started for acute pain there "
+                "must be a plan for stopping from the start, and the prescriber is responsible for "
+                "stopping.\n\n"
+                f"- **Proposal:** {EXIT_PLAN_DAYS} days; size the pack accordingly.\n"
+                "- After short treatment (under 2 weeks) the opioid can usually be stopped at once.\n"
+                "- Add paracetamol and, if needed, an NSAID.",
+            },
+            guideline=VGR,
+            section="Iatrogent läkemedelsberoende",
+            facts=fact_map,
+            suggestions=(suggestion,) if suggestion else (),
+            override_reasons=("exit-plan-elsewhere", "clinical-judgement"),
+        )
+    ]

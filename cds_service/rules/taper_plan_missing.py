@@ -1,7 +1,10 @@
 """taper-plan-missing — a renewal of ongoing opioid use without a taper plan.
 
-Source: [RJL, opening] "Receptförnyelse innebär samma ansvar som vid insättning" and
-[RJL "När behövs nedtrappning?"] (pace by prior exposure); clinical-rules §1–§2.
+Source: [RJL, opening] "Receptförnyelse innebär samma ansvar som vid insättning";
+[RJL "När behövs nedtrappning?"] (pace by prior exposure); [RJL "Vilka krav kan jag som läkare
+ställa?"] (the rules the patient agrees to); [RJL "Allmänna principer och viktigt att tänka på"],
+[RJL "Praktiska tips och trix"] (depot, dispensing, several opioids); [RJL "Tillfällig
+symptomlindrande läkemedelsbehandling"]; clinical-rules §1–§3, §6.
 
 When
   - a draft opioid order is part of the hook call, and
@@ -10,24 +13,106 @@ When
   - there is no active taper plan, and
   - the patient is not excluded (cancer, palliative care, LARO, under 18)
 Then
-  - warn: propose a taper plan.
+  - warn, with the default taper schedule for the drafted drug (pace by exposure; start today) as a
+    table, the pace and why, the projected end (warning beyond ~6 months), the rules the patient
+    agrees to, dispensing advice and withdrawal support;
+  - suggest "Skapa nedtrappningsplan" (recommended): create the CarePlan and the stepped
+    MedicationRequest, and remove the renewal draft the taper prescription replaces; alternative
+    paces (faster / slower, when their schedule differs) as further suggestions, at most one chosen.
+  - When the daily dose cannot be read (neither the record nor the draft): warn all the same, say
+    that no schedule could be computed, and offer no suggestion.
 
-(First slice; the clinical-rules issue deepens it with the schedule and suggestions.)
+Starting dose: the record's current daily dose of the drafted ingredient (what the patient takes
+today, including as-needed doses, [RJL "Praktiska tips"]); when that is unknown, the draft's dose.
 """
 from __future__ import annotations
 
-from fhir_mappings.model import Exposure, PatientFacts
+from dataclasses import dataclass
+from typing import Any
 
-from .base import ORDER_HOOKS, RJL, Finding, RuleContext
+from cds_service.taper import Pace, default_pace, taper_schedule
+from fhir_mappings.builders import taper_careplan, taper_medication_request
+from fhir_mappings.model import UG_PER_H, DailyDose, Exposure, Form, MedicationOrder, PatientFacts
+
+from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
+from .common import (
+    bullets,
+    current_daily_dose,
+    draft_opioids,
+    draft_reference,
+    exposure_text,
+    fmt_daily_dose,
+    fmt_date,
+    fmt_days,
+    fmt_medd,
+    ingredient_name,
+    loc,
+    mapping_get,
+    opioid_ingredients,
+    raw_draft,
+    taper_table,
+)
 
 TOPIC = "taper-plan-missing"
 HOOKS = ORDER_HOOKS
 
 ONGOING = (Exposure.SUBACUTE, Exposure.LONG_TERM, Exposure.MULTI_YEAR)
 
+# Paces from fastest to slowest; tramadol's own pace (4 weeks per step) sits with the slow one.
+_PACE_ORDER = ("fast", "weekly", "slow")
+_PACE_RANK = {"fast": 0, "weekly": 1, "slow": 2, "tramadol": 2}
 
-def draft_opioids(facts: PatientFacts):
-    return [d for d in facts.drafts if d.drug.is_opioid]
+_PACE_TEXT = {
+    "fast": loc(
+        "snabb – cirka 10 % av dygnsdosen var tredje dag",
+        "fast – about 10 % of the daily dose every third day",
+    ),
+    "weekly": loc(
+        "långsam – 10 % av startdosen per vecka ned till 30 %, därefter långsammare",
+        "slow – 10 % of the starting dose per week down to 30 %, then slower",
+    ),
+    "slow": loc(
+        "mycket långsam – cirka 10 % var fjärde vecka",
+        "very slow – about 10 % every fourth week",
+    ),
+    "tramadol": loc(
+        "tramadol – 4 veckor på varje dos-steg",
+        "tramadol – 4 weeks on every dose step",
+    ),
+}
+
+_PACE_WHY = {
+    "fast": loc(
+        "abstinens kan komma redan efter 2–4 veckors användning; en snabb nedtrappning räcker ofta",
+        "withdrawal can appear after only 2–4 weeks of use; a fast taper is usually enough",
+    ),
+    "weekly": loc(
+        "efter mer än cirka 3 månaders användning rekommenderas långsam nedtrappning",
+        "after more than about 3 months of use a slow taper is recommended",
+    ),
+    "slow": loc(
+        "efter flera års användning finns god erfarenhet av mycket långsam nedtrappning",
+        "after several years of use very slow tapers have worked well",
+    ),
+    "tramadol": loc(
+        "tramadol ger serotonerga utsättningsbesvär utöver opioidabstinensen och kräver långsammare takt",
+        "tramadol adds serotonergic withdrawal to opioid withdrawal and needs a slower pace",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TaperProposal:
+    """What this rule proposes for one patient: the drafted drug, the dose the taper starts from and
+    the default schedule (None when the dose is unknown), plus alternative paces."""
+
+    draft: MedicationOrder
+    ingredient: str | None
+    dose: DailyDose  # the daily dose the schedule starts from (unknown: amount None)
+    dose_basis: str  # "record" | "draft" | "unknown"
+    schedule: Any | None  # cds_service.taper.TaperSchedule
+    alternatives: tuple[tuple[str, Any], ...] = ()  # ("faster" | "slower", TaperSchedule)
+    problem: str | None = None  # why there is no schedule (English, short)
 
 
 def inclusion_criteria(facts: PatientFacts) -> bool:
@@ -39,31 +124,435 @@ def exclusion_criteria(facts: PatientFacts) -> bool:
 
 
 def is_applicable(facts: PatientFacts) -> bool:
+    """The predicate other rules reuse (prescribing-restriction: "a taper is being proposed")."""
     return inclusion_criteria(facts) and not exclusion_criteria(facts)
 
 
-def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
+def starting_dose(facts: PatientFacts, draft: MedicationOrder) -> tuple[DailyDose, str]:
+    """The daily dose the taper starts from and where it came from ("record" | "draft" | "unknown").
+
+    The record's current dose of the ingredient is preferred (what the patient takes today); it is
+    used only when its unit matches the draft's (a patch is not tapered from tablets).
+    """
+    record = current_daily_dose(facts, draft.drug.ingredient)
+    if record.known and (draft.daily_dose.unit is None or record.unit == draft.daily_dose.unit):
+        return record, "record"
+    if draft.daily_dose.known:
+        return draft.daily_dose, "draft"
+    problem = draft.daily_dose.problem or record.problem or "daily dose unknown"
+    return DailyDose(None, None, basis="unknown", problem=problem), "unknown"
+
+
+def _schedule(draft: MedicationOrder, dose: DailyDose, facts: PatientFacts, ctx: RuleContext, pace=None):
+    form = draft.drug.form if draft.drug.form is not Form.UNKNOWN else (
+        Form.PATCH if dose.unit == UG_PER_H else Form.DEPOT
+    )
+    return taper_schedule(
+        ingredient=draft.drug.ingredient,
+        form=form,
+        daily_dose=dose.amount,
+        unit=dose.unit,
+        exposure=facts.episode.exposure,
+        start=ctx.today,
+        pace=pace,
+    )
+
+
+def _signature(schedule) -> tuple:
+    return tuple((s.daily_dose, s.days) for s in schedule.steps)
+
+
+def _alternatives(draft, dose, facts, ctx, default) -> tuple[tuple[str, Any], ...]:
+    """One faster and one slower pace than the default, kept only when the schedule differs."""
+    rank = _PACE_RANK.get(_pace_value(default), 1)
+    wanted = []
+    if rank > 0:
+        wanted.append(("faster", _PACE_ORDER[rank - 1]))
+    if _pace_value(default) == "tramadol":
+        wanted.append(("slower", "slow"))
+    elif rank < len(_PACE_ORDER) - 1:
+        wanted.append(("slower", _PACE_ORDER[rank + 1]))
+    found = []
+    for direction, pace in wanted:
+        try:
+            alt = _schedule(draft, dose, facts, ctx, pace=Pace(pace))
+        except (ValueError, KeyError):
+            continue
+        if alt.steps and _signature(alt) != _signature(default):
+            found.append((direction, alt))
+    return tuple(found)
+
+
+def _pace_value(schedule) -> str:
+    pace = getattr(schedule, "pace", None)
+    return getattr(pace, "value", pace) or ""
+
+
+def proposal(facts: PatientFacts, ctx: RuleContext) -> TaperProposal | None:
+    """The taper this rule proposes, or None when the rule does not apply.
+
+    ``problem`` (when there is no schedule) is "no-dose", "no-ingredient", or the schedule's own
+    warning code saying why it has no steps (e.g. "dose-below-smallest-strength",
+    "no-strengths-known").
+    """
     if not is_applicable(facts):
-        return []
-    drug = draft_opioids(facts)[0].drug.display
+        return None
+    draft = draft_opioids(facts)[0]
+    dose, basis = starting_dose(facts, draft)
+    if not draft.drug.ingredient:
+        return TaperProposal(draft, None, dose, basis, None, (), "no-ingredient")
+    if not dose.known:
+        return TaperProposal(draft, draft.drug.ingredient, dose, basis, None, (), "no-dose")
+    try:
+        schedule = _schedule(draft, dose, facts, ctx)
+    except (ValueError, KeyError):  # a malformed strengths table; the schedule itself never raises
+        return TaperProposal(draft, draft.drug.ingredient, dose, basis, None, (), "no-strengths-known")
+    if not schedule.steps:
+        reason = next((w for w in schedule.warnings if w in _NO_STEPS_TEXT), "no-strengths-known")
+        return TaperProposal(draft, draft.drug.ingredient, dose, basis, None, (), reason)
+    alternatives = _alternatives(draft, dose, facts, ctx, schedule)
+    return TaperProposal(draft, draft.drug.ingredient, dose, basis, schedule, alternatives)
+
+
+# Why no schedule could be made, by reason code.
+_NO_STEPS_TEXT = {
+    "no-dose": loc(
+        "Dygnsdosen kunde inte läsas ut ur journalen eller utkastet, så inget schema har beräknats – "
+        "ange aktuell dygnsdos.",
+        "The daily dose could not be read from the record or the draft, so no schedule was computed – "
+        "enter the current daily dose.",
+    ),
+    "no-ingredient": loc(
+        "Opioiden kunde inte identifieras, så inget schema har beräknats.",
+        "The opioid could not be identified, so no schedule was computed.",
+    ),
+    "dose-below-smallest-strength": loc(
+        "Dygnsdosen är lägre än minsta tillgängliga styrka – opioiden kan sättas ut direkt, eller trappas "
+        "ned med tätare intervall mellan doserna.",
+        "The daily dose is below the smallest available strength – the opioid can be stopped at once, or "
+        "tapered by spacing the doses.",
+    ),
+    "no-strengths-known": loc(
+        "Styrkor för en depotberedning av denna opioid saknas i styrketabellen – gör schemat manuellt.",
+        "No strengths of a depot formulation of this opioid are in the strengths table – make the "
+        "schedule by hand.",
+    ),
+    "unit-mismatch": loc(
+        "Dosens enhet passar inte styrketabellen – gör schemat manuellt.",
+        "The dose unit does not match the strengths table – make the schedule by hand.",
+    ),
+}
+
+# Schedule warnings worth a line on the card (the long-taper one is decided with ClinicalSettings).
+_SCHEDULE_NOTES = {
+    "no-depot-formulation": loc(
+        "Depotberedning saknas för denna opioid; schemat använder beredning med direkt frisättning.",
+        "No depot formulation of this opioid; the schedule uses an immediate-release product.",
+    ),
+    "start-dose-rounded-down": loc(
+        "Dygnsdosen kan inte ges exakt med tillgängliga styrkor; första steget är närmaste lägre dos.",
+        "The daily dose cannot be given exactly with the available strengths; the first step is the "
+        "nearest lower dose.",
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Suggestions
+
+
+def _patient_ref(facts: PatientFacts, ctx: RuleContext) -> str:
+    return ctx.patient_ref or f"Patient/{facts.patient_id}"
+
+
+def _medication_concept(draft: MedicationOrder, schedule, ctx: RuleContext) -> dict | None:
+    """The draft's own coding, when it already names the formulation the taper uses (depot/patch)."""
+    raw = raw_draft(ctx, draft)
+    concept = mapping_get(raw, "medicationCodeableConcept")
+    if isinstance(concept, dict) and draft.drug.form in (Form.DEPOT, Form.PATCH) and draft.drug.form == getattr(
+        schedule, "form", None
+    ):
+        return concept
+    return None
+
+
+def _plan_suggestion(prop: TaperProposal, schedule, label, recommended, facts, ctx) -> Suggestion:
+    patient = _patient_ref(facts, ctx)
+    # Resources are built in Swedish (the service's default language); see the module report.
+    careplan = taper_careplan(schedule, patient_ref=patient, author_ref=ctx.user_ref, lang="sv")
+    request = taper_medication_request(
+        schedule,
+        patient_ref=patient,
+        requester_ref=ctx.user_ref,
+        medication_codeable_concept=_medication_concept(prop.draft, schedule, ctx),
+        lang="sv",
+    )
+    actions = [
+        Action("create", loc("Nedtrappningsplan (vårdplan)", "Taper plan (CarePlan)"), resource=careplan),
+        Action(
+            "create",
+            loc("Ordination med nedtrappningsschemat", "Prescription with the taper schedule"),
+            resource=request,
+        ),
+    ]
+    # The stepped prescription replaces the renewal: keeping both would double the opioid.
+    ref = draft_reference(prop.draft)
+    if ref:
+        actions.append(
+            Action(
+                "delete",
+                loc("Ta bort förnyelsen (ersätts av nedtrappningen)", "Remove the renewal (replaced by the taper)"),
+                resource_id=ref,
+            )
+        )
+    return Suggestion(label=label, actions=tuple(actions), is_recommended=recommended)
+
+
+def _suggestions(prop: TaperProposal, facts, ctx) -> tuple[Suggestion, ...]:
+    if prop.schedule is None:
+        return ()
+    out = [
+        _plan_suggestion(
+            prop,
+            prop.schedule,
+            loc(
+                f"Skapa nedtrappningsplan (klar {fmt_date(prop.schedule.end, 'sv')})",
+                f"Create taper plan (ends {fmt_date(prop.schedule.end, 'en')})",
+            ),
+            True,
+            facts,
+            ctx,
+        )
+    ]
+    for direction, alt in prop.alternatives:
+        sv_dir = "snabbare" if direction == "faster" else "långsammare"
+        out.append(
+            _plan_suggestion(
+                prop,
+                alt,
+                loc(
+                    f"Skapa nedtrappningsplan – {sv_dir} takt (klar {fmt_date(alt.end, 'sv')})",
+                    f"Create taper plan – {direction} pace (ends {fmt_date(alt.end, 'en')})",
+                ),
+                False,
+                facts,
+                ctx,
+            )
+        )
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text
+
+
+def _agreement(lang: str) -> str:
+    if lang == "sv":
+        head = "**Överenskommelse med patienten**"
+        lines = [
+            "Fast dygnsdos enligt schemat; dosen ökas aldrig – vid svår abstinens förlängs steget.",
+            "Inga vid behovs-doser eller extra-tabletter.",
+            "Opioider förskrivs bara av ansvarig läkare; inga andra förskrivare eller källor.",
+            "Samtycke till insyn i uthämtade läkemedel och NPÖ samt till uppmärksamhetssignal "
+            "med förskrivningsrestriktion.",
+            "Borttappade läkemedel ersätts inte.",
+        ]
+    else:
+        head = "**Agreement with the patient**"
+        lines = [
+            "Fixed daily dose per the schedule; never a dose increase – if withdrawal is hard, the step is extended.",
+            "No as-needed doses or extra tablets.",
+            "Opioids only from the responsible physician; no other prescribers or sources.",
+            "Consent to viewing dispensed medication and the national patient summary, and to an "
+            "alert with a prescribing restriction.",
+            "Lost medication is not replaced.",
+        ]
+    return head + "\n" + bullets(lines)
+
+
+def _dispensing(schedule, lang: str) -> str:
+    slow = _pace_value(schedule) in ("slow", "tramadol")
+    patch = getattr(schedule, "unit", None) == UG_PER_H
+    depot = getattr(schedule, "form", None) is Form.DEPOT
+    if lang == "sv":
+        form = (
+            "Plåster av samma substans."
+            if patch
+            else "Depotberedning av samma opioid, dygnsdosen jämnt fördelad över dygnet."
+            if depot
+            else "Samma opioid, dygnsdosen jämnt fördelad över dygnet."
+        )
+        how = (
+            "Dosdispensering passar vid långsam nedtrappning"
+            if slow
+            else "Små uttag: högst 1–2 veckor av schemat per uttag, med angivet intervall"
+        )
+        return f"**Förskrivning:** {form} {how}; förskriv 1–2 steg i taget. Kort avstämning varje vecka."
+    form = (
+        "Patches of the same substance."
+        if patch
+        else "Extended-release form of the same opioid, daily dose spread evenly over the day."
+        if depot
+        else "The same opioid, daily dose spread evenly over the day."
+    )
+    how = (
+        "Multi-dose dispensing suits a slow taper"
+        if slow
+        else "Small dispensings: at most 1–2 weeks of the schedule each, with a set interval"
+    )
+    return f"**Prescribing:** {form} {how}; prescribe 1–2 steps at a time. Short check-in every week."
+
+
+def _support(lang: str) -> str:
+    if lang == "sv":
+        return (
+            "**Stöd vid abstinens:** paracetamol + ibuprofen (smärta), loperamid (diarré), "
+            "metoklopramid (illamående), alimemazin och/eller mirtazapin (sömn, ångest). "
+            "**Aldrig bensodiazepiner, zopiklon eller zolpidem.**"
+        )
+    return (
+        "**Withdrawal support:** paracetamol + ibuprofen (pain), loperamide (diarrhoea), "
+        "metoclopramide (nausea), alimemazine and/or mirtazapine (sleep, anxiety). "
+        "**Never benzodiazepines, zopiclone or zolpidem.**"
+    )
+
+
+def _several_opioids(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | None:
+    if len(opioid_ingredients(facts)) < 2:
+        return None
+    total = fmt_medd(facts.total_medd.value, lang, complete=facts.total_medd.complete)
+    name = ingredient_name(prop.ingredient, lang)
+    if lang == "sv":
+        return (
+            f"**Flera opioider:** total dygnsdos {total}. Patienten väljer vilken opioid som trappas ned "
+            f"först; schemat gäller {name}."
+        )
+    return f"**Several opioids:** total {total}. The patient chooses which opioid to taper first; this schedule is for {name}."
+
+
+def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: str) -> str:
+    sv = lang == "sv"
     days = facts.episode.days
+    name = ingredient_name(prop.ingredient, lang)
+    why_plan = (
+        f"Patienten har använt opioider i {days} dagar ({exposure_text(facts.episode.exposure, lang)}) och "
+        "det finns ingen nedtrappningsplan. Receptförnyelse innebär samma ansvar som insättning."
+        if sv
+        else f"The patient has used opioids for {days} days ({exposure_text(facts.episode.exposure, lang)}) "
+        "and there is no taper plan. Renewing carries the same responsibility as starting."
+    )
+    parts: list[str] = []
+    schedule = prop.schedule
+    if schedule is None:
+        reason = _NO_STEPS_TEXT.get(prop.problem or "", _NO_STEPS_TEXT["no-strengths-known"])[lang]
+        lead = (
+            f"**Gör en nedtrappningsplan för {name}.** {why_plan} {reason}"
+            if sv
+            else f"**Make a taper plan for {name}.** {why_plan} {reason}"
+        )
+        parts.append(lead)
+        default = _default_pace_value(facts, prop.ingredient)
+        if default:
+            parts.append(
+                bullets(
+                    [
+                        (f"**Takt:** {_PACE_TEXT[default]['sv']} – {_PACE_WHY[default]['sv']}."
+                         if sv else f"**Pace:** {_PACE_TEXT[default]['en']} – {_PACE_WHY[default]['en']}."),
+                        _several_opioids(facts, prop, lang),
+                    ]
+                )
+            )
+    else:
+        start = fmt_daily_dose(schedule.start_dose, schedule.unit, lang)
+        total_days = schedule.total_days
+        lead = (
+            f"**Föreslagen nedtrappning av {name}: {start} → 0 på {fmt_days(total_days, lang)}, "
+            f"klar {fmt_date(schedule.end, lang)}.** {why_plan}"
+            if sv
+            else f"**Proposed taper of {name}: {start} → 0 over {fmt_days(total_days, lang)}, "
+            f"ending {fmt_date(schedule.end, lang)}.** {why_plan}"
+        )
+        parts.append(lead)
+        parts.append(taper_table(schedule, lang))
+        pace = _pace_value(schedule)
+        basis = {
+            "record": ("enligt aktuella ordinationer i journalen", "from the current orders in the record"),
+            "draft": ("enligt utkastet (journalens dos okänd)", "from the draft (record dose unknown)"),
+        }.get(prop.dose_basis, ("", ""))
+        lines = [
+            (f"**Takt:** {_PACE_TEXT[pace]['sv']} – {_PACE_WHY[pace]['sv']}."
+             if sv else f"**Pace:** {_PACE_TEXT[pace]['en']} – {_PACE_WHY[pace]['en']}.")
+            if pace in _PACE_TEXT
+            else None,
+            (f"**Startdos:** {start} {basis[0]}." if sv else f"**Starting dose:** {start} {basis[1]}."),
+            (f"**Beräknat slut:** {fmt_date(schedule.end, lang)}." if sv
+             else f"**Projected end:** {fmt_date(schedule.end, lang)}."),
+        ]
+        if total_days is not None and total_days > ctx.settings.long_taper_days:
+            lines.append(
+                "**Längre än ett halvår:** en alltför utdragen nedtrappning ger onödigt lidande – "
+                "överväg snabbare takt."
+                if sv
+                else "**Longer than half a year:** an overly drawn-out taper causes needless suffering – "
+                "consider a faster pace."
+            )
+        for code in schedule.warnings:
+            if code in _SCHEDULE_NOTES:
+                lines.append(_SCHEDULE_NOTES[code][lang])
+        lines.append(_several_opioids(facts, prop, lang))
+        parts.append(bullets(lines))
+    parts.append(_agreement(lang))
+    if schedule is not None:
+        parts.append(_dispensing(schedule, lang))
+    parts.append(_support(lang))
+    return "\n\n".join(parts)
+
+
+def _default_pace_value(facts: PatientFacts, ingredient: str | None) -> str | None:
+    return getattr(default_pace(facts.episode.exposure, ingredient), "value", None)
+
+
+def _facts(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext) -> dict[str, Any]:
+    schedule = prop.schedule
+    out: dict[str, Any] = {
+        "exposureDays": facts.episode.days,
+        "draftDailyDose": prop.draft.daily_dose.amount,
+        "startDailyDose": prop.dose.amount,
+        "unit": prop.dose.unit,
+        "doseBasis": prop.dose_basis,
+        "opioidCount": len(opioid_ingredients(facts)),
+        "taperSteps": schedule.as_extension() if schedule is not None else None,
+        "pace": _pace_value(schedule) if schedule is not None else None,
+        "projectedEnd": schedule.end.isoformat() if schedule is not None and schedule.end else None,
+        "taperDays": schedule.total_days if schedule is not None else None,
+        "alternativePaces": [_pace_value(s) for _, s in prop.alternatives],
+    }
+    if schedule is not None and schedule.total_days is not None:
+        out["longTaper"] = schedule.total_days > ctx.settings.long_taper_days
+    return out
+
+
+def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
+    prop = proposal(facts, ctx)
+    if prop is None:
+        return []
+    days = facts.episode.days
+    sv_name = ingredient_name(prop.ingredient, "sv")
+    en_name = ingredient_name(prop.ingredient, "en")
     return [
         Finding(
             topic=TOPIC,
             indicator="warning",
-            summary={
-                "sv": f"Förnyelse av opioid efter {days} dagars användning – nedtrappningsplan saknas",
-                "en": f"Opioid renewal after {days} days of use – no taper plan",
-            },
-            detail={
-                "sv": f"Patienten har använt opioider i {days} dagar ({drug}). "
-                "Receptförnyelse innebär samma ansvar som insättning: gör en nedtrappningsplan "
-                "tillsammans med patienten.",
-                "en": f"The patient has used opioids for {days} days ({drug}). "
-                "Renewing carries the same responsibility as starting: agree a taper plan with the patient.",
-            },
+            summary=loc(
+                f"Förnyelse av {sv_name} efter {days} dagars användning – nedtrappningsplan saknas",
+                f"Renewal of {en_name} after {days} days of use – no taper plan",
+            ),
+            detail={lang: _detail(prop, facts, ctx, lang) for lang in ("sv", "en")},
             guideline=RJL,
             section="När behövs nedtrappning?",
-            override_reasons=("not-long-term", "plan-elsewhere", "palliative"),
+            facts=_facts(prop, facts, ctx),
+            suggestions=_suggestions(prop, facts, ctx),
+            selection_behavior="at-most-one",
+            override_reasons=("not-long-term", "plan-elsewhere", "patient-declines", "palliative", "clinical-judgement"),
         )
     ]
