@@ -245,7 +245,7 @@ def ctx(hook: str = "patient-view", today: date = TODAY, **settings) -> RuleCont
 # English words that must never leak into Swedish card text (checked with word boundaries).
 ENGLISH_WORDS = (
     "taper", "tapering", "dose", "daily", "referral", "review", "unknown", "pain", "clinic", "the",
-    "and", "of", "with", "without", "step", "follow-up", "week", "weeks", "days", "total", "at least",
+    "and", "of", "with", "without", "step", "follow-up", "week", "weeks", "days", "at least",
     "could not", "missing", "consider", "patch", "sedative", "dependence", "none", "record",
 )
 
