@@ -140,10 +140,11 @@ def sedative(display: str = "Zopiklon 7,5 mg", *, z_drug: bool = True, id: str =
     )
 
 
-def step(sequence: int, start_offset: int, days: int, amount: float | None, unit: str = MG) -> DoseStep:
-    """A plan step from TODAY + start_offset lasting ``days`` days (inclusive end)."""
+def step(sequence: int, start_offset: int, days: int | None, amount: float | None, unit: str = MG) -> DoseStep:
+    """A plan step from TODAY + start_offset lasting ``days`` days (inclusive end; None: open end)."""
     start = day(start_offset)
-    return DoseStep(sequence=sequence, start=start, end=start + timedelta(days=days - 1),
+    end = start + timedelta(days=days - 1) if days is not None else None
+    return DoseStep(sequence=sequence, start=start, end=end,
                     daily_dose=DailyDose(amount, unit if amount is not None else None))
 
 

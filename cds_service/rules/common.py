@@ -285,15 +285,15 @@ def drug_name(drug: Drug, lang: str = "sv") -> str:
 
 _EXPOSURE = {
     Exposure.NONE: ("ingen pågående användning", "no current use"),
-    Exposure.ACUTE: ("kort användning (under 2 veckor)", "short use (under 2 weeks)"),
+    Exposure.ACUTE: ("kort användning, under 2 veckor", "short use, under 2 weeks"),
     Exposure.SUBACUTE: ("användning 2 veckor–3 månader", "use for 2 weeks–3 months"),
-    Exposure.LONG_TERM: ("långvarig användning (över 3 månader)", "long-term use (over 3 months)"),
-    Exposure.MULTI_YEAR: ("mångårig användning (över 2 år)", "multi-year use (over 2 years)"),
+    Exposure.LONG_TERM: ("långvarig användning, över 3 månader", "long-term use, over 3 months"),
+    Exposure.MULTI_YEAR: ("mångårig användning, över 2 år", "multi-year use, over 2 years"),
 }
 
 
 def exposure_text(exposure: Exposure, lang: str = "sv") -> str:
-    """Plain words for an exposure class, e.g. "långvarig användning (över 3 månader)"."""
+    """Plain words for an exposure class, e.g. "långvarig användning, över 3 månader"."""
     sv, en = _EXPOSURE.get(exposure, ("okänd användningstid", "unknown duration of use"))
     return sv if lang == "sv" else en
 

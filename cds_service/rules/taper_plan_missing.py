@@ -346,6 +346,14 @@ def _suggestions(prop: TaperProposal, facts, ctx) -> tuple[Suggestion, ...]:
 # Text
 
 
+def _pace_line(pace: str, lang: str) -> str | None:
+    if pace not in _PACE_TEXT:
+        return None
+    if lang == "sv":
+        return f"**Takt:** {_PACE_TEXT[pace]['sv']}. **Varför:** {_PACE_WHY[pace]['sv']}."
+    return f"**Pace:** {_PACE_TEXT[pace]['en']}. **Why:** {_PACE_WHY[pace]['en']}."
+
+
 def _agreement(lang: str) -> str:
     if lang == "sv":
         head = "**Överenskommelse med patienten**"
@@ -456,8 +464,7 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
             parts.append(
                 bullets(
                     [
-                        (f"**Takt:** {_PACE_TEXT[default]['sv']} – {_PACE_WHY[default]['sv']}."
-                         if sv else f"**Pace:** {_PACE_TEXT[default]['en']} – {_PACE_WHY[default]['en']}."),
+                        _pace_line(default, lang),
                         _several_opioids(facts, prop, lang),
                     ]
                 )
@@ -480,10 +487,7 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
             "draft": ("enligt utkastet (journalens dos okänd)", "from the draft (record dose unknown)"),
         }.get(prop.dose_basis, ("", ""))
         lines = [
-            (f"**Takt:** {_PACE_TEXT[pace]['sv']} – {_PACE_WHY[pace]['sv']}."
-             if sv else f"**Pace:** {_PACE_TEXT[pace]['en']} – {_PACE_WHY[pace]['en']}.")
-            if pace in _PACE_TEXT
-            else None,
+            _pace_line(pace, lang),
             (f"**Startdos:** {start} {basis[0]}." if sv else f"**Starting dose:** {start} {basis[1]}."),
             (f"**Beräknat slut:** {fmt_date(schedule.end, lang)}." if sv
              else f"**Projected end:** {fmt_date(schedule.end, lang)}."),

@@ -1,0 +1,215 @@
+"""taper-plan-missing: a renewal of ongoing opioid use without a taper plan [RJL opening; "När behövs
+nedtrappning?"]. The schedule itself is tested with the taper module; here: that the card fires on the
+right patients, starts from the right dose and pace, and carries the schedule, texts and suggestions."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fhir.resources.R4B.careplan import CarePlan
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+from cds_service.rules import taper_plan_missing as rule
+from cds_service.rules.base import ORDER_HOOKS, PATIENT_VIEW
+from tests.rules_facts import (
+    MG,
+    PATIENT,
+    TODAY,
+    UG_PER_H,
+    USER,
+    Form,
+    check_texts,
+    ctx,
+    draft,
+    facts,
+    order,
+    plan,
+    sedative,
+    step,
+)
+
+OXY_FACTOR = 2  # clinical-rules §4: 30 mg oxycodone = 60 MEDD
+TRAMADOL_FACTOR = 0.2  # 300 mg tramadol = 60 MEDD
+
+
+def run(days=120, *, amount=40.0, record_amount=40.0, ingredient="oxycodone", unit=MG, form=Form.DEPOT,
+        extra=(), **kw):
+    d = draft(ingredient, amount, unit=unit, form=form)
+    in_effect = [order(ingredient, record_amount, unit=unit, form=form, factor=OXY_FACTOR)] if record_amount is not False else []
+    in_effect += list(extra)
+    f = facts(drafts=[d], in_effect=in_effect, days=days, **kw)
+    return rule.findings(f, ctx(drafts=[d]))
+
+
+def test_fires_on_long_term_renewal_with_weekly_schedule_from_the_record_dose():
+    (card,) = run(120)
+    assert card.indicator == "warning"
+    assert card.facts["pace"] == "weekly"  # > 3 months: 10 %/week to 30 %, then slower
+    assert card.facts["doseBasis"] == "record"
+    steps = card.facts["taperSteps"]
+    assert steps[0]["dailyDose"] == 40
+    assert steps[0]["start"] == TODAY.isoformat()
+    for s in steps:
+        assert s["medd"] == pytest.approx(s["dailyDose"] * OXY_FACTOR)
+        assert s["dailyDose"] > 0
+    # Dates add up: the schedule ends (first day at zero) after the sum of the step lengths.
+    total = sum(s["days"] for s in steps)
+    assert card.facts["taperDays"] == total
+    assert card.facts["projectedEnd"] == (TODAY + timedelta(days=total)).isoformat()
+    # Weekly pace, first phase: the cut by day t is at most 10 % of 40 mg per 7 days = 4·t/7 mg.
+    t = 0
+    for s in steps:
+        if t <= 49:
+            assert 40 - s["dailyDose"] <= 4 * t / 7 + 1e-9, (t, s)
+        t += s["days"]
+    check_texts(card)
+
+
+def test_detail_shows_the_schedule_as_a_table_and_the_agreement():
+    (card,) = run(120)
+    sv = card.detail["sv"]
+    rows = [line for line in sv.splitlines() if line.startswith("| ")]
+    # header + one row per step + the "utsatt" row
+    assert len(rows) == 1 + len(card.facts["taperSteps"]) + 1
+    assert "| 1 | 2026-11-23 |" in sv and "40 mg/dygn" in sv
+    assert "utsatt" in rows[-1]
+    assert card.facts["projectedEnd"] in sv
+    assert "Borttappade läkemedel ersätts inte" in sv
+    assert "Aldrig bensodiazepiner, zopiklon eller zolpidem" in sv
+    assert "1–2 veckor" in sv and "1–2 steg i taget" in sv
+    assert "| Step | From |" in card.detail["en"]
+
+
+@pytest.mark.parametrize(
+    "days, pace",
+    [(13, None), (14, "fast"), (89, "fast"), (90, "weekly"), (729, "weekly"), (730, "slow")],
+)
+def test_exposure_thresholds_and_pace(days, pace):
+    found = run(days)
+    if pace is None:
+        assert found == []  # acute use (< 14 days): no taper needed
+    else:
+        (card,) = found
+        assert card.facts["pace"] == pace
+
+
+def test_tramadol_holds_every_step_at_least_four_weeks():
+    (card,) = run(120, ingredient="tramadol", amount=200, record_amount=200)
+    assert card.facts["pace"] == "tramadol"
+    assert all(s["days"] >= 28 for s in card.facts["taperSteps"])
+
+
+def test_six_month_warning():
+    # Multi-year: 10 % every 4 weeks → 40 mg needs ~10 cuts of 4 weeks ≈ 280 days > 183.
+    (slow,) = run(800)
+    assert slow.facts["taperDays"] > 183
+    assert slow.facts["longTaper"] is True
+    assert "Längre än ett halvår" in slow.detail["sv"]
+    (weekly,) = run(120)
+    assert weekly.facts["taperDays"] <= 183
+    assert weekly.facts["longTaper"] is False
+    assert "Längre än ett halvår" not in weekly.detail["sv"]
+
+
+def test_suggestions_create_plan_and_request_and_replace_the_renewal():
+    (card,) = run(120)
+    assert card.selection_behavior == "at-most-one"
+    first, *alternatives = card.suggestions
+    assert first.is_recommended
+    kinds = [(a.type, a.resource["resourceType"] if a.resource else a.resource_id) for a in first.actions]
+    assert kinds == [("create", "CarePlan"), ("create", "MedicationRequest"),
+                     ("delete", "MedicationRequest/draft-oxycodone")]
+    careplan, request = first.actions[0].resource, first.actions[1].resource
+    assert careplan["author"]["reference"] == USER
+    assert careplan["subject"]["reference"] == PATIENT
+    assert request["requester"]["reference"] == USER
+    CarePlan.model_validate(careplan)
+    MedicationRequest.model_validate(request)
+    # Long-term: the faster (fast) and the slower (slow) pace, both not recommended.
+    assert card.facts["alternativePaces"] == ["fast", "slow"]
+    assert [s.is_recommended for s in alternatives] == [False, False]
+    assert "snabbare" in alternatives[0].label["sv"] and "långsammare" in alternatives[1].label["sv"]
+    check_texts(card)
+
+
+def test_subacute_offers_only_a_slower_alternative():
+    (card,) = run(30)
+    assert card.facts["pace"] == "fast"
+    assert card.facts["alternativePaces"] == ["weekly"]
+
+
+def test_record_dose_is_preferred_over_the_draft():
+    (card,) = run(120, amount=60, record_amount=40)
+    assert card.facts["startDailyDose"] == 40
+    assert card.facts["draftDailyDose"] == 60
+
+
+def test_draft_dose_used_when_the_record_dose_is_unknown():
+    (card,) = run(120, amount=30, record_amount=None)
+    assert card.facts["doseBasis"] == "draft"
+    assert card.facts["taperSteps"][0]["dailyDose"] == 30
+
+
+def test_unknown_dose_still_warns_but_proposes_no_schedule():
+    (card,) = run(120, amount=None, record_amount=None)
+    assert card.indicator == "warning"
+    assert card.facts["taperSteps"] is None
+    assert card.facts["doseBasis"] == "unknown"
+    assert card.suggestions == ()
+    assert "Dygnsdosen kunde inte läsas ut" in card.detail["sv"]
+    assert "långsam" in card.detail["sv"]  # the pace still named
+    check_texts(card)
+
+
+def test_dose_below_the_smallest_strength_says_so():
+    # Tramadol depot: smallest givable daily dose is 2 × 50 mg evenly, or 50 mg once; 25 mg/day fits none.
+    (card,) = run(120, ingredient="tramadol", amount=25, record_amount=25)
+    assert card.facts["taperSteps"] is None
+    assert "lägre än minsta" in card.detail["sv"]
+
+
+def test_several_opioids_total_medd_and_patient_chooses():
+    tramadol = order("tramadol", 200, factor=TRAMADOL_FACTOR)
+    (card,) = run(120, extra=[tramadol])
+    sv = card.detail["sv"]
+    # 40 mg oxycodone × 2 + 200 mg tramadol × 0.2 = 80 + 40 = 120 MEDD
+    assert "120 MEDD" in sv
+    assert "Patienten väljer vilken opioid som trappas ned först" in sv
+    assert card.facts["opioidCount"] == 2
+
+
+def test_several_opioids_with_unknown_part_says_at_least():
+    tramadol = order("tramadol", 200, factor=None)
+    (card,) = run(120, extra=[tramadol])
+    assert "minst 80 MEDD" in card.detail["sv"]  # only oxycodone 40 × 2 known
+
+
+def test_patch_schedule_in_micrograms_per_hour():
+    (card,) = run(120, ingredient="fentanyl", amount=25, record_amount=25, unit=UG_PER_H, form=Form.PATCH)
+    assert card.facts["unit"] == UG_PER_H
+    assert card.facts["taperSteps"][0]["dailyDose"] == 25
+    assert "| Plåster |" in card.detail["sv"]
+    assert "25 µg/h" in card.detail["sv"]
+
+
+@pytest.mark.parametrize("group", ["cancer", "palliative", "laro", "under-18"])
+def test_silent_for_excluded(group):
+    assert run(120, exclusions=(group,)) == []
+
+
+def test_silent_with_an_active_taper_plan():
+    assert run(120, taper_plan=plan(step(1, -7, 14, 40))) == []
+
+
+def test_silent_for_a_new_start():
+    assert run(120, is_renewal=False) == []
+
+
+def test_silent_without_a_draft_opioid():
+    f = facts(drafts=[sedative()], in_effect=[order("oxycodone", 40)], days=120)
+    assert rule.findings(f, ctx()) == []
+
+
+def test_runs_on_order_hooks_only():
+    assert rule.HOOKS == ORDER_HOOKS
+    assert PATIENT_VIEW not in rule.HOOKS
