@@ -99,3 +99,12 @@ def test_silent_without_any_taper():
 @pytest.mark.parametrize("exclusion", ["cancer", "palliative", "laro", "under-18"])
 def test_silent_for_excluded_patients(exclusion):
     assert rule.findings(facts(opioids=(oxy(24),), taper_plan=PLAN, exclusions=(exclusion,)), ctx()) == []
+
+
+def test_past_end_plan_from_the_record_with_opioid_still_in_effect():
+    # the record builder reports an active plan past its end as a previous taper with unknown outcome
+    over = plan((step(1, -30, 20, 10),), status="active", outcome=None)  # ended offset -11
+    [finding] = rule.findings(facts(opioids=(oxy(10),), previous_tapers=(over,)), ctx())
+    assert finding.facts["daysSinceEnd"] == 11
+    assert "avsluta den" in finding.detail["sv"]
+    assert "Journalen visar fortfarande oxikodon i effekt" in finding.detail["sv"]

@@ -192,18 +192,19 @@ def _ended(facts: PatientFacts, ctx: RuleContext, plan: TaperPlan, end: date):
                 if sv
                 else "Acute withdrawal usually passes within 1–2 weeks."
             )
-        if plan is facts.taper_plan:
+        if plan.status == "active":
             lines.append(
                 "Planen är fortfarande aktiv i journalen – avsluta den om nedtrappningen är klar."
                 if sv
                 else "The plan is still active in the record – close it if the taper is done."
             )
-            if facts.opioids_in_effect:
-                lines.append(
-                    "Journalen visar fortfarande opioid i effekt – stäm av med patienten."
-                    if sv
-                    else "The record still shows an opioid in effect – check with the patient."
-                )
+        still = [o for o in facts.opioids_in_effect if plan.ingredient is None or o.drug.ingredient == plan.ingredient]
+        if still:
+            lines.append(
+                f"Journalen visar fortfarande {drug[lang]} i effekt – stäm av med patienten."
+                if sv
+                else f"The record still shows {drug[lang]} in effect – check with the patient."
+            )
         lead = "**Följ upp efter nedtrappningen.**" if sv else "**Follow up after the taper.**"
         detail[lang] = f"{lead}\n\n{bullet(lines)}"
     return summary, detail, since
