@@ -81,6 +81,7 @@ W_NO_STRENGTHS = "no-strengths-known"
 W_UNIT_MISMATCH = "unit-mismatch"
 W_ACUTE = "acute-stop-possible"
 W_NO_DOSE = "no-dose"
+W_MEDD_UNKNOWN = "medd-unknown"  # some step's MEDD could not be computed (TaperStep.medd is None)
 
 _SCALE = 1000  # doses are computed in integer thousandths, so 0.2 + 0.4 is exactly 0.6
 _EPS = 1e-6
@@ -339,6 +340,22 @@ class _Givable:
         self.amounts = _per_administration_amounts(strengths, soft_max, max_units)
         self.sorted_amounts = sorted(self.amounts)
         self._split_cache: dict[int, tuple[int, ...] | None] = {}
+        self._start_combos: dict[int, tuple[int, ...]] = {}
+
+    def admit_start(self, daily: int, wider: _Givable) -> bool:
+        """Admit the starting dose alone with ``wider``'s unit limits (e.g. 137 µg/h = 100 + 25 + 12
+        as three patches): the patient's current dose is given as is, later steps keep the limits."""
+        slots = wider.split(daily)
+        if slots is None:
+            return False
+        self._split_cache[daily] = slots
+        for a in slots:
+            self._start_combos.setdefault(a, wider.combo(a))
+        return True
+
+    def combo(self, amount: int) -> tuple[int, ...]:
+        """The units (strengths) making up one administration of ``amount``."""
+        return self.amounts[amount] if amount in self.amounts else self._start_combos[amount]
 
     def _best_split(self, total: int, parts: int, at_least: int) -> tuple[int, ...] | None:
         """Ascending ``parts`` amounts ≥ ``at_least`` summing to ``total``, the most even one."""
@@ -359,7 +376,7 @@ class _Givable:
         return best
 
     def _key(self, split: tuple[int, ...]) -> tuple[int, int]:
-        return (max(split) - min(split), sum(len(self.amounts[a]) for a in split))
+        return (max(split) - min(split), sum(len(self.combo(a)) for a in split))
 
     def split(self, daily: int) -> tuple[int, ...] | None:
         """Per-slot amounts (morning … evening), or None if ``daily`` cannot be given evenly."""
@@ -378,9 +395,9 @@ class _Givable:
 
     def unit_count(self, daily: int) -> int:
         slots = self.split(daily)
-        return sum(len(self.amounts[a]) for a in slots) if slots else 0
+        return sum(len(self.combo(a)) for a in slots) if slots else 0
 
-    def doses_up_to(self, limit: int) -> list[int]:
+    def doses_up_to(self, limit: int, start: int | None = None) -> list[int]:
         """All givable non-zero daily doses ≤ ``limit``, descending.
 
         A dose within 5 % below another givable dose that needs fewer units is left out: it adds a
@@ -389,6 +406,8 @@ class _Givable:
         sums = {0}
         for _ in range(self.n):
             sums = {s + a for s in sums for a in self.sorted_amounts if s + a <= limit}
+        if start is not None and self.split(start) is not None:
+            sums.add(start)
         doses = sorted((d for d in sums if d > 0 and self.split(d) is not None), reverse=True)
         return [d for d in doses
                 if not any(d < e <= d * (1 + MIN_CUT_OF_CURRENT) and self.unit_count(e) < self.unit_count(d)
@@ -488,7 +507,17 @@ def taper_schedule(
         # A starting dose that needs more units than the default still has to be givable.
         max_units = max(soft_max, math.ceil(d0 / n / max(strengths_m)))
     givable = _Givable(strengths_m, n, soft_max, max_units)
-    doses = givable.doses_up_to(d0)
+    first = None
+    if givable.split(d0) is None and not row.max_units_per_administration:
+        # The current dose may need one or two more units than the limits allow; give it (or the
+        # nearest dose below it) as it is rather than cut on day one. A hard ceiling such as the
+        # paracetamol in a combination tablet is never widened.
+        extra = max(1, len(strengths_m) - 1)  # enough to fill any remainder with smaller strengths
+        wider = _Givable(strengths_m, n, max_units + extra, max_units + extra)
+        wider_doses = wider.doses_up_to(d0)
+        if wider_doses and givable.admit_start(wider_doses[0], wider):
+            first = wider_doses[0]
+    doses = givable.doses_up_to(d0, start=first)
     if not doses:
         return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_BELOW_SMALLEST],
                       row, display)
@@ -525,16 +554,24 @@ def taper_schedule(
     drug = Drug(drug_class=DrugClass.OPIOID, display=display or row.product_sv, ingredient=ingredient_key,
                 form=row.form, atc=row.atc, identified_by=IdentifiedBy.ATC if row.atc else IdentifiedBy.NAME)
     steps = []
+    medd_missing = False
     for i, (t0, days, dose) in enumerate(raw_steps, start=1):
         slots = givable.split(dose)
         assert slots is not None  # doses_up_to only returns splittable doses
         amount = _from_m(dose)
+        try:
+            step_medd = _medd(drug, DailyDose(amount=amount, unit=row.unit)).value
+        except NotImplementedError:  # MEDD module not deployed: unknown, and said so (never 0)
+            step_medd = None
+        medd_missing = medd_missing or step_medd is None
         steps.append(TaperStep(
             number=i, start=start + timedelta(days=t0), days=days, daily_dose=amount, unit=row.unit,
             per_administration=tuple(_from_m(a) for a in slots),
-            units=tuple(_units(givable.amounts[a]) for a in slots),
-            medd=_medd(drug, DailyDose(amount=amount, unit=row.unit)).value,
+            units=tuple(_units(givable.combo(a)) for a in slots),
+            medd=step_medd,
         ))
+    if medd_missing:
+        warnings.append(W_MEDD_UNKNOWN)
     if t > SIX_MONTHS_DAYS:
         warnings.append(W_LONG)
     return TaperSchedule(
