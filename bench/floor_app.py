@@ -1,0 +1,68 @@
+"""The benchmark's floor: the least a Flask service under our server can do for a hook call.
+
+``POST /cds-services/<id>`` reads the body, parses it as JSON and answers ``{"cards": []}``; nothing
+else (no validation, no rules, no audit). Served exactly like ``python -m cds_service serve``
+(``cds_service/__main__.py``): gunicorn, ``gthread`` workers, the same worker and thread counts,
+timeouts and no access log — so the difference between the two is what Trappa itself costs.
+
+Run: ``python bench/floor_app.py --host 127.0.0.1 --port 8090 --workers 2 --threads 4``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from flask import Flask, Response, request
+
+EMPTY = b'{"cards": []}'
+
+
+def create_app() -> Flask:
+    app = Flask("trappa-floor")
+
+    @app.post("/cds-services/<service_id>")
+    def call_service(service_id: str):
+        body = json.loads(request.get_data(cache=False))
+        if not isinstance(body, dict):  # keeps the parse from being optimised away, and is honest
+            return Response(b'{"error": "not an object"}', status=400, mimetype="application/json")
+        return Response(EMPTY, status=200, mimetype="application/json")
+
+    @app.get("/health")
+    def health():
+        return Response(b'{"status": "ok"}', status=200, mimetype="application/json")
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Trappa benchmark floor (gunicorn, like the serve command)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("TRAPPA_WORKERS", os.cpu_count() or 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("TRAPPA_THREADS", 4)))
+    args = parser.parse_args(argv)
+
+    from gunicorn.app.base import BaseApplication
+
+    class Gunicorn(BaseApplication):
+        # The same settings as cds_service/__main__.py's serve command.
+        def load_config(self):
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("loglevel", "info")
+
+        def load(self):
+            return create_app()
+
+    Gunicorn().run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
