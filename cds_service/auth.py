@@ -365,6 +365,9 @@ class Authenticator:
         """Build from settings. Raises AuthConfigError on malformed issuer configuration when
         authentication is required: a half-understood trust configuration must not serve."""
         if not settings.auth_required:
+            # Say it at start-up whatever the mode: TRAPPA_AUTH_REQUIRED=0 outside development mode
+            # must not pass unnoticed.
+            log.warning("EHR AUTHENTICATION IS OFF: /cds-services calls are accepted without a JWT")
             return cls(settings, store, {})
         issuers = parse_trusted_issuers(settings.trusted_issuers)
         if not issuers:
