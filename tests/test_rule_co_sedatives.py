@@ -47,7 +47,7 @@ def test_drafted_sedative_counts_on_order_hooks():
     draft = other(DrugClass.BENZODIAZEPINE, "Oxascand 10 mg", atc="N05BA04", draft=True)
     [finding] = rule.findings(facts(opioids=(OXY,), drafts=(draft,)), ctx("order-select"))
     assert finding.facts["sedativeDrafted"] is True
-    assert "beställs nu" in finding.detail["sv"]
+    assert "Oxascand 10 mg (ordineras nu)" in finding.detail["sv"]
 
 
 def test_drafted_sedative_during_taper_is_left_to_withdrawal_sedative():
@@ -84,3 +84,10 @@ def test_no_opioid_no_card():
 @pytest.mark.parametrize("exclusion", ["cancer", "palliative", "laro", "under-18"])
 def test_silent_for_excluded_patients(exclusion):
     assert rule.findings(facts(opioids=(OXY,), orders=(DIAZEPAM,), exclusions=(exclusion,)), ctx()) == []
+
+
+def test_drafted_opioid_is_marked_as_being_ordered():
+    draft = opioid(draft=True, id="d-oxy")
+    [finding] = rule.findings(facts(opioids=(OXY,), orders=(DIAZEPAM,), drafts=(draft,)), ctx("order-sign"))
+    # record order and its renewal: 40 mg oxycodone × 2 = 80 MEDD each
+    assert "Oxykodon depot 20 mg: 40 mg/dygn (80 MEDD); Oxykodon depot 20 mg: 40 mg/dygn (80 MEDD) (ordineras nu)" in finding.detail["sv"]

@@ -64,7 +64,7 @@ def _sedative_line(order, lang: str) -> str:
     if order.daily_dose.known:
         text += f": {dose_text(order.daily_dose, lang)}"
     if order.is_draft:
-        text += " (beställs nu)" if lang == "sv" else " (being ordered)"
+        text += " (ordineras nu)" if lang == "sv" else " (being ordered)"
     return text
 
 
@@ -105,7 +105,11 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             "unless tapered together with other benzodiazepines."
         )
         rows = [
-            ("Opioider: " if sv else "Opioids: ") + ("; ".join(orders_text(opioids, lang)) or "–"),
+            ("Opioider: " if sv else "Opioids: ")
+            + ("; ".join(
+                line + ((" (ordineras nu)" if sv else " (being ordered)") if o.is_draft else "")
+                for o, line in zip(opioids, orders_text(opioids, lang))
+            ) or "–"),
         ]
         if benzos:
             rows.append(("Bensodiazepiner: " if sv else "Benzodiazepines: ")
