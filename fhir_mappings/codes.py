@@ -498,6 +498,8 @@ def unit_key(quantity: object) -> str | None:
             return mapped
         if not code.strip().isdigit():
             return _normalize_unit_text(code)
+        if code.strip() == "1" and not (isinstance(unit, str) and unit.strip()):
+            return "1"  # UCUM unity: one unit of presentation
     if isinstance(unit, str) and unit.strip():
         return _normalize_unit_text(unit)
     return None

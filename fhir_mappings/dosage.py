@@ -260,7 +260,10 @@ def _line(line: dict, drug: Drug) -> _Line:
         return result
     amount, kind = to_amount(q, drug)
     if amount is None:
-        result.problem = kind
+        if prn and cap is not None:  # PRN: the stated maximum is what counts, even if one dose is unreadable
+            result.amount, result.unit = cap, MG
+        else:
+            result.problem = kind
         return result
     if kind == _RATE:
         # Patch: the dose is what is worn, whatever the change interval [issue 3].

@@ -89,6 +89,12 @@ def test_prn_counts_at_its_maximum(line, expected):
     assert dd.prn is True
 
 
+def test_prn_maximum_in_mg_counts_even_when_the_single_dose_is_unreadable():
+    # tablets of unknown strength, but "at most 30 mg per 24 h"
+    dd = dose_of(dosage(1, "tablet", prn=True, max_per=(30, "mg", 24, "h")), drug=oxy(None))
+    assert (dd.amount, dd.prn) == (30 * 24 / 24, True)
+
+
 def test_prn_without_any_maximum_is_unknown():
     dd = dose_of(dosage(1, "st", prn=True))
     assert dd.amount is None and dd.prn is True
