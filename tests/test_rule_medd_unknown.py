@@ -98,3 +98,13 @@ def test_problem_text_fallback_is_swedish():
     assert problem_text("something new from the mapper", "en") == "something new from the mapper"
     assert problem_text("patch dose given as a mass, expected µg/h", "sv") == "plåsterdosen är angiven som mängd, inte i µg/h"
     assert UG_PER_H == "ug/h"
+
+
+def test_long_names_keep_the_summary_under_140():
+    long_name = "Fentanyl Sandoz 25 mikrogram/timme depotplåster, förpackning med 5 plåster (extra lång text)"
+    fent = opioid(long_name, "fentanyl", None, None, None, id="long", medd_problem="no conversion factor for fentanyl")
+    [finding] = rule.findings(facts(opioids=(OXY, fent)), ctx())
+    assert len(long_name) > 40
+    assert "…" in finding.summary["sv"]
+    assert long_name in finding.detail["sv"]  # the detail keeps the full name
+    check_texts(finding)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from fhir_mappings.model import MedicationOrder, PatientFacts
 
 from .base import ALL_HOOKS, PATIENT_VIEW, RJL, Finding, RuleContext
-from .common import draft_opioids, drug_name, fmt_medd, fmt_number, loc
+from .common import draft_opioids, drug_name, fmt_medd, fmt_number
 from .referral_common import Versus, bullet, effective_total, medd_versus, problem_text
 
 TOPIC = "medd-unknown"

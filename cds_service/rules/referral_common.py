@@ -22,8 +22,6 @@ from enum import Enum
 from typing import Iterable, Sequence
 
 from fhir_mappings.model import (
-    MG,
-    UG_PER_H,
     DailyDose,
     DoseStep,
     DrugClass,
@@ -44,7 +42,6 @@ from .common import (
     fmt_date,
     fmt_daily_dose,
     fmt_medd,
-    fmt_number,
     ingredient_name,
     loc,
     taper_end,
@@ -84,7 +81,7 @@ def total_medd_text(total: TotalMedd, lang: str = SV) -> str:
 
 
 def duration_text(facts: PatientFacts, lang: str = SV) -> str:
-    """"412 dagar i följd (sedan 2025-10-07) – långvarig användning (över 3 månader)"."""
+    """"412 dagar i följd, sedan 2025-10-07 – långvarig användning, …" (exposure words from common)."""
     ep = facts.episode
     if ep.exposure is Exposure.NONE:
         return exposure_text(Exposure.NONE, lang)
@@ -224,9 +221,9 @@ def effective_total(facts: PatientFacts) -> TotalMedd:
     Drafts usually renew what is in effect, so adding them would double count; only when the record
     holds no opioid in effect (a start, or opioids prescribed elsewhere) are the drafts' MEDDs used.
     """
-    if facts.opioids_in_effect or not any(d.drug.is_opioid for d in facts.drafts):
+    parts = draft_opioids(facts)
+    if facts.opioids_in_effect or not parts:
         return facts.total_medd
-    parts = [d for d in facts.drafts if d.drug.is_opioid]
     known = [d.medd.value for d in parts if d.medd.value is not None]
     unknown = tuple(d.drug.display for d in parts if d.medd.value is None)
     return TotalMedd(value=sum(known) if known else None, complete=not unknown, unknown=unknown)
@@ -482,9 +479,7 @@ def referral_content(
         sv = lang == SV
         lines = [("Frågeställning: " if sv else "Question: ") + question[lang], ""]
         lines.append("Aktuell opioidbehandling:" if sv else "Current opioid treatment:")
-        current = orders_text(facts.opioids_in_effect, lang) or orders_text(
-            [d for d in facts.drafts if d.drug.is_opioid], lang
-        )
+        current = orders_text(facts.opioids_in_effect, lang) or orders_text(draft_opioids(facts), lang)
         lines += [f"- {x}" for x in current] or ["- " + ("ingen i journalen" if sv else "none in the record")]
         lines.append(f"Total MEDD: {total_medd_text(total, lang)}")
         if total.unknown:
@@ -598,7 +593,6 @@ __all__ = [
     "Tried",
     "TaperProgress",
     "Versus",
-    "amount_text",
     "bullet",
     "dose_text",
     "drafts_of",
@@ -609,7 +603,6 @@ __all__ = [
     "in_effect",
     "loc",
     "medd_versus",
-    "num",
     "ongoing_opioid_use",
     "orders_text",
     "record_in_effect",

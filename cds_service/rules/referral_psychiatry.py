@@ -30,7 +30,7 @@ from __future__ import annotations
 from fhir_mappings.model import PatientFacts
 
 from .base import ALL_HOOKS, RJL, Finding, RuleContext
-from .common import fmt_medd, fmt_number, loc
+from .common import fmt_medd, fmt_number
 from .referral_common import (
     PSYCHIATRY,
     Versus,

@@ -27,7 +27,7 @@ from datetime import date
 from fhir_mappings.model import PatientFacts, TaperPlan
 
 from .base import PATIENT_VIEW, RJL, Finding, RuleContext
-from .common import fmt_daily_dose, fmt_date, ingredient_name, loc, taper_end
+from .common import fmt_daily_dose, fmt_date, ingredient_name, taper_end
 from .referral_common import TaperProgress, bullet, taper_progress
 
 TOPIC = "taper-status"
