@@ -132,3 +132,20 @@ def test_step_dose_in_summary_uses_decimal_comma():
     (card,) = run(draft("oxycodone", 10), taper=half)
     assert "7,5 mg/dygn" in card.summary["sv"]
     assert "7.5 mg/day" in card.summary["en"]
+
+
+def test_update_keeps_the_supply_duration_at_the_lower_dose():
+    # Draft: 14 days' supply. Today's step 30 mg/day = 3 × 5 mg tablets twice a day = 6 tablets/day;
+    # 6 × 14 = 84 tablets.
+    from tests.rules_facts import raw_request
+
+    d = draft("oxycodone", 40, strength=5)
+    c = ctx(drafts=[d])
+    raw = raw_request(d)
+    raw["dispenseRequest"] = {"quantity": {"value": 112, "unit": "st"},
+                              "expectedSupplyDuration": {"value": 14, "unit": "dagar", "code": "d"}}
+    c.drafts_raw["draft-oxycodone"] = raw
+    f = facts(drafts=[d], days=120, taper_plan=PLAN)
+    (card,) = rule.findings(f, c)
+    assert card.suggestions[0].actions[0].resource["dispenseRequest"]["quantity"]["value"] == 84
+    assert raw["dispenseRequest"]["quantity"]["value"] == 112  # the EHR's draft itself is untouched

@@ -218,6 +218,7 @@ def _update_to_step(c: Comparison, ctx: RuleContext) -> Suggestion | None:
             ],
         }
     ]
+    _resize_quantity(updated, tablets_per_day=2 * round(tablets))
     return Suggestion(
         label=loc(
             f"Behåll dagens dos-steg: {fmt_daily_dose(c.allowed, MG, 'sv')}",
@@ -235,6 +236,27 @@ def _update_to_step(c: Comparison, ctx: RuleContext) -> Suggestion | None:
         ),
         is_recommended=True,
     )
+
+
+def _resize_quantity(resource: dict, *, tablets_per_day: int) -> None:
+    """Keep the draft's supply duration at the lower dose: quantity = tablets per day × days.
+
+    Only when the draft states both a quantity and ``expectedSupplyDuration`` in days; otherwise the
+    quantity is left as the physician wrote it (it then lasts longer, never gives more per day).
+    """
+    dispense = resource.get("dispenseRequest")
+    if not isinstance(dispense, dict):
+        return
+    duration, quantity = dispense.get("expectedSupplyDuration"), dispense.get("quantity")
+    if not isinstance(duration, dict) or not isinstance(quantity, dict):
+        return
+    days = duration.get("value")
+    in_days = duration.get("code") == "d" or (
+        duration.get("code") is None and str(duration.get("unit", "")).lower() in ("d", "day", "days", "dag", "dagar", "dygn")
+    )
+    if not in_days or not isinstance(days, (int, float)) or days <= 0:
+        return
+    quantity["value"] = int(tablets_per_day * days)
 
 
 # ---------------------------------------------------------------------------------------------------
