@@ -17,7 +17,10 @@ Formatting
     :func:`fmt_days`, :func:`ingredient_name`, :func:`drug_name`, :func:`exposure_text`
   - :func:`taper_table` — markdown table of a taper schedule
   - :func:`exclusion_summary`, :func:`bullets`
-  - :func:`loc` — build a ``{"sv", "en"}`` mapping
+  - :func:`loc` — build a ``{"sv", "en"}`` mapping; :func:`localized` — ``fn(lang)`` for both; ``LANGS``
+Small utilities
+  - ``SEDATIVE_CLASSES``; :func:`mapping_get` (nested dict lookup that never raises);
+    :func:`add_days`, :func:`days_between`
 """
 from __future__ import annotations
 
