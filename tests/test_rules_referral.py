@@ -2,7 +2,15 @@
 vårdnivåer"] "En remiss … ska innehålla"; clinical-rules §5) and the shared readings of the record."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cds_service.config import Settings
+from cds_service.evaluate import evaluate_request
+from cds_service.services import SERVICES
 
 from cds_service.rules import referral_pain_clinic, referral_psychiatry
 from cds_service.rules.referral_common import (
@@ -140,3 +148,63 @@ def test_taper_progress_today_and_next():
     assert p.stalled is True
     assert p.next_step.start == day(7) and p.next_step.daily_dose.amount == 24
     assert taper_progress(facts(), TODAY) is None
+
+
+# --- R2's fixtures (fixtures/requests/<topic>.json), evaluated in-process -----------------------------
+
+REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
+R2_TOPICS = ("referral-psychiatry", "referral-pain-clinic", "co-sedatives", "gabapentinoid-caution",
+             "pain-diagnosis-missing", "opioid-review", "taper-status", "medd-unknown")
+
+
+def _evaluate(topic: str, lang: str):
+    body = json.loads((REQUESTS / f"{topic}.json").read_text(encoding="utf-8"))
+    service = next(s for s in SERVICES.values() if s.hook == body["hook"])
+    return body, evaluate_request(service, body, Settings(allow_clock_override=True, auth_required=False), None, lang)
+
+
+@pytest.mark.parametrize("topic", R2_TOPICS)
+def test_fixture_gives_expected_topics(topic):
+    expected = json.loads((REQUESTS / f"{topic}.expected.json").read_text(encoding="utf-8"))["topics"]
+    assert topic in expected
+    for lang in ("sv", "en"):
+        body, result = _evaluate(topic, lang)
+        assert body["extension"]["trappa"]["today"] == "2026-11-23"
+        assert sorted(result.topics) == sorted(expected), lang
+        for card in result.response["cards"]:
+            assert len(card["summary"]) < 140
+            for s in card.get("suggestions", []):
+                for a in s["actions"]:
+                    if a.get("resource", {}).get("resourceType") == "ServiceRequest":
+                        ServiceRequest.model_validate(a["resource"])
+
+
+def _card(topic: str, lang: str = "sv") -> dict:
+    _, result = _evaluate(topic, lang)
+    return next(c for c in result.response["cards"] if c["source"]["topic"]["code"] == topic)
+
+
+def test_fixture_psychiatry_card_content():
+    # Karl Provsson: OxyContin 20 mg twice daily = 40 mg/day × 2 = 80 MEDD; two revoked taper plans; F11.2
+    card = _card("referral-psychiatry")
+    trappa = card["extension"]["trappa"]
+    assert trappa["criteriaMet"] == ["highMedd", "failedTapers", "opioidDependence"]
+    assert trappa["meddMg"] == 80
+    [suggestion] = card["suggestions"]
+    assert suggestion["actions"][0]["resource"]["code"]["coding"][0]["code"] == "psychiatry"
+
+
+def test_fixture_pain_clinic_card_content():
+    # Maja: OxyContin 15 mg twice daily = 30 mg/day (60 MEDD); plan 30, 27, 24, 21 … weekly from
+    # 2026-11-02 → 2026-11-23 is step 4 = 21 mg/day; paracetamol in the history, no NSAID
+    trappa = _card("referral-pain-clinic")["extension"]["trappa"]
+    assert (trappa["currentDailyDose"], trappa["todayStepDose"], trappa["stepNumber"]) == (30, 21, 4)
+    assert trappa["checklist"]["paracetamol"] == "met" and trappa["checklist"]["nsaid"] == "not-shown"
+
+
+def test_fixture_medd_unknown_for_an_excluded_patient():
+    # Stina (palliative care): fentanyl patch dosed in free text; oxycodone 20 mg/day = 40 MEDD known
+    card = _card("medd-unknown")
+    assert card["extension"]["trappa"]["excluded"] == ["palliative"]
+    assert "minst 40" in card["summary"]
+    assert "dosering endast i fritext" in card["detail"]
