@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import taper_dose_increase as rule
-from tests.rules_facts import MG, UG_PER_H, Form, check_texts, ctx, day, draft, facts, order, plan, step
+from tests.rules_facts import UG_PER_H, Form, check_texts, ctx, draft, facts, order, plan, step
 
 # Oxycodone taper: step 1 40 mg/day (14 days ago .. yesterday), step 2 30 mg/day (today .. +13),
 # step 3 20 mg/day (+14 .. +27).

@@ -47,9 +47,7 @@ from .common import (
     fmt_medd,
     ingredient_name,
     loc,
-    mapping_get,
     opioid_ingredients,
-    raw_draft,
     taper_table,
 )
 
@@ -265,28 +263,13 @@ def _patient_ref(facts: PatientFacts, ctx: RuleContext) -> str:
     return ctx.patient_ref or f"Patient/{facts.patient_id}"
 
 
-def _medication_concept(draft: MedicationOrder, schedule, ctx: RuleContext) -> dict | None:
-    """The draft's own coding, when it already names the formulation the taper uses (depot/patch)."""
-    raw = raw_draft(ctx, draft)
-    concept = mapping_get(raw, "medicationCodeableConcept")
-    if isinstance(concept, dict) and draft.drug.form in (Form.DEPOT, Form.PATCH) and draft.drug.form == getattr(
-        schedule, "form", None
-    ):
-        return concept
-    return None
-
-
 def _plan_suggestion(prop: TaperProposal, schedule, label, recommended, facts, ctx) -> Suggestion:
     patient = _patient_ref(facts, ctx)
     # Resources are built in Swedish (the service's default language); see the module report.
     careplan = taper_careplan(schedule, patient_ref=patient, author_ref=ctx.user_ref, lang="sv")
-    request = taper_medication_request(
-        schedule,
-        patient_ref=patient,
-        requester_ref=ctx.user_ref,
-        medication_codeable_concept=_medication_concept(prop.draft, schedule, ctx),
-        lang="sv",
-    )
+    # The product is the schedule's (the depot formulation, generic by ATC), never the draft's coding:
+    # a draft naming one strength ("10 mg") would be wrong for steps that need other strengths.
+    request = taper_medication_request(schedule, patient_ref=patient, requester_ref=ctx.user_ref, lang="sv")
     actions = [
         Action("create", loc("Nedtrappningsplan (vårdplan)", "Taper plan (CarePlan)"), resource=careplan),
         Action(
