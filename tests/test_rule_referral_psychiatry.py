@@ -179,3 +179,20 @@ def test_summary_and_detail_in_both_languages():
     assert "addiction clinic" in finding.summary["en"]
     assert finding.guideline.key == "RJL" and finding.section == "Hjälp och kontaktvägar"
     assert "already-referred" in finding.override_reasons
+
+
+def test_all_criteria_at_once_keep_the_summary_short():
+    unknown = opioid("Fentanyl plåster", "fentanyl", None, None, None, id="mr-f")
+    f = facts(
+        opioids=(oxy(61.75), unknown),  # 61.75 × 2 = 123.5 MEDD known, incomplete
+        previous_tapers=failed(3),
+        conditions=Conditions(opioid_dependence=True, sedative_dependence=True, mixed_dependence=True,
+                              substance_use=("F11.2", "F13.2")),
+    )
+    [finding] = rule.findings(f, ctx())
+    assert len(finding.facts["criteriaMet"]) == 5
+    for lang in ("sv", "en"):
+        assert len(finding.summary[lang]) < 140
+    assert "minst 123,5 MEDD" in finding.detail["sv"]
+    assert "at least 123.5 MEDD" in finding.detail["en"]
+    check_texts(finding)
