@@ -152,7 +152,7 @@ def build_patient_facts(
 
     draft_orders: list[MedicationOrder] = []
     for raw in _flatten(drafts, fullurls):
-        if raw.get("resourceType") not in _DRAFT_TYPES or raw.get("status") == "entered-in-error":
+        if text(raw.get("resourceType")) not in _DRAFT_TYPES or raw.get("status") == "entered-in-error":
             continue
         order = map_order(raw, today, meds.resolver(raw), is_draft=True)
         if order is not None:

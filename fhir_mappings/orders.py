@@ -19,7 +19,8 @@ Supply, first that is readable [issue 3]:
   4. (our addition) the last dosage step's end (``boundsPeriod.end``), the day after it.
 Days are rounded up: 100 tablets at 3/day cover 34 days (the patient has tablets on day 34).
 
-``supply_end`` is exclusive. A ``stopped`` order covers only until it was stopped: R5's
+``supply_end`` is exclusive, and None when there is no start or it would lie before the start
+(inconsistent dates: unknown, not guessed). A ``stopped`` order covers only until it was stopped: R5's
 ``statusChanged`` (some servers send it on R4) or ``meta.lastUpdated`` caps ``supply_end`` — status
 "stopped (until stop)" of the brief. When no stop date exists, the supply as computed stands.
 
@@ -325,7 +326,7 @@ def map_order(
     """
     if not isinstance(resource, dict):
         return None
-    rtype = resource.get("resourceType")
+    rtype = text(resource.get("resourceType"))
     if rtype not in ORDER_TYPES:
         rtype = MEDICATION_REQUEST
     view = _dosage_view(resource, rtype)
@@ -340,6 +341,8 @@ def map_order(
         start, supply_end, planned, authored, requester = _statement_coverage(resource)
     if start is None and is_draft:
         start = today  # a draft (any shape) without dates starts when it is signed
+    if start is None or (supply_end is not None and supply_end < start):
+        supply_end = None  # cannot be placed, or ends before it starts: coverage unknown
     status = text(resource.get("status"))
     if rtype == MEDICATION_STATEMENT and text(resource.get("taken")) in ("n", "N"):
         status = "not-taken"  # STU3: taken = n is R4's status not-taken

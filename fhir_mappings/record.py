@@ -54,7 +54,8 @@ Exclusions [clinical-rules §8]
 ------------------------------
 "cancer" (C00–C97), "palliative" (Z51.5), "laro" (a LARO drug, ATC N07BC: a record order that is
 active or covers today, or a draft), "under-18" (age from ``Patient.birthDate`` on ``today``; a
-partial birth date that leaves the age ambiguous gives age None, and no exclusion).
+partial birth date that leaves the age ambiguous, or a placeholder birth date implying an age over
+130, gives age None, and no exclusion).
 """
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ from .systems import (
 )
 
 TAPER_CHAIN_GAP_DAYS = 30
+MAX_PLAUSIBLE_AGE = 130  # older birth dates are placeholders ("0001-01-01"): age unknown
 
 OUTCOME_COMPLETED = "completed"
 OUTCOME_FAILED = "failed"
@@ -252,7 +254,7 @@ def taper_plans(
     plans: list[TaperPlan] = []
     linked_ids: set[int] = set()
     for cp in careplans:
-        if not isinstance(cp, dict) or not is_taper_careplan(cp) or cp.get("status") in _NOT_A_TAPER:
+        if not isinstance(cp, dict) or not is_taper_careplan(cp) or text(cp.get("status")) in _NOT_A_TAPER:
             continue
         linked = list(based_on.get(text(cp.get("id")) or "", []))
         for activity in arr(cp.get("activity")):
@@ -367,7 +369,7 @@ def condition_codes(condition: Any) -> list[str]:
     """Normalised ICD-10 / ICD-11 codes of a Condition (module docstring: accepted by code)."""
     codes = []
     for coding in _codings(obj(condition).get("code")):
-        if coding.get("system") in _NOT_ICD_SYSTEMS:
+        if text(coding.get("system")) in _NOT_ICD_SYSTEMS:
             continue
         code = normalize_icd(coding.get("code"))
         if code and (_ICD10_RE.match(code) or code.startswith("MG30")):
@@ -440,7 +442,9 @@ def age_on(birth_date: Any, today: date) -> int | None:
     if earliest > today:
         return None
     oldest, youngest = _age(earliest, today), _age(latest, today)
-    return oldest if oldest == youngest else None
+    if oldest != youngest or oldest > MAX_PLAUSIBLE_AGE:
+        return None
+    return oldest
 
 
 def exclusions(

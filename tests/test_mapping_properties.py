@@ -18,6 +18,8 @@ from fhir_mappings.record import read_conditions, restriction_flag, taper_plans
 
 TODAY = date(2025, 6, 1)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Whole records are costly to *generate* (nested strategies), not to map: a smaller budget.
+RECORD_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ---------------------------------------------------------------------------------------------
 # Junk: numbers as strings, lists where objects belong, nulls, NaN, empty strings ...
@@ -193,7 +195,7 @@ patient = st.fixed_dictionaries({"resourceType": st.just("Patient"), "id": st.ju
 any_resource = st.one_of(order_resources, medication(), condition, flag, careplan, patient, junk)
 
 
-@SETTINGS
+@RECORD_SETTINGS
 @given(resources=st.lists(any_resource, max_size=8), drafts=st.lists(st.one_of(medication_request(), junk), max_size=2),
        gap=st.integers(0, 60))
 def test_build_patient_facts_never_raises_and_unknown_stays_unknown(resources, drafts, gap):

@@ -334,7 +334,7 @@ def test_careplan_preferred_over_request_when_both_active():
     ("1950-03", 75),     # 1950-03-01..31: 75 either way on 2025-06-01
     ("2007-06", None),   # 2007-06-01 → 18, 2007-06-30 → 17: ambiguous
     ("1950", None),      # 1950-01-01 → 75, 1950-12-31 → 74
-    ("2030-01-01", None), (19500101, None), ("unknown", None), (None, None),
+    ("2030-01-01", None), ("0001-01-01", None), (19500101, None), ("unknown", None), (None, None),
 ])
 def test_age_on(birth, age):
     assert age_on(birth, TODAY) == age
