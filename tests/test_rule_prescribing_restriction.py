@@ -99,3 +99,11 @@ def test_silent_for_excluded(group):
     assert running(exclusions=(group,)) == []
     _, found = planned(exclusions=(group,))
     assert found == []
+
+
+def test_missing_flags_are_not_called_no_restriction():
+    (card,) = running(data_gaps=("flags",))
+    assert "ingen förskrivningsrestriktion hittades" in card.detail["sv"]
+    (complete,) = running()
+    assert "ingen förskrivningsrestriktion är registrerad" in complete.detail["sv"]
+    check_texts(card)

@@ -213,3 +213,11 @@ def test_silent_without_a_draft_opioid():
 def test_runs_on_order_hooks_only():
     assert rule.HOOKS == ORDER_HOOKS
     assert PATIENT_VIEW not in rule.HOOKS
+
+
+def test_missing_care_plans_are_not_called_no_plan():
+    (card,) = run(120, data_gaps=("carePlans",))
+    assert "ingen nedtrappningsplan hittades" in card.detail["sv"]
+    assert "det finns ingen nedtrappningsplan" not in card.detail["sv"]
+    (complete,) = run(120)
+    assert "det finns ingen nedtrappningsplan" in complete.detail["sv"]

@@ -103,6 +103,8 @@ def _suggestion(facts: PatientFacts, ctx: RuleContext, start: date, end: date | 
 
 def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) -> str:
     running = in_taper(facts)
+    # Without the flags we only know that no restriction was *found* (data gap): say so.
+    unsure = "flags" in facts.data_gaps
     if lang == "sv":
         state = "Nedtrappning pågår" if running else "Nedtrappning planeras"
         period = (
@@ -111,7 +113,7 @@ def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) 
             else "från i dag, utan slutdatum – nedtrappningens slut är okänt; ange slutdatum"
         )
         return (
-            f"**{state} men ingen förskrivningsrestriktion är registrerad.** Registrera en "
+            f"**{state} men {'ingen förskrivningsrestriktion hittades (uppmärksamhetssignaler kunde inte hämtas)' if unsure else 'ingen förskrivningsrestriktion är registrerad'}.** Registrera en "
             "uppmärksamhetssignal med förskrivningsrestriktion så att vårdgivare inom och utanför regionen "
             "ser att opioider bara förskrivs av ansvarig läkare.\n\n"
             f"- **Förslag:** restriktion {period}.\n"
@@ -125,7 +127,7 @@ def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) 
         else "from today, open-ended – the taper's end is unknown; set an end date"
     )
     return (
-        f"**{state} but no prescribing restriction is registered.** Register an alert with a prescribing "
+        f"**{state} but {'no prescribing restriction was found (alerts could not be retrieved)' if unsure else 'no prescribing restriction is registered'}.** Register an alert with a prescribing "
         "restriction so that care providers inside and outside the region see that opioids are "
         "prescribed only by the responsible physician.\n\n"
         f"- **Proposal:** restriction {period}.\n"

@@ -425,12 +425,19 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
     sv = lang == "sv"
     days = facts.episode.days
     name = ingredient_name(prop.ingredient, lang)
+    # Without care plans we only know that no plan was *found* (data gap): say so, not "there is none".
+    unsure = "carePlans" in facts.data_gaps
+    no_plan = (
+        ("ingen nedtrappningsplan hittades (vårdplaner kunde inte hämtas)" if unsure else "det finns ingen nedtrappningsplan")
+        if sv
+        else ("no taper plan was found (care plans could not be retrieved)" if unsure else "there is no taper plan")
+    )
     why_plan = (
         f"Patienten har använt opioider i {days} dagar ({exposure_text(facts.episode.exposure, lang)}) och "
-        "det finns ingen nedtrappningsplan. Receptförnyelse innebär samma ansvar som insättning."
+        f"{no_plan}. Receptförnyelse innebär samma ansvar som insättning."
         if sv
         else f"The patient has used opioids for {days} days ({exposure_text(facts.episode.exposure, lang)}) "
-        "and there is no taper plan. Renewing carries the same responsibility as starting."
+        f"and {no_plan}. Renewing carries the same responsibility as starting."
     )
     parts: list[str] = []
     schedule = prop.schedule
