@@ -16,7 +16,7 @@ def load_fixture(relpath: str) -> dict:
     return json.loads((FIXTURES / relpath).read_text(encoding="utf-8"))
 
 
-PATIENTS = ("anna-testsson", "bob-example")
+PATIENTS = ("anna-testsson", "bob-example", "carl-prov")
 
 
 @pytest.fixture(scope="session")

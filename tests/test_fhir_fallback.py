@@ -95,3 +95,36 @@ def test_slow_fhir_server_latency_is_bounded(service, fhir_server):
     # Default budget: 2 s for all upstream work; required data missing by then → 412, not a hang.
     assert resp.status_code == 412
     assert elapsed < 3.0, elapsed
+
+
+def test_server_side_medication_missing_from_prefetch_is_fetched(service, fhir_server):
+    """Carl's MedicationRequests refer to Medication/tramadol-depot-100; an EHR that ignores _include
+    sends them without it. The service fetches the Medication and decides exactly as with it."""
+    full = load_fixture("requests/order-sign.carl-prov.json")
+    stripped = load_fixture("requests/order-sign.carl-prov.json")
+    bundle = stripped["prefetch"]["medicationRequests"]
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Medication"]
+    stripped["fhirServer"] = fhir_server.base_url
+    fhir_server.clear_log()
+    resp = service.post("/cds-services/trappa-order-sign", stripped)
+    assert any(r["path"].startswith("/fhir/r4/Medication?_id=tramadol-depot-100") for r in fhir_server.requests_log())
+    reference = service.post("/cds-services/trappa-order-sign", full)
+    assert _essence(resp.json()["cards"]) == _essence(reference.json()["cards"])
+    card = next(c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "taper-plan-missing")
+    assert card["extension"]["trappa"]["meddMg"] == 40  # tramadol 100 mg × 2 = 200 mg/d × 0.2
+
+
+def test_unresolvable_medication_is_reported_not_counted_as_zero(service):
+    """Without the Medication and without a FHIR server, Carl's history cannot be identified: the cards
+    must say so (unknown medication), never present a MEDD of 0 as fact."""
+    body = load_fixture("requests/patient-view.carl-prov.json")
+    bundle = body["prefetch"]["medicationRequests"]
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Medication"]
+    resp = service.post("/cds-services/trappa-patient-view", body)
+    assert resp.status_code == 200
+    cards = resp.json()["cards"]
+    # Only the reference's display is left ("Tramadol Depot 100 mg"): identified by name, lower confidence,
+    # and the physician is told to check it.
+    low = next(c for c in cards if c["source"]["topic"]["code"] == "medd-unknown")
+    assert low["extension"]["trappa"]["lowConfidence"] == ["Tramadol Depot 100 mg"]
+    assert "enbart via namnet" in low["detail"]
