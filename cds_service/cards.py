@@ -77,7 +77,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         gaps = "; ".join(_t(GAP_TEXT[g], lang) for g in facts.data_gaps if g in GAP_TEXT)
         if gaps:
             notes.append(_GAP_HEADING[lang] + gaps + ".")
-    if facts.unidentified:
+    if facts.unidentified and "unidentified" not in finding.facts:  # a card that lists them itself
         notes.append(_UNIDENTIFIED[lang] + ", ".join(facts.unidentified[:5]) + ".")
     if notes:
         detail = detail + "\n\n" + "\n\n".join(notes)
