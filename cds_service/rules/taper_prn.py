@@ -71,7 +71,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             return (
                 f"**Ordinera inte vid behovs-doser eller extra-tabletter av opioid.** {why} "
                 f"Utkastet: {name} vid behov (högst {max_text}).\n\n"
-                "- Vid behovs-doser underhåller beroendet; en fast dygnsdos minskar både abstinens och "
+                "- Extra-tabletter och vid behovs-doser underhåller beroendet; en fast dygnsdos minskar både abstinens och "
                 "psykologiskt beroende.\n"
                 "- Ge i stället en fast dygnsdos fördelad jämnt över dygnet"
                 + (" enligt nedtrappningsschemat." if running else ".")
