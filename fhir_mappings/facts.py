@@ -4,7 +4,7 @@ One pass over ``resources`` sorts them by type (Bundles — e.g. a draftOrders B
 searchset passed whole — are flattened; duplicates by type and id keep the first copy). Then:
 
 - Medication references resolve, per order, to its ``contained`` Medications ("#id"), then to the
-  Medications of ``resources`` by "Medication/<id>", by a full URL ending in "Medication/<id>"
+  Medications of ``resources`` (and those sent among the drafts) by "Medication/<id>", by a full URL ending in "Medication/<id>"
   (``_history`` stripped), by ``urn:uuid:`` fullUrl of a Bundle entry, or by bare id.
 - ``orders``: record MedicationRequests / Dispenses / Statements that count as history
   (:func:`fhir_mappings.episodes.counts_for_history`); ``drafts``: the hook's draft orders (anything
@@ -137,7 +137,10 @@ def build_patient_facts(
             seen.add((rtype, rid))
         buckets.setdefault(rtype, []).append(r)
 
-    meds = _MedicationIndex(buckets.get("Medication", []), fullurls)
+    # Draft-order Bundles may carry the Medications their drafts refer to: index those too.
+    draft_resources = list(_flatten(drafts, fullurls))
+    draft_meds = [r for r in draft_resources if r.get("resourceType") == "Medication"]
+    meds = _MedicationIndex(buckets.get("Medication", []) + draft_meds, fullurls)
 
     orders: list[MedicationOrder] = []
     request_pairs: list[tuple[dict, MedicationOrder]] = []
@@ -151,7 +154,7 @@ def build_patient_facts(
                 request_pairs.append((raw, order))
 
     draft_orders: list[MedicationOrder] = []
-    for raw in _flatten(drafts, fullurls):
+    for raw in draft_resources:
         if text(raw.get("resourceType")) not in _DRAFT_TYPES or raw.get("status") == "entered-in-error":
             continue
         order = map_order(raw, today, meds.resolver(raw), is_draft=True)

@@ -222,3 +222,15 @@ def test_five_thousand_requests_are_fast():
     # ~0.7 s on an idle 2-core machine (≈ 15 ms per 100, most of it drug and dose reading); the bound
     # leaves room for a loaded CI machine while still catching a quadratic step.
     assert elapsed < 3.0, f"{elapsed:.3f}s for 5000 MedicationRequests"
+
+
+def test_draft_medication_sent_alongside_the_draft_resolves():
+    draft = {"resourceType": "MedicationRequest", "id": "d9", "status": "draft", "intent": "order",
+             "medicationReference": {"reference": "urn:uuid:7d1e"}, "dosageInstruction": dosage_10mg_twice_daily()}
+    bundle = {"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:7d1e", "resource": dict(MED_OXY, id="7d1e")},
+                                                   {"resource": draft}]}
+    facts = build_patient_facts("p1", [], [bundle], TODAY)
+    assert [(d.id, d.drug.ingredient) for d in facts.drafts] == [("d9", "oxycodone")]
+    # Flattened by the caller (fullUrl lost): the uuid is also the Medication's id.
+    facts = build_patient_facts("p1", [], [dict(MED_OXY, id="7d1e"), draft], TODAY)
+    assert [(d.id, d.drug.ingredient) for d in facts.drafts] == [("d9", "oxycodone")]
