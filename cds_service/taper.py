@@ -22,9 +22,14 @@ daily dose ``D0``, allowed ``t`` days after the start (see :func:`allowed_reduct
 * ``SLOW``     R(t) = 10 % · D0 · t / 28       (whole weeks, ≥ 2; a cut smaller than 10 % may come
                sooner than 4 weeks, in proportion: it is the rate that is kept)
 * ``TRAMADOL`` R(t) as ``WEEKLY``, but every step lasts ≥ 4 weeks           (whole weeks)
+               and cuts ≤ 10 % of D0 (or the smallest givable cut). Decision: "4 weeks on every
+               dose step" is read literally — with 50 mg tablets a 25 % step still lasts 4 weeks
+               (200 mg: 16 weeks), bounded by the long-term curve, instead of stretching each step
+               to 10 weeks (40 weeks in all, beyond the guideline's own half-year warning).
 
-The schedule's invariant (tested): the first step is the largest givable dose ≤ D0 (the only rounding
-slack allowed, when D0 itself cannot be given); every later step k, starting ``t_k`` days after the
+The schedule's invariant (tested): the first step is D0, or, when D0 cannot be given, the largest
+givable dose below it (the only rounding slack allowed: at most one smallest unit per
+administration, unless a hard unit ceiling caps the dose); every later step k, starting ``t_k`` days after the
 start, has ``D0 − dose_k ≤ R(t_k)``; and the first zero-dose day ``T`` has ``D0 ≤ R(T)``. So the
 cumulative average pace is never faster than the pace. When rounding to the strengths forces a cut
 larger than the curve allows, the step before the cut simply lasts longer.
@@ -37,8 +42,12 @@ givable cut. A cut is also never smaller than 5 % of the current dose, so that s
 Givable doses
 -------------
 Each administration is a sum of available strengths: at most :data:`MAX_TABLETS_PER_ADMINISTRATION`
-tablets, or :data:`MAX_PATCHES` patches worn at once (more only if the starting dose itself needs
-more). Tablets: the day's dose is split over ``administrations_per_day`` (2 for depot tablets: morning
+tablets, or :data:`MAX_PATCHES` patches worn at once. More units only where that many of the largest
+strength cannot hold the dose, and for the first step, so the patient's current dose is given as it
+is (e.g. fentanyl 137 µg/h = 100 + 25 + 12). A table's ``max_units_per_administration`` is a hard
+ceiling that is never widened (paracetamol in a codeine combination). A dose within 5 % below
+another that needs fewer units is not used (two "12" fentanyl patches deliver what one "25" does).
+Tablets: the day's dose is split over ``administrations_per_day`` (2 for depot tablets: morning
 and evening) as evenly as the strengths allow — morning and evening never differ by more than the
 smallest strength; the extra goes to the evening (then the morning, for three or more doses a day).
 A daily dose below two smallest tablets is given once, in the evening (``per_administration`` then
@@ -457,7 +466,9 @@ def taper_schedule(
     the schedule warns ``longer-than-6-months`` beyond 183 days, ``no-depot-formulation`` when only
     an immediate-release product exists, ``start-dose-rounded-down`` when ``daily_dose`` itself is not
     givable, ``dose-below-smallest-strength`` when not even the smallest strength fits (no steps:
-    stop), ``no-strengths-known`` / ``unit-mismatch`` when no usable strengths row exists (no steps).
+    stop), ``no-strengths-known`` / ``unit-mismatch`` when no usable strengths row exists (no steps),
+    ``no-dose`` for a missing or non-positive dose (no steps), ``medd-unknown`` when a step's MEDD
+    could not be computed (its ``medd`` is None, never 0).
     Never raises on odd input; a schedule without steps always carries a warning saying why.
     """
     ingredient_key = (ingredient or "").strip().lower()
@@ -468,11 +479,16 @@ def taper_schedule(
         warnings.append(W_ACUTE)
 
     row: StrengthRow | None
-    if strengths:
+    usable = tuple(sorted({float(x) for x in strengths or () if x is not None and math.isfinite(x) and x > 0}))
+    if strengths is not None and not usable:
+        return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_NO_STRENGTHS],
+                      display=display)
+    if usable:
         row = StrengthRow(
-            ingredient=ingredient_key, form=form, strengths=tuple(sorted(set(strengths))), unit=unit,
+            ingredient=ingredient_key, form=form, strengths=usable, unit=unit,
             administrations_per_day=administrations_per_day or (1 if form is Form.PATCH else 2),
-            change_interval_days=None, max_units_per_administration=None, depot=form in (Form.DEPOT, Form.PATCH), atc=None,
+            change_interval_days=None, max_units_per_administration=None,
+            depot=form in (Form.DEPOT, Form.PATCH), atc=None,
             ingredient_sv=ingredient_key, product_sv=display or ingredient_key,
             product_en=display or ingredient_key, source="caller", note="",
         )

@@ -323,6 +323,12 @@ def test_unknown_ingredient_and_unit_mismatch_are_said():
     assert s.steps == () and "unit-mismatch" in s.warnings
     s = make("oxycodone", Form.DEPOT, 0, "mg", Exposure.LONG_TERM)
     assert s.steps == () and "no-dose" in s.warnings
+    s = make("oxycodone", Form.DEPOT, float("nan"), "mg", Exposure.LONG_TERM)
+    assert s.steps == () and "no-dose" in s.warnings
+    s = make(None, Form.UNKNOWN, None, None, Exposure.LONG_TERM)
+    assert s.steps == () and "no-strengths-known" in s.warnings
+    s = make("oxycodone", Form.DEPOT, 40, "mg", Exposure.LONG_TERM, strengths=(0.0, -5.0))
+    assert s.steps == () and "no-strengths-known" in s.warnings
 
 
 def test_strengths_argument_overrides_table():
