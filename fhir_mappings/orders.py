@@ -16,7 +16,8 @@ Supply, first that is readable [issue 3]:
      strength; ml × a liquid's mg/ml strength). Only for single-step orders: for stepped (taper) orders the quantity covers the whole
      schedule, and dividing by one step's dose is meaningless,
   3. the validity period: ``supply_end`` = the day after ``validityPeriod.end``,
-  4. (our addition) the last dosage step's end (``boundsPeriod.end``), the day after it.
+  4. (our addition) the last dosage step's end (``boundsPeriod.end``, or a step end derived from
+     ``boundsDuration``), the day after it.
 Days are rounded up: 100 tablets at 3/day cover 34 days (the patient has tablets on day 34).
 
 ``supply_end`` is exclusive, and None when there is no start or it would lie before the start
@@ -40,11 +41,13 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from . import codes
 from .dosage import daily_dose as _daily_dose
 from .dosage import dose_steps as _dose_steps
+from .dosage import to_amount
 from .medd import medd as _medd
 from .medication import MedicationResolver, identify_drug
-from .model import UG_PER_H, DailyDose, Drug, Form, MedicationOrder
+from .model import MG, UG_PER_H, DailyDose, Drug, MedicationOrder
 
 MEDICATION_REQUEST = "MedicationRequest"
 MEDICATION_DISPENSE = "MedicationDispense"
@@ -93,13 +96,7 @@ def text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def number(value: Any) -> float | None:
-    """A finite JSON number (not a bool, not a numeric string: FHIR decimals are JSON numbers)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not math.isfinite(value):
-        return None
-    return float(value)
+number = codes.number  # a finite JSON number (not a bool, not a numeric string)
 
 
 def reference_of(value: Any) -> str | None:
@@ -140,63 +137,11 @@ def add_days(day: date, days: int) -> date | None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Durations and quantities
+# Durations and quantities: the dose reader's unit tables (``codes``, ``dosage.to_amount``), so that a
+# quantity and a dose are read with the same spellings.
 # --------------------------------------------------------------------------------------------------
 
-_DAYS_PER_UNIT = {
-    "d": 1.0, "day": 1.0, "days": 1.0, "dag": 1.0, "dagar": 1.0,
-    "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24, "hr": 1 / 24, "timmar": 1 / 24, "timme": 1 / 24,
-    "wk": 7.0, "week": 7.0, "weeks": 7.0, "w": 7.0, "vecka": 7.0, "veckor": 7.0,
-    "mo": 30.0, "month": 30.0, "months": 30.0, "månad": 30.0, "månader": 30.0,
-    "a": 365.0, "year": 365.0, "years": 365.0, "år": 365.0,
-}
-
-
-def duration_days(duration: Any) -> float | None:
-    """A FHIR Duration in days (UCUM ``code`` first, then ``unit``); None if unreadable or ≤ 0."""
-    d = obj(duration)
-    value = number(d.get("value"))
-    if value is None or value <= 0:
-        return None
-    for key in ("code", "unit"):
-        unit = text(d.get(key))
-        if unit and unit.strip().lower() in _DAYS_PER_UNIT:
-            return value * _DAYS_PER_UNIT[unit.strip().lower()]
-    return None
-
-
-_MG_PER_MASS_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "µg": 0.001, "μg": 0.001, "mcg": 0.001}
-_COUNT_UNITS = {
-    "", "1", "{count}", "count", "each", "ea", "st", "st.", "stycken", "styck", "{st}",
-    "tbl", "{tbl}", "tab", "tabs", "{tab}", "tablet", "tablets", "{tablet}", "tablett", "tabletter",
-    "cap", "caps", "{cap}", "capsule", "capsules", "{capsule}", "kapsel", "kapslar",
-    "patch", "patches", "{patch}", "plåster", "depotplåster", "depåplåster", "transdermal patch",
-    "dos", "dose", "doses", "{dose}", "doser",
-    "732936001", "732937005", "733010002",  # SNOMED units of presentation: tablet, capsule, patch
-}
-
-
-def _quantity_kind(quantity: dict) -> tuple[str, float] | None:
-    """("mg", factor to mg) for a mass, ("ml", 1) for a volume, ("count", 1) for counted units; None
-    when not usable."""
-    seen = False
-    for key in ("code", "unit"):
-        raw = quantity.get(key)
-        if raw is None:
-            continue
-        if not isinstance(raw, str):
-            return None
-        seen = True
-        unit = raw.strip().lower()
-        if unit in _MG_PER_MASS_UNIT:
-            return "mg", _MG_PER_MASS_UNIT[unit]
-        if unit in ("ml", "milliliter", "millilitre"):
-            return "ml", 1.0
-        if unit in _COUNT_UNITS or any(w in unit for w in ("tablet", "tabl", "kaps", "caps", "plåster", "patch")):
-            return "count", 1.0
-    # No unit at all: a bare number of a dispensed product is a count of units.
-    return None if seen else ("count", 1.0)
-
+duration_days = codes.duration_days  # a FHIR Duration in days (mo = 30, a = 365); None if unreadable or <= 0
 
 _PATCH_WEAR_DAYS_DEFAULT = {"fentanyl": 3.0}  # every fentanyl patch is a 72-hour patch
 
@@ -219,34 +164,22 @@ def _patch_wear_days(resource: dict, drug: Drug) -> float | None:
 def supply_days_from_quantity(resource: dict, drug: Drug, dose: DailyDose, quantity: Any) -> float | None:
     """Days one dispensed ``quantity`` lasts at ``dose`` (issue 3: "quantity ÷ daily dose").
 
-    Mass quantities divide by mg/day. Counted units need the drug's strength: tablets × mg per
-    tablet ÷ mg/day; patches: patches worn at once = dose ÷ patch strength, each lasts its wear time.
-    None whenever a piece is unknown (never a guess).
+    The quantity is read like a dose (:func:`fhir_mappings.dosage.to_amount`): a mass, or counted
+    units × the drug's strength, or ml × mg/ml. mg ÷ mg/day; for patches the amount is patches × µg/h
+    each, so days = amount × wear time ÷ dose (patches worn at once = dose ÷ strength). None whenever
+    a piece is unknown (never a guess).
     """
-    q = obj(quantity)
-    value = number(q.get("value"))
-    if value is None or value <= 0 or dose.amount is None or dose.amount <= 0:
+    if dose.amount is None or dose.amount <= 0:
         return None
-    kind = _quantity_kind(q)
-    if kind is None:
+    amount, kind = to_amount(quantity, drug, "dispense quantity")
+    if amount is None or amount <= 0:
         return None
-    if dose.unit == UG_PER_H or drug.form is Form.PATCH:
-        if kind[0] != "count" or dose.unit != UG_PER_H or not drug.strength or drug.strength_unit != UG_PER_H:
-            return None
+    if kind == "mass" and dose.unit == MG:
+        return amount / dose.amount
+    if kind == "rate" and dose.unit == UG_PER_H:
         wear = _patch_wear_days(resource, drug)
-        if wear is None:
-            return None
-        return value * wear / (dose.amount / drug.strength)
-    if kind[0] == "mg":
-        return value * kind[1] / dose.amount
-    if kind[0] == "ml":
-        # Oral solution: ml × mg/ml (the dosage reader's strength unit for liquids).
-        if not drug.strength or drug.strength_unit != "mg/ml":
-            return None
-        return value * drug.strength / dose.amount
-    if not drug.strength or drug.strength_unit not in (None, "mg"):
-        return None
-    return value * drug.strength / dose.amount
+        return None if wear is None else amount * wear / dose.amount
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -392,7 +325,10 @@ def _request_coverage(resource: dict, view: dict, drug: Drug, steps, today: date
     if supply_end is None:
         supply_end = _after(parse_date(validity.get("end")))
     if supply_end is None:
-        supply_end = _after(_bounds_end(resource))
+        # Dosage bounds: boundsPeriod.end as written, else the step ends the dose reader derived
+        # (boundsDuration counted from the previous step).
+        step_ends = [s.end for s in steps if s.end is not None]
+        supply_end = _after(_bounds_end(resource) or (max(step_ends) if step_ends else None))
     planned = (
         supply_end is not None
         or _has_bounds_duration(resource)

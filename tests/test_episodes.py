@@ -422,3 +422,34 @@ def test_dispense_and_statement_coverage():
 def test_map_order_rejects_non_objects():
     assert map_order(["not", "a", "resource"], TODAY) is None
     assert map_order("MedicationRequest", TODAY) is None
+
+
+def test_stepped_taper_order_covers_through_its_last_step():
+    # Two steps by boundsDuration from validity start Mar1: 14 d (Mar1–14) + 14 d (Mar15–28).
+    # Multi-step: the quantity is not divided by one step's dose; the last step ends Mar28 → Mar29.
+    steps = [{"sequence": i + 1, "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d",
+                                                       "boundsDuration": {"value": 14, "code": "d"}}},
+              "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg", "code": "mg"}}]}
+             for i, mg in enumerate((10, 5))]
+    resource = mr(authoredOn="2025-02-20", dosageInstruction=steps,
+                  dispenseRequest={"validityPeriod": {"start": "2025-03-01"}, "quantity": {"value": 420, "unit": "mg"}})
+    o = map_order(resource, TODAY)
+    assert len(o.steps) == 2 and o.is_decreasing_steps
+    assert (o.start, o.supply_end, o.has_planned_end) == (D("2025-03-01"), D("2025-03-29"), True)
+
+
+def test_fentanyl_patches_quantity_times_wear_time():
+    patch = {"resourceType": "Medication", "id": "f", "form": {"text": "depotplåster"},
+             "code": {"coding": [{"system": "http://www.whocc.no/atc", "code": "N02AB03", "display": "Fentanyl"}],
+                      "text": "Fentanyl depotplåster 25 mikrog/timme"},
+             "ingredient": [{"itemCodeableConcept": {"text": "fentanyl"},
+                             "strength": {"numerator": {"value": 25, "unit": "ug/h"}, "denominator": {"value": 1, "unit": "patch"}}}]}
+    resource = mr(authoredOn="2025-05-01", medicationCodeableConcept=None, medicationReference={"reference": "#f"},
+                  contained=[patch],
+                  dosageInstruction=[{"timing": {"repeat": {"frequency": 1, "period": 72, "periodUnit": "h"}},
+                                      "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "patch"}}]}],
+                  dispenseRequest={"quantity": {"value": 10, "unit": "patch"}})
+    o = map_order(resource, TODAY)
+    assert (o.daily_dose.amount, o.daily_dose.unit) == (25.0, "ug/h")
+    # 10 patches × 72 h = 30 days (one patch worn at a time: 25 ÷ 25): May1 + 30 = May31.
+    assert o.supply_end == D("2025-05-31")
