@@ -275,3 +275,35 @@ def test_step_description_three_doses_a_day():
     # 25 = 10 morning + 5 midday + 10 evening (evenly as 5 mg tablets allow, extra evening then morning)
     assert step_description(s, s.steps[0]) == "Steg 1: 25 mg/dygn (10 mg morgon + 5 mg mitt på dagen + 10 mg kväll)"
     assert step_description(s, s.steps[0], "en") == "Step 1: 25 mg/day (10 mg morning + 5 mg midday + 10 mg evening)"
+
+
+@pytest.mark.parametrize(
+    "ingredient, form, dose, unit, per_day",
+    [
+        ("morphine", Form.DEPOT, 60, "mg", 2),
+        ("tramadol", Form.DEPOT, 150, "mg", 2),
+        ("buprenorphine", Form.PATCH, 20, "ug/h", None),
+        ("hydromorphone", Form.DEPOT, 24, "mg", 1),
+        ("tapentadol", Form.DEPOT, 200, "mg", 2),
+        ("ketobemidone", Form.IMMEDIATE, 30, "mg", 3),
+        ("codeine", Form.IMMEDIATE, 120, "mg", 4),
+        ("buprenorphine", Form.SUBLINGUAL, 1.2, "mg", 3),
+    ],
+)
+def test_every_table_row_builds_valid_resources(ingredient, form, dose, unit, per_day):
+    s = taper_schedule(ingredient=ingredient, form=form, daily_dose=dose, unit=unit,
+                       exposure=Exposure.LONG_TERM, start=START)
+    for lang in ("sv", "en"):
+        CarePlan.model_validate(taper_careplan(s, patient_ref=PATIENT, author_ref=DOCTOR, lang=lang))
+        mr = taper_medication_request(s, patient_ref=PATIENT, requester_ref=DOCTOR, lang=lang)
+        MedicationRequest.model_validate(mr)
+    if per_day is not None:  # tablets: the lines of each sequence add up to the step's daily dose
+        daily = _daily_by_sequence(mr)
+        assert daily == pytest.approx({x.number: x.daily_dose for x in s.steps})
+        assert all(d["timing"]["repeat"].get("when", []) == [] or
+                   len(d["timing"]["repeat"]["when"]) == d["timing"]["repeat"]["frequency"]
+                   for d in mr["dosageInstruction"])
+    # the Swedish dose uses a decimal comma: 1,2 mg for sublingual buprenorphine
+    if dose == 1.2:
+        cp = taper_careplan(s, patient_ref=PATIENT, author_ref=DOCTOR)
+        assert cp["activity"][0]["detail"]["description"].startswith("Steg 1: 1,2 mg/dygn (0,4 mg morgon")
