@@ -3,7 +3,8 @@
 Definitions (pinned by ``tests/test_episodes.py``):
 
 - **History.** Record orders count when their status is active, completed, stopped or on-hold
-  (MedicationStatement also: missing status; MedicationDispense: completed), and their intent is
+  (MedicationDispense: completed), or missing — invalid FHIR, but data we do not drop: it counts
+  for duration, never as "in effect" without a supply covering today — and their intent is
   order, plan, original-order, instance-order, filler-order or missing. Ignored: entered-in-error,
   cancelled, draft, not-taken, intended, and intent proposal/option. Drafts enter only through the
   hook context (``is_draft``), never from the record.
@@ -28,7 +29,8 @@ Definitions (pinned by ``tests/test_episodes.py``):
   anchor; a new start otherwise; None when the call has no draft opioid.
 - **Previous supply end.** The latest known ``supply_end`` among record opioid orders in the episode.
 - **In effect** (for MEDD): record opioid orders whose coverage includes ``today`` and whose status is
-  active, or completed with supply not yet run out (a dispense: completed; a statement: active).
+  active, or completed with supply not yet run out (a dispense: completed; a statement: active), or
+  missing (read like completed: only a known supply covering today puts it in effect).
   To avoid counting one treatment twice [clinical-rules §4, MEDD must not be inflated]:
   a MedicationRequest supersedes Statements/Dispenses of the same ingredient; an active request
   supersedes completed requests of the same ingredient and form; among requests of the same
@@ -46,9 +48,9 @@ from .orders import MEDICATION_DISPENSE, MEDICATION_REQUEST, MEDICATION_STATEMEN
 DEFAULT_GAP_DAYS = 30
 
 HISTORY_STATUSES = {
-    MEDICATION_REQUEST: frozenset({"active", "completed", "stopped", "on-hold"}),
+    MEDICATION_REQUEST: frozenset({"active", "completed", "stopped", "on-hold", None}),
     MEDICATION_STATEMENT: frozenset({"active", "completed", "stopped", "on-hold", None}),
-    MEDICATION_DISPENSE: frozenset({"completed"}),
+    MEDICATION_DISPENSE: frozenset({"completed", None}),
 }
 HISTORY_INTENTS = frozenset({"order", "plan", "original-order", "instance-order", "filler-order", None})
 
@@ -183,11 +185,12 @@ def previous_supply_end(orders: Iterable[MedicationOrder], episode: Episode, tod
 
 
 def _in_effect_status(order: MedicationOrder) -> bool:
+    # A missing status is read like "completed": in effect only while a known supply covers today.
     if order.resource_type == MEDICATION_DISPENSE:
-        return order.status == "completed"
+        return order.status in ("completed", None)
     if order.resource_type == MEDICATION_STATEMENT:
-        return order.status == "active"
-    return order.status in ("active", "completed") and order.intent in HISTORY_INTENTS
+        return order.status in ("active", None)
+    return order.status in ("active", "completed", None) and order.intent in HISTORY_INTENTS
 
 
 def _ingredient_key(order: MedicationOrder) -> str:

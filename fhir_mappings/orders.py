@@ -119,8 +119,9 @@ def split_reference(ref: Any) -> tuple[str | None, str | None]:
     ref = ref.strip()
     if ref.startswith("#"):
         return "#", ref[1:] or None
-    if ref.lower().startswith(("urn:uuid:", "urn:oid:")):
-        return None, ref[9:] or None
+    for prefix in ("urn:uuid:", "urn:oid:"):
+        if ref.lower().startswith(prefix):
+            return None, ref[len(prefix):] or None
     parts = [p for p in ref.split("?")[0].split("/") if p]
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]

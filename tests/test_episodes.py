@@ -156,7 +156,7 @@ def test_ignored_statuses_and_intents_do_not_lengthen_the_episode(status, intent
     assert not counts_for_history(old)
 
 
-@pytest.mark.parametrize("status", ["active", "completed", "stopped", "on-hold"])
+@pytest.mark.parametrize("status", ["active", "completed", "stopped", "on-hold", None])
 def test_history_statuses_count(status):
     ep = current_episode([order("2025-01-01", "2025-06-10", status=status)], TODAY)
     assert ep.days == 151  # Jan1..Jun1
@@ -303,6 +303,7 @@ def test_parse_date(value, expected):
     ("https://fhir.example/r4/Medication/12/_history/3", ("Medication", "12")),
     ("#med1", ("#", "med1")),
     ("urn:uuid:0a1b", (None, "0a1b")),
+    ("urn:oid:1.2.3", (None, "1.2.3")),
     ("12", (None, "12")),
     (12, (None, None)),
 ])
@@ -453,3 +454,10 @@ def test_fentanyl_patches_quantity_times_wear_time():
     assert (o.daily_dose.amount, o.daily_dose.unit) == (25.0, "ug/h")
     # 10 patches × 72 h = 30 days (one patch worn at a time: 25 ÷ 25): May1 + 30 = May31.
     assert o.supply_end == D("2025-05-31")
+
+
+def test_missing_status_counts_like_completed_for_in_effect():
+    with_supply = order("2025-05-20", "2025-06-19", status=None, oid="supplied")
+    open_ended = order("2025-03-01", None, status=None, oid="open", drug=oxy(ingredient="morphine"))
+    # The open one covers only its start day (Mar1), the supplied one covers May20..Jun18.
+    assert [o.id for o in opioids_in_effect([with_supply, open_ended], TODAY)] == ["supplied"]
