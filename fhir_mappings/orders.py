@@ -27,7 +27,7 @@ Days are rounded up: 100 tablets at 3/day cover 34 days (the patient has tablets
 
 MedicationDispense: start = ``whenHandedOver`` (else ``whenPrepared``), supply = ``daysSupply``, else
 quantity ÷ daily dose. MedicationStatement: start = ``effectivePeriod.start`` / ``effectiveDateTime``,
-``supply_end`` = the day after ``effectivePeriod.end``; ``dosage`` is read like ``dosageInstruction``.
+``supply_end`` = the day after ``effectivePeriod.end`` (its ``dosage`` is read by the dose reader).
 
 STU3-shaped resources are accepted: ``requester.agent.reference``, ``doseQuantity`` on the dosage (read
 by :mod:`fhir_mappings.dosage`), ``effectiveDateTime``, ``taken``.
@@ -44,7 +44,7 @@ from typing import Any
 from . import codes
 from .dosage import daily_dose as _daily_dose
 from .dosage import dose_steps as _dose_steps
-from .dosage import to_amount
+from .dosage import dosage_lines, to_amount
 from .medd import medd as _medd
 from .medication import MedicationResolver, identify_drug
 from .model import MG, UG_PER_H, DailyDose, Drug, MedicationOrder
@@ -148,17 +148,17 @@ _PATCH_WEAR_DAYS_DEFAULT = {"fentanyl": 3.0}  # every fentanyl patch is a 72-hou
 
 
 def _patch_wear_days(resource: dict, drug: Drug) -> float | None:
-    """How long one patch is worn: from ``timing.repeat`` (once per period), else 3 days for fentanyl.
+    """How long one patch is worn: the change interval of ``timing.repeat`` (period ÷ frequency: every
+    72 h → 3 days, twice a week → 3.5 days), else 3 days for fentanyl.
 
     Buprenorphine patches exist as 7-day and 96-hour products, so without timing it stays unknown.
     """
-    for line in arr(resource.get("dosageInstruction")):
-        rep = obj(obj(obj(line).get("timing")).get("repeat"))
-        freq = rep.get("frequency", 1)
-        if number(freq) == 1.0:
-            days = duration_days({"value": rep.get("period"), "code": rep.get("periodUnit")})
-            if days is not None and days >= 1:
-                return days
+    for line in dosage_lines(resource):
+        rep = obj(obj(line.get("timing")).get("repeat"))
+        freq = number(rep.get("frequency", 1))
+        period = duration_days({"value": rep.get("period"), "code": rep.get("periodUnit")})
+        if freq and freq > 0 and period is not None and period / freq >= 1:
+            return period / freq
     return _PATCH_WEAR_DAYS_DEFAULT.get(drug.ingredient or "")
 
 
@@ -184,25 +184,8 @@ def supply_days_from_quantity(resource: dict, drug: Drug, dose: DailyDose, quant
 
 
 # --------------------------------------------------------------------------------------------------
-# Shaping Dispense / Statement like a MedicationRequest for the dosage reader
+# Dosage bounds (dates as written; the dose reader derives the rest)
 # --------------------------------------------------------------------------------------------------
-
-
-def _dosage_view(resource: dict, resource_type: str) -> dict:
-    """A MedicationRequest-shaped view for :mod:`fhir_mappings.dosage` (shallow, no copy of data).
-
-    Statements carry ``dosage``; dispenses carry ``quantity``/``daysSupply`` instead of a
-    ``dispenseRequest``. Mapping them lets the dosage reader's supply fallback work for all three.
-    """
-    if resource_type == MEDICATION_STATEMENT:
-        view = dict(resource)
-        view["dosageInstruction"] = resource.get("dosage")
-        return view
-    if resource_type == MEDICATION_DISPENSE:
-        view = dict(resource)
-        view["dispenseRequest"] = {"quantity": resource.get("quantity"), "expectedSupplyDuration": resource.get("daysSupply")}
-        return view
-    return resource
 
 
 def _bounds_start(resource: dict) -> date | None:
@@ -263,14 +246,13 @@ def map_order(
     rtype = text(resource.get("resourceType"))
     if rtype not in ORDER_TYPES:
         rtype = MEDICATION_REQUEST
-    view = _dosage_view(resource, rtype)
     drug = identify_drug(resource, resolve_medication)
-    steps = _dose_steps(view, drug)
-    dose = _daily_dose(view, drug, today)
+    steps = _dose_steps(resource, drug)  # reads dosageInstruction, or a Statement's dosage
+    dose = _daily_dose(resource, drug, today)
     if rtype == MEDICATION_REQUEST:
-        start, supply_end, planned, authored, requester = _request_coverage(resource, view, drug, steps, today, is_draft)
+        start, supply_end, planned, authored, requester = _request_coverage(resource, drug, steps, today, is_draft)
     elif rtype == MEDICATION_DISPENSE:
-        start, supply_end, planned, authored, requester = _dispense_coverage(resource, view, drug, dose)
+        start, supply_end, planned, authored, requester = _dispense_coverage(resource, drug, dose)
     else:
         start, supply_end, planned, authored, requester = _statement_coverage(resource)
     if start is None and is_draft:
@@ -303,7 +285,7 @@ def map_order(
     )
 
 
-def _request_coverage(resource: dict, view: dict, drug: Drug, steps, today: date, is_draft: bool):
+def _request_coverage(resource: dict, drug: Drug, steps, today: date, is_draft: bool):
     dispense = obj(resource.get("dispenseRequest"))
     validity = obj(dispense.get("validityPeriod"))
     authored = parse_date(resource.get("authoredOn")) or parse_date(resource.get("dateWritten"))  # DSTU2
@@ -319,7 +301,7 @@ def _request_coverage(resource: dict, view: dict, drug: Drug, steps, today: date
         if days is None and len(steps) <= 1:
             first_dose = steps[0].daily_dose if steps else None
             if first_dose is None or first_dose.amount is None:
-                first_dose = _daily_dose(view, drug, start)
+                first_dose = _daily_dose(resource, drug, start)
             days = supply_days_from_quantity(resource, drug, first_dose, dispense.get("quantity"))
         if days is not None:
             supply_end = add_days(start, math.ceil(days * fills - 1e-9))
@@ -338,13 +320,13 @@ def _request_coverage(resource: dict, view: dict, drug: Drug, steps, today: date
     return start, supply_end, planned, authored, reference_of(resource.get("requester"))
 
 
-def _dispense_coverage(resource: dict, view: dict, drug: Drug, dose: DailyDose):
+def _dispense_coverage(resource: dict, drug: Drug, dose: DailyDose):
     start = parse_date(resource.get("whenHandedOver")) or parse_date(resource.get("whenPrepared"))
     supply_end = None
     if start is not None:
         days = duration_days(resource.get("daysSupply"))
         if days is None:
-            days = supply_days_from_quantity(view, drug, dose, resource.get("quantity"))
+            days = supply_days_from_quantity(resource, drug, dose, resource.get("quantity"))
         if days is not None:
             supply_end = add_days(start, math.ceil(days - 1e-9))
     # The dispenser is not the prescriber: requester stays unknown for a dispense.

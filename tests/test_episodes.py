@@ -461,3 +461,19 @@ def test_missing_status_counts_like_completed_for_in_effect():
     open_ended = order("2025-03-01", None, status=None, oid="open", drug=oxy(ingredient="morphine"))
     # The open one covers only its start day (Mar1), the supplied one covers May20..Jun18.
     assert [o.id for o in opioids_in_effect([with_supply, open_ended], TODAY)] == ["supplied"]
+
+
+def test_buprenorphine_patch_changed_twice_a_week():
+    patch = {"resourceType": "Medication", "id": "b", "form": {"text": "depotplåster"},
+             "code": {"coding": [{"system": "http://www.whocc.no/atc", "code": "N02AE01", "display": "Buprenorfin"}],
+                      "text": "Buprenorfin depotplåster 35 mikrog/timme"},
+             "ingredient": [{"itemCodeableConcept": {"text": "buprenorfin"},
+                             "strength": {"numerator": {"value": 35, "unit": "ug/h"}, "denominator": {"value": 1, "unit": "patch"}}}]}
+    resource = mr(authoredOn="2025-05-01", medicationCodeableConcept=None, medicationReference={"reference": "#b"},
+                  contained=[patch],
+                  dosageInstruction=[{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "wk"}},
+                                      "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "patch"}}]}],
+                  dispenseRequest={"quantity": {"value": 8, "unit": "patch"}})
+    o = map_order(resource, TODAY)
+    # Changed 2×/week → worn 7/2 = 3.5 d; 8 patches × 3.5 = 28 d: May1 + 28 = May29.
+    assert o.supply_end == D("2025-05-29")
