@@ -66,6 +66,14 @@ def evaluate_request(
 ) -> Evaluation:
     if not isinstance(body, dict):
         raise RequestProblem(400, "invalid", "request body must be a JSON object")
+    try:
+        return _evaluate(service, body, settings, fetcher, lang, clinical)
+    except RecursionError:
+        # JSON that parses can still be nested deeper than validation and rendering can walk.
+        raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
+
+
+def _evaluate(service, body, settings, fetcher, lang, clinical) -> Evaluation:
     validate_request(body, service.hook)
     today = today_for(body, settings)
     data = gather(body, settings, fetcher)

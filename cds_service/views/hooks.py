@@ -62,7 +62,12 @@ def call_service(service_id: str):
         if problem.status != 404:
             _audit(service_id, hook_instance, problem.status, [], started)
         return problem_response(problem)
-    payload = current_app.json.dumps(result.response)
+    try:
+        payload = current_app.json.dumps(result.response)
+    except RecursionError:  # a suggestion that echoes a pathologically nested draft order
+        problem = RequestProblem(400, "invalid", "request JSON is nested too deeply")
+        _audit(service.id, hook_instance, problem.status, [], started)
+        return problem_response(problem)
     _audit(service.id, hook_instance, 200, result.response["cards"], started)
     return Response(payload, status=200, mimetype="application/json")
 
