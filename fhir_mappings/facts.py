@@ -164,7 +164,7 @@ def build_patient_facts(
     in_effect = opioids_in_effect(orders, today)
     episode = current_episode(orders, today, drafts=draft_orders, gap_days=gap_days)
     conditions = read_conditions(buckets.get("Condition", ()), today)
-    active_plan, previous = taper_plans(buckets.get("CarePlan", ()), request_pairs, today)
+    active_plan, previous = taper_plans(buckets.get("CarePlan", ()), request_pairs, today, meds.resolver({}))
     patient = patient_resource(buckets.get("Patient", ()), patient_id)
     age = age_on(patient.get("birthDate"), today)
 
