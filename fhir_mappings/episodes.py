@@ -27,7 +27,8 @@ Definitions (pinned by ``tests/test_episodes.py``):
   subacute 14–89, long-term 90–729, multi-year ≥ 730 (an episode of 0 days is acute).
 - **Renewal.** A draft opioid is a renewal when a current episode (of any opioid) reaches its
   anchor; a new start otherwise; None when the call has no draft opioid.
-- **Previous supply end.** The latest known ``supply_end`` among record opioid orders in the episode.
+- **Previous supply end.** The latest known ``supply_end`` among record opioid orders in the episode,
+  except ends taken from a validity period only (an outer limit for dispensing, not a supply).
 - **In effect** (for MEDD): record opioid orders whose coverage includes ``today`` and whose status is
   active, or completed with supply not yet run out (a dispense: completed; a statement: active), or
   missing (read like completed: only a known supply covering today puts it in effect).
@@ -175,11 +176,15 @@ def in_episode(order: MedicationOrder, episode: Episode, today: date) -> bool:
 
 
 def previous_supply_end(orders: Iterable[MedicationOrder], episode: Episode, today: date) -> date | None:
-    """Latest known ``supply_end`` of the record opioid orders in the current episode (early renewal)."""
+    """Latest known ``supply_end`` of the record opioid orders in the current episode (early renewal).
+
+    Ends that come only from a validity period are left out: a one-year validity says until when
+    the prescription may be dispensed, not when the patient's tablets run out.
+    """
     ends = [
         o.supply_end
         for o in _opioid_history(orders)
-        if o.supply_end is not None and in_episode(o, episode, today)
+        if o.supply_end is not None and o.supply_basis != "validity" and in_episode(o, episode, today)
     ]
     return max(ends) if ends else None
 

@@ -145,6 +145,10 @@ class MedicationOrder:
     requester: str | None = None  # reference, e.g. "Practitioner/123"
     is_draft: bool = False  # from the hook context (draftOrders / medications)
     has_planned_end: bool = False  # dosage bounds end / validity end / supply given
+    # Where supply_end came from: "supply-duration" | "quantity" | "days-supply" | "dosage-bounds" |
+    # "effective-period" | "validity" | None (no supply_end). "validity" is only the outer limit of
+    # when the prescription may be dispensed, not when a supply runs out (early-renewal checks).
+    supply_basis: str | None = None
 
     @property
     def is_decreasing_steps(self) -> bool:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -250,15 +251,18 @@ def map_order(
     steps = _dose_steps(resource, drug)  # reads dosageInstruction, or a Statement's dosage
     dose = _daily_dose(resource, drug, today)
     if rtype == MEDICATION_REQUEST:
-        start, supply_end, planned, authored, requester = _request_coverage(resource, drug, steps, today, is_draft)
+        cov = _request_coverage(resource, drug, steps, today, is_draft)
     elif rtype == MEDICATION_DISPENSE:
-        start, supply_end, planned, authored, requester = _dispense_coverage(resource, drug, dose)
+        cov = _dispense_coverage(resource, drug, dose)
     else:
-        start, supply_end, planned, authored, requester = _statement_coverage(resource)
+        cov = _statement_coverage(resource)
+    start, supply_end, basis = cov.start, cov.supply_end, cov.basis
     if start is None and is_draft:
         start = today  # a draft (any shape) without dates starts when it is signed
     if start is None or (supply_end is not None and supply_end < start):
         supply_end = None  # cannot be placed, or ends before it starts: coverage unknown
+    if supply_end is None:
+        basis = None
     status = text(resource.get("status"))
     if rtype == MEDICATION_STATEMENT and text(resource.get("taken")) in ("n", "N"):
         status = "not-taken"  # STU3: taken = n is R4's status not-taken
@@ -278,14 +282,25 @@ def map_order(
         steps=steps,
         start=start,
         supply_end=supply_end,
-        authored_on=authored,
-        requester=requester,
+        authored_on=cov.authored,
+        requester=cov.requester,
         is_draft=is_draft,
-        has_planned_end=planned,
+        has_planned_end=cov.planned,
+        supply_basis=basis,
     )
 
 
-def _request_coverage(resource: dict, drug: Drug, steps, today: date, is_draft: bool):
+@dataclass
+class _Coverage:
+    start: date | None
+    supply_end: date | None
+    basis: str | None  # see MedicationOrder.supply_basis
+    planned: bool
+    authored: date | None = None
+    requester: str | None = None
+
+
+def _request_coverage(resource: dict, drug: Drug, steps, today: date, is_draft: bool) -> _Coverage:
     dispense = obj(resource.get("dispenseRequest"))
     validity = obj(dispense.get("validityPeriod"))
     authored = parse_date(resource.get("authoredOn")) or parse_date(resource.get("dateWritten"))  # DSTU2
@@ -296,49 +311,52 @@ def _request_coverage(resource: dict, drug: Drug, steps, today: date, is_draft: 
     fills = 1 + (int(repeats) if repeats is not None and repeats >= 0 else 0)
 
     supply_end: date | None = None
+    basis: str | None = None
     if start is not None:
         days = duration_days(dispense.get("expectedSupplyDuration"))
+        basis = "supply-duration"
         if days is None and len(steps) <= 1:
             first_dose = steps[0].daily_dose if steps else None
             if first_dose is None or first_dose.amount is None:
                 first_dose = _daily_dose(resource, drug, start)
             days = supply_days_from_quantity(resource, drug, first_dose, dispense.get("quantity"))
+            basis = "quantity"
         if days is not None:
             supply_end = add_days(start, math.ceil(days * fills - 1e-9))
     if supply_end is None:
-        supply_end = _after(parse_date(validity.get("end")))
+        supply_end, basis = _after(parse_date(validity.get("end"))), "validity"
     if supply_end is None:
         # Dosage bounds: boundsPeriod.end as written, else the step ends the dose reader derived
         # (boundsDuration counted from the previous step).
         step_ends = [s.end for s in steps if s.end is not None]
-        supply_end = _after(_bounds_end(resource) or (max(step_ends) if step_ends else None))
+        supply_end, basis = _after(_bounds_end(resource) or (max(step_ends) if step_ends else None)), "dosage-bounds"
     planned = (
         supply_end is not None
         or _has_bounds_duration(resource)
         or any(s.end is not None for s in steps)
     )
-    return start, supply_end, planned, authored, reference_of(resource.get("requester"))
+    return _Coverage(start, supply_end, basis if supply_end else None, planned, authored,
+                     reference_of(resource.get("requester")))
 
 
-def _dispense_coverage(resource: dict, drug: Drug, dose: DailyDose):
+def _dispense_coverage(resource: dict, drug: Drug, dose: DailyDose) -> _Coverage:
     start = parse_date(resource.get("whenHandedOver")) or parse_date(resource.get("whenPrepared"))
-    supply_end = None
+    supply_end, basis = None, "days-supply"
     if start is not None:
         days = duration_days(resource.get("daysSupply"))
         if days is None:
-            days = supply_days_from_quantity(resource, drug, dose, resource.get("quantity"))
+            days, basis = supply_days_from_quantity(resource, drug, dose, resource.get("quantity")), "quantity"
         if days is not None:
             supply_end = add_days(start, math.ceil(days - 1e-9))
     # The dispenser is not the prescriber: requester stays unknown for a dispense.
-    return start, supply_end, supply_end is not None, None, None
+    return _Coverage(start, supply_end, basis if supply_end else None, supply_end is not None)
 
 
-def _statement_coverage(resource: dict):
+def _statement_coverage(resource: dict) -> _Coverage:
     period = obj(resource.get("effectivePeriod"))
     start = parse_date(period.get("start")) or parse_date(resource.get("effectiveDateTime"))
     end = parse_date(period.get("end"))
     # Without a start the end cannot be placed as start + supply (still a planned end).
     supply_end = _after(end) if end is not None and start is not None else None
-    if start is not None and supply_end is not None and supply_end <= start:
-        supply_end = add_days(start, 1)  # an end before the start: at least the day it was taken
-    return start, supply_end, end is not None, parse_date(resource.get("dateAsserted")), None
+    return _Coverage(start, supply_end, "effective-period" if supply_end else None, end is not None,
+                     parse_date(resource.get("dateAsserted")))

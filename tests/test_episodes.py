@@ -477,3 +477,24 @@ def test_buprenorphine_patch_changed_twice_a_week():
     o = map_order(resource, TODAY)
     # Changed 2×/week → worn 7/2 = 3.5 d; 8 patches × 3.5 = 28 d: May1 + 28 = May29.
     assert o.supply_end == D("2025-05-29")
+
+
+def test_previous_supply_end_ignores_validity_only_ends():
+    from dataclasses import replace
+    supplied = replace(order("2025-05-15", "2025-06-14"), supply_basis="supply-duration")
+    validity_only = replace(order("2025-05-20", "2026-05-20", drug=oxy(ingredient="fentanyl", form=Form.PATCH)),
+                            supply_basis="validity")
+    ep = current_episode([supplied, validity_only], TODAY)
+    assert ep.end == D("2026-05-20")  # validity still bounds coverage for duration of use
+    assert previous_supply_end([supplied, validity_only], ep, TODAY) == D("2025-06-14")
+
+
+@pytest.mark.parametrize("dispense, basis", [
+    ({"expectedSupplyDuration": {"value": 30, "code": "d"}}, "supply-duration"),
+    ({"quantity": {"value": 600, "unit": "mg"}}, "quantity"),
+    ({"validityPeriod": {"end": "2025-12-31"}}, "validity"),
+    ({}, None),
+])
+def test_supply_basis(dispense, basis):
+    o = map_order(mr(authoredOn="2025-05-01", dosageInstruction=mg_dosage(10, 2), dispenseRequest=dispense), TODAY)
+    assert o.supply_basis == basis
