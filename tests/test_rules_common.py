@@ -117,3 +117,25 @@ def test_opioid_ingredients_count_unidentified_by_name():
 
 def test_exposure_text():
     assert common.exposure_text(Exposure.LONG_TERM, "sv") == "långvarig användning, över 3 månader"
+
+
+def test_draft_reference_needs_a_valid_fhir_id():
+    assert common.draft_reference(draft("oxycodone", 20, id="abc-1.2")) == "MedicationRequest/abc-1.2"
+    assert common.draft_reference(draft("oxycodone", 20, id="x" * 65)) is None  # FHIR ids: at most 64
+    assert common.draft_reference(draft("oxycodone", 20, id="a/b")) is None
+
+
+def test_raw_draft_is_not_echoed_when_huge():
+    from tests.rules_facts import ctx
+
+    d = draft("oxycodone", 20)
+    c = ctx(drafts=[d])
+    assert common.raw_draft(c, d)["id"] == "draft-oxycodone"
+    c.drafts_raw["draft-oxycodone"]["note"] = [{"text": "x" * common.MAX_RAW_DRAFT_CHARS}]
+    assert common.raw_draft(c, d) is None
+
+
+def test_clip():
+    assert common.clip("Zopiklon  7,5 mg\n") == "Zopiklon 7,5 mg"
+    assert common.clip("a" * 100, 10) == "a" * 9 + "…"
+    assert common.clip(None) == ""

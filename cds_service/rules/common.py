@@ -12,9 +12,10 @@ Drafts and taper state
   - :func:`current_daily_dose` — the record's daily dose of one ingredient today (honest sum)
   - :func:`opioid_ingredients` — distinct opioid ingredients in effect and drafted
   - :func:`same_reference` — do two FHIR references name the same resource?
+  - ``MAX_RAW_DRAFT_CHARS`` — larger raw drafts are not echoed in update suggestions
 Formatting
   - :func:`fmt_number`, :func:`fmt_dose`, :func:`fmt_daily_dose`, :func:`fmt_medd`, :func:`fmt_date`,
-    :func:`fmt_days`, :func:`ingredient_name`, :func:`drug_name`, :func:`exposure_text`
+    :func:`fmt_days`, :func:`ingredient_name`, :func:`drug_name`, :func:`exposure_text`, :func:`clip`
   - :func:`taper_table` — markdown table of a taper schedule
   - :func:`exclusion_summary`, :func:`bullets`
   - :func:`loc` — build a ``{"sv", "en"}`` mapping; :func:`localized` — ``fn(lang)`` for both; ``LANGS``
@@ -24,7 +25,9 @@ Small utilities
 """
 from __future__ import annotations
 
+import json
 import math
+import re
 from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
@@ -68,20 +71,35 @@ def draft_sedatives(facts: PatientFacts) -> list[MedicationOrder]:
     return [d for d in facts.drafts if d.drug.drug_class in SEDATIVE_CLASSES]
 
 
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+# A real draft MedicationRequest is a few kB. A larger one is not echoed back in an update
+# suggestion (a card must not carry megabytes of whatever the client sent).
+MAX_RAW_DRAFT_CHARS = 20_000
+
+
 def draft_reference(order: MedicationOrder) -> str | None:
-    """``"MedicationRequest/<id>"`` for a draft (the CDS Hooks ``resourceId`` form), None without id."""
-    if not order.id:
+    """``"MedicationRequest/<id>"`` for a draft (the CDS Hooks ``resourceId`` form); None without a
+    valid FHIR id (``[A-Za-z0-9-.]{1,64}``)."""
+    if not isinstance(order.id, str) or not _FHIR_ID.fullmatch(order.id):
         return None
     return f"{order.resource_type or 'MedicationRequest'}/{order.id}"
 
 
 def raw_draft(ctx: RuleContext, order: MedicationOrder) -> dict | None:
-    """The draft resource exactly as the EHR sent it (``ctx.drafts_raw`` keyed by id), or None."""
+    """The draft resource exactly as the EHR sent it (``ctx.drafts_raw`` keyed by id), or None —
+    also None for an invalid id or a draft larger than ``MAX_RAW_DRAFT_CHARS`` as JSON."""
     raw = getattr(ctx, "drafts_raw", None) or {}
-    if not order.id:
+    if draft_reference(order) is None:
         return None
     found = raw.get(order.id)
-    return found if isinstance(found, dict) else None
+    if not isinstance(found, dict):
+        return None
+    try:
+        size = len(json.dumps(found))  # as the card will be serialised (non-ASCII escaped)
+    except (TypeError, ValueError):
+        return None
+    return found if size <= MAX_RAW_DRAFT_CHARS else None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -279,10 +297,19 @@ def ingredient_name(ingredient: str | None, lang: str = "sv") -> str:
     return ingredient
 
 
+def clip(text: str | None, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters (with "…"): record text shown on a card stays short."""
+    if not text:
+        return ""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def drug_name(drug: Drug, lang: str = "sv") -> str:
-    """The record's display of the drug (what the physician sees in the EHR), else the ingredient."""
+    """The record's display of the drug (what the physician sees in the EHR), else the ingredient.
+    Clipped at 200 characters only as a guard against absurd input (real names are shorter)."""
     if drug.display:
-        return drug.display
+        return clip(drug.display, 200)
     return ingredient_name(drug.ingredient, lang)
 
 

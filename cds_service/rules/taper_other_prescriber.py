@@ -25,7 +25,7 @@ from typing import Any
 from fhir_mappings.model import PatientFacts
 
 from .base import ORDER_HOOKS, RJL, Finding, RuleContext
-from .common import draft_opioids, in_taper, loc, same_reference
+from .common import clip, draft_opioids, in_taper, loc, same_reference
 
 TOPIC = "taper-other-prescriber"
 HOOKS = ORDER_HOOKS
@@ -56,8 +56,8 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     other = is_other_prescriber(facts, ctx)
     author = facts.taper_plan.author if facts.taper_plan else None
     fact_map: dict[str, Any] = {
-        "responsiblePhysician": author,
-        "orderingPhysician": ctx.user_ref,
+        "responsiblePhysician": clip(author, 100) or None,
+        "orderingPhysician": clip(ctx.user_ref, 100) or None,
         "decided": other is not None,
     }
     if other is False:

@@ -47,7 +47,8 @@ def _suggestion(drafts: list[MedicationOrder]) -> Suggestion | None:
     return Suggestion(
         label=loc("Ta bort ordinationen av sömn-/lugnande medel", "Remove the sedative order"),
         actions=tuple(
-            Action("delete", loc(f"Ta bort utkastet ({d.drug.display})", f"Remove the draft ({d.drug.display})"),
+            Action("delete", loc(f"Ta bort utkastet ({drug_name(d.drug, 'sv')})",
+                                 f"Remove the draft ({drug_name(d.drug, 'en')})"),
                    resource_id=draft_reference(d))
             for d in drafts
             if draft_reference(d)
@@ -67,7 +68,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     names_en = ", ".join(drug_name(d.drug, "en") for d in drafts)
     suggestion = _suggestion(drafts)
     fact_map: dict[str, Any] = {
-        "sedativeDrafts": [d.drug.atc or d.drug.display for d in drafts],
+        "sedativeDrafts": [d.drug.atc or drug_name(d.drug, "en") for d in drafts],
         "taperIngredient": facts.taper_plan.ingredient if facts.taper_plan else None,
     }
     return [
