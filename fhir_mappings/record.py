@@ -19,8 +19,8 @@ Responsible physician: ``CarePlan.author``, else the linked request's requester.
 A **taper MedicationRequest** is a record opioid order (not linked to a taper CarePlan) whose dose
 steps decrease (:attr:`MedicationOrder.is_decreasing_steps`). Because a taper is prescribed one or
 two steps at a time [RJL "Allmänna principer": "förskriv 1–2 steg i taget"], consecutive taper
-requests of one ingredient — the next starting within 30 days of the previous one's end — are one
-taper attempt: its steps are concatenated, and its status, author and outcome are those of the
+requests of one ingredient — the next starting within 30 days of the previous one's end, or after
+an open-ended one it supersedes — are one taper attempt: its steps are concatenated, and its status, author and outcome are those of the
 latest request. (Otherwise every stopped-and-renewed piece would count as a failed attempt.)
 
 Active plan: status active (on-hold is not enough), and not ended before today (``period.end`` / last step end). The most recently started one is
@@ -217,7 +217,9 @@ def _request_tapers(orders: list[MedicationOrder], today: date) -> list[TaperPla
         for piece in pieces:
             if chains:
                 prev_end = chains[-1][-1][1]
-                if piece[0] is not None and prev_end is not None and (piece[0] - prev_end).days <= TAPER_CHAIN_GAP_DAYS + 1:
+                # prev_end is inclusive: (start - prev_end).days - 1 uncovered days. An open-ended
+                # piece followed by another was superseded by it: same attempt.
+                if piece[0] is not None and (prev_end is None or (piece[0] - prev_end).days <= TAPER_CHAIN_GAP_DAYS + 1):
                     chains[-1].append(piece)
                     continue
             chains.append([piece])

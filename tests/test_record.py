@@ -359,3 +359,26 @@ def laro_order(status="active", start="2025-01-01", end=None, draft=False):
 ])
 def test_exclusions(conditions, orders, drafts, age, expected):
     assert exclusions(conditions, orders, drafts, age, TODAY) == expected
+
+
+def test_open_ended_piece_superseded_by_the_next_is_the_same_attempt():
+    first = oxy_order("p1", [60, 50], ["2025-03-01", "2025-03-15"], status="stopped")  # last step open
+    second = oxy_order("p2", [40, 30], ["2025-05-01", "2025-05-20"])
+    active, previous = taper_plans([], [(raw("p1"), first), (raw("p2"), second)], TODAY)
+    assert previous == () and active.id == "p2" and len(active.steps) == 4
+
+
+def test_pieces_more_than_30_days_apart_are_separate_attempts():
+    # p1 ends Mar31 (inclusive); p2 starts May2: 31 uncovered days (Apr1..May1) > 30.
+    first = oxy_order("p1", [60, 50], ["2025-03-01", "2025-03-15"], end="2025-04-01", status="stopped")
+    second = oxy_order("p2", [40, 30], ["2025-05-02", "2025-05-20"])
+    active, previous = taper_plans([], [(raw("p1"), first), (raw("p2"), second)], TODAY)
+    assert active.id == "p2" and [(p.id, p.outcome) for p in previous] == [("p1", "failed")]
+
+
+def test_pieces_exactly_30_days_apart_are_one_attempt():
+    # p1 ends Mar31; p2 starts May1: 30 uncovered days (Apr1..Apr30) <= 30.
+    first = oxy_order("p1", [60, 50], ["2025-03-01", "2025-03-15"], end="2025-04-01", status="stopped")
+    second = oxy_order("p2", [40, 30], ["2025-05-01", "2025-05-20"])
+    active, previous = taper_plans([], [(raw("p1"), first), (raw("p2"), second)], TODAY)
+    assert previous == () and active.start == D("2025-03-01")
