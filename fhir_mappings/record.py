@@ -176,7 +176,7 @@ def _renumber(steps: Iterable[DoseStep]) -> tuple[DoseStep, ...]:
     return tuple(DoseStep(i + 1, s.start, s.end, s.daily_dose) for i, s in enumerate(ordered))
 
 
-def _order_span(order: MedicationOrder, today: date) -> tuple[date | None, date | None]:
+def _order_span(order: MedicationOrder) -> tuple[date | None, date | None]:
     """(first day, inclusive last day) of an order's steps, else of its coverage."""
     start = next((s.start for s in order.steps if s.start), None) or order.start
     ends = [s.end for s in order.steps]
@@ -204,11 +204,11 @@ def _careplan_plan(cp: dict, linked: list[MedicationOrder], resolve: MedicationR
     )
 
 
-def _request_tapers(orders: list[MedicationOrder], today: date) -> list[TaperPlan]:
+def _request_tapers(orders: list[MedicationOrder]) -> list[TaperPlan]:
     """Chain decreasing opioid requests of one ingredient into taper attempts (module docstring)."""
     by_ingredient: dict[str, list[tuple[date | None, date | None, MedicationOrder]]] = {}
     for o in orders:
-        start, end = _order_span(o, today)
+        start, end = _order_span(o)
         by_ingredient.setdefault(o.drug.ingredient or o.drug.display.lower(), []).append((start, end, o))
     plans = []
     for pieces in by_ingredient.values():
@@ -272,7 +272,7 @@ def taper_plans(
         if id(o) not in linked_ids and o.drug.is_opioid and not o.is_draft and o.is_decreasing_steps
         and o.status not in _NOT_A_TAPER and o.status is not None and o.intent in _TAPER_REQUEST_INTENTS
     ]
-    plans += _request_tapers(taper_requests, today)
+    plans += _request_tapers(taper_requests)
 
     def is_active(plan: TaperPlan) -> bool:
         return plan.status == "active" and (plan.end is None or plan.end >= today)
