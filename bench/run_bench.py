@@ -159,6 +159,20 @@ def machine_info() -> dict:
     }
 
 
+def calibration(reps: int = 30) -> float:
+    """A fixed piece of pure-Python work (parse the typical record's request JSON), median ms: when
+    it is slower than usual, other work was sharing the CPU and every number of the run is skewed."""
+    from bench.corpus import build_record
+
+    raw = json.dumps(hook_request(build_record(TYPICAL_SIZE))).encode()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        json.loads(raw)
+        times.append(time.perf_counter() - t0)
+    return ms(statistics.median(times))
+
+
 def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -261,7 +275,7 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
     from cds_service import cards as card_renderer
     from cds_service import rules
     from cds_service.evaluate import draft_orders, today_for
-    from cds_service.gather import gather
+    from cds_service.gather import fetch_missing_medications, gather
     from cds_service.protocol import validate_request
     from cds_service.rules.base import ClinicalSettings, RuleContext
 
@@ -277,9 +291,10 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
         t.append(time.perf_counter())
         today = today_for(body, settings)
         data = gather(body, settings, None)
-        t.append(time.perf_counter())
         ctx_json = body["context"]
         drafts = draft_orders(body, service.hook)
+        fetch_missing_medications(body, data, drafts, settings, None)
+        t.append(time.perf_counter())
         facts = build_patient_facts(ctx_json["patientId"], data.resources, drafts, today, gaps=data.gaps)
         t.append(time.perf_counter())
         ctx = RuleContext(hook=service.hook, today=today, user_ref=ctx_json.get("userId"),
@@ -1022,6 +1037,7 @@ def run(profile: Profile, out_dir: Path | None = RESULTS_DIR, workers: int | Non
 
     t0 = time.perf_counter()
     corpus = build_corpus(profile.sizes)
+    result["machine"]["calibration_before_ms"] = calibration()
     result["corpus"] = {"build_seconds": round(time.perf_counter() - t0, 3),
                         "sizes": {n: {"resources": counts(e.record), "body_bytes": len(e.body)} for n, e in corpus.items()}}
 
@@ -1052,6 +1068,7 @@ def run(profile: Profile, out_dir: Path | None = RESULTS_DIR, workers: int | Non
     )
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"]["calibration_after_ms"] = calibration()
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -1066,7 +1083,9 @@ def table(result: dict) -> str:
     lines = [
         f"Trappa benchmark — {result['profile']} — {m['nproc']} cores, {m['cpu']}, Python {m['python']}, "
         f"commit {m['commit'] or '?'} — {result['seconds']} s",
-        f"load average before {m['load_before']}, after {result.get('load_after')} (other work on the machine skews all numbers)",
+        f"load average before {m['load_before']}, after {result.get('load_after')}; calibration (json.loads of the "
+        f"typical request) {m.get('calibration_before_ms')} → {m.get('calibration_after_ms')} ms — other work on the "
+        "machine skews every number",
         "",
         "In-process (parse JSON → evaluate_request → JSON), per request",
         f"  {'MedReqs':>7} {'KiB':>6} {'reps':>5} {'median ms':>10} {'p99 ms':>8} {'µs/MR':>7}  cards",
