@@ -223,7 +223,7 @@ class Conditions:
     opioid_dependence: bool = False  # F11*
     sedative_dependence: bool = False  # F13*
     mixed_dependence: bool = False  # F19* or two or more different F1x groups
-    psychiatric: tuple[str, ...] = ()  # other F-codes (F20–F99): psychiatric comorbidity
+    psychiatric: tuple[str, ...] = ()  # other F-codes (F00–F09, F20–F99): psychiatric comorbidity
 
 
 @dataclass(frozen=True)
