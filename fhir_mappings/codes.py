@@ -181,10 +181,13 @@ class RxNormEntry:
 
 
 _RXNORM_CACHE: dict[str, dict[str, RxNormEntry]] = {}
+_DEFAULT_RXNORM: list[dict[str, RxNormEntry]] = []  # the bundled table once loaded
 
 
 def rxnorm_table(path: str | Path | None = None) -> dict[str, RxNormEntry]:
     """RxNorm code → entry, from ``data/rxnorm.csv`` (loaded once per path)."""
+    if path is None and _DEFAULT_RXNORM:  # hot path: once per medication, no path arithmetic
+        return _DEFAULT_RXNORM[0]
     key = str(path or DATA_DIR / "rxnorm.csv")
     table = _RXNORM_CACHE.get(key)
     if table is None:
@@ -205,6 +208,8 @@ def rxnorm_table(path: str | Path | None = None) -> dict[str, RxNormEntry]:
                     display=row["display"].strip(),
                 )
         _RXNORM_CACHE[key] = table
+    if path is None:
+        _DEFAULT_RXNORM.append(table)
     return table
 
 
@@ -213,8 +218,15 @@ def rxnorm_table(path: str | Path | None = None) -> dict[str, RxNormEntry]:
 # ---------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=16384)
 def normalize_text(text: str) -> str:
-    """Lowercase, diacritics removed (å→a, ö→o, é→e), µ→u, whitespace collapsed."""
+    """Lowercase, diacritics removed (å→a, ö→o, é→e), µ→u, whitespace collapsed.
+
+    Cached: a record repeats the same few product, unit and period texts thousands of times, and
+    Unicode decomposition per character was the largest single cost of mapping a record.
+    """
+    if text.isascii():  # NFKD leaves ASCII unchanged and ASCII has no combining marks or µ
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text.lower())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.replace("\u03bc", "u").replace("\u00b5", "u").split())

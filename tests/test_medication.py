@@ -255,3 +255,21 @@ def test_a_failing_resolver_is_missing_data():
 
     drug = identify_drug(med_request(None, reference="Medication/9"), resolver)
     assert drug.drug_class is DrugClass.UNKNOWN
+
+
+# --- Caches (hot path: one record repeats a few products thousands of times) --------------------
+
+def test_normalize_text_cache_same_text_same_answer_different_text_different_answer():
+    from fhir_mappings.codes import normalize_text
+
+    normalize_text.cache_clear()
+    first = normalize_text("Norspan 10 mikrogram/timme  Depotplåster")
+    again = normalize_text("Norspan 10 mikrogram/timme  Depotplåster")  # served from the cache
+    assert normalize_text.cache_info().hits >= 1
+    # By hand: lower case, å → a, the double space collapsed.
+    assert first == again == "norspan 10 mikrogram/timme depotplaster"
+    assert normalize_text("Norspan 20 mikrogram/timme Depotplåster") == "norspan 20 mikrogram/timme depotplaster"
+    # Non-ASCII path and ASCII path give the same normal form: µ → u, é → e, whitespace collapsed.
+    assert normalize_text("Fentanyl 25 µg/h\tPlåster") == "fentanyl 25 ug/h plaster"
+    assert normalize_text("Fentanyl 25 ug/h plaster") == "fentanyl 25 ug/h plaster"
+    assert normalize_text("Codéine  30 MG") == "codeine 30 mg"
