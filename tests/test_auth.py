@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.auth import AuthConfigError, parse_trusted_issuers
+from cds_service.auth import AuthConfigError, AuthFailure, _public_key, parse_jwks, parse_trusted_issuers
 from tests.support.jwt_keys import JwksServer, SigningKey, claims, hmac_token, unsigned_token
 from tests.support.service import ServiceProcess
 
@@ -447,3 +447,19 @@ def test_malformed_issuer_configuration_stops_the_server():
     with pytest.raises(RuntimeError):
         proc.start(timeout=15)
     proc.cleanup()
+
+
+def test_documented_sandbox_jwks_is_one_usable_p384_key():
+    """docs/security.md quotes the CDS Hooks sandbox's public JWKS as a test-only issuer: it must be
+    valid configuration (one ES384 key on P-384 under the documented kid)."""
+    text = (ROOT / "docs/security.md").read_text(encoding="utf-8")
+    block = text.split("<!-- sandbox-jwks -->", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    jwks_doc = json.loads(block)
+    issuers = parse_trusted_issuers(json.dumps([{"iss": "https://sandbox.cds-hooks.org", "jwks": jwks_doc}]))
+    (issuer,) = issuers.values()
+    keys = parse_jwks(issuer.jwks)
+    assert list(keys) == ["44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"]
+    key = _public_key(keys["44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"], "ES384")
+    assert key.curve.name == "secp384r1"
+    with pytest.raises(AuthFailure):
+        _public_key(keys["44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"], "ES256")  # pinned to ES384
