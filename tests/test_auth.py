@@ -7,6 +7,7 @@ token nowhere)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -463,3 +464,34 @@ def test_documented_sandbox_jwks_is_one_usable_p384_key():
     assert key.curve.name == "secp384r1"
     with pytest.raises(AuthFailure):
         _public_key(keys["44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"], "ES256")  # pinned to ES384
+
+
+def test_random_tokens_are_refused_never_a_500(server, keys):
+    """Hostile Authorization headers: random JSON in header and payload (claims of every type, known
+    and unknown issuers and kids), random signatures, random bytes — always a bare 401."""
+    import base64
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=30),
+                        st.sampled_from([ISS, keys["es384"].kid, "ES384", "none", "HS256", aud(server)]))
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+    header = st.fixed_dictionaries({}, optional={"alg": values, "kid": values, "jku": values, "typ": values})
+    payload = st.fixed_dictionaries({}, optional={k: values for k in ("iss", "aud", "exp", "iat", "jti", "nbf", "tenant")})
+    token = st.one_of(
+        st.builds(lambda h, p, sig: f"{b64(json.dumps(h).encode())}.{b64(json.dumps(p).encode())}.{b64(sig)}",
+                  header, payload, st.binary(max_size=120)),
+        st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=200),
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
+              derandomize=os.environ.get("CI", "").lower() == "true")
+    @given(token)
+    def run(tok):
+        assert_refused(call(server, tok))
+
+    run()
