@@ -59,14 +59,16 @@ def dose_steps(resource: dict, drug: Drug) -> tuple[DoseStep, ...]:
         return ()
 
 
-def daily_dose(resource: dict, drug: Drug, today: date) -> DailyDose:
+def daily_dose(resource: dict, drug: Drug, today: date, *,
+               steps: tuple[DoseStep, ...] | None = None) -> DailyDose:
     """Daily dose in effect on ``today`` (the current step; the first step if none started yet).
 
     Falls back to ``dispenseRequest.quantity`` ÷ ``expectedSupplyDuration``; else unknown with a
-    ``problem`` — never zero. Never raises.
+    ``problem`` — never zero. Never raises. ``steps``: ``dose_steps(resource, drug)`` when the
+    caller has them already (the dosage is then not read a second time).
     """
     try:
-        return _daily_dose(resource, drug, today)
+        return _daily_dose(resource, drug, today, steps)
     except Exception:  # malformed FHIR: unknown, never a crash and never zero
         return DailyDose(None, None, basis="unknown", problem="dosage unreadable")
 
@@ -86,8 +88,9 @@ def current_step(steps: tuple[DoseStep, ...], today: date) -> DoseStep | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _daily_dose(resource: dict, drug: Drug, today: date) -> DailyDose:
-    steps = dose_steps(resource, drug)
+def _daily_dose(resource: dict, drug: Drug, today: date, steps: tuple[DoseStep, ...] | None) -> DailyDose:
+    if steps is None:
+        steps = dose_steps(resource, drug)
     if steps:
         step = current_step(steps, today)
         if step.daily_dose.known or len(steps) > 1:

@@ -249,7 +249,7 @@ def map_order(
         rtype = MEDICATION_REQUEST
     drug = identify_drug(resource, resolve_medication)
     steps = _dose_steps(resource, drug)  # reads dosageInstruction, or a Statement's dosage
-    dose = _daily_dose(resource, drug, today)
+    dose = _daily_dose(resource, drug, today, steps=steps)  # the steps just read, not read again
     if rtype == MEDICATION_REQUEST:
         cov = _request_coverage(resource, drug, steps, today, is_draft)
     elif rtype == MEDICATION_DISPENSE:
@@ -318,7 +318,7 @@ def _request_coverage(resource: dict, drug: Drug, steps, today: date, is_draft: 
         if days is None and len(steps) <= 1:
             first_dose = steps[0].daily_dose if steps else None
             if first_dose is None or first_dose.amount is None:
-                first_dose = _daily_dose(resource, drug, start)
+                first_dose = _daily_dose(resource, drug, start, steps=steps)
             days = supply_days_from_quantity(resource, drug, first_dose, dispense.get("quantity"))
             basis = "quantity"
         if days is not None:

@@ -237,3 +237,27 @@ def test_malformed_dosage_is_unknown_never_raises(resource):
     dd = daily_dose(resource, OXY5, TODAY)
     assert dd.amount is None and dd.problem
     assert isinstance(dose_steps(resource, OXY5), tuple)
+
+
+# --- Precomputed steps (map_order reads the dosage once) -------------------------------------------
+
+@pytest.mark.parametrize("today, expected", [
+    (date(2024, 2, 20), 1 * 10 + 2 * 10),  # step 2 of the taper in effect
+    (date(2024, 3, 1), 1 * 10 * 2),  # step 3
+])
+def test_daily_dose_from_precomputed_steps_equals_reading_the_dosage(today, expected):
+    steps = dose_steps(TAPER, OXY10)
+    assert daily_dose(TAPER, OXY10, today, steps=steps) == daily_dose(TAPER, OXY10, today)
+    assert daily_dose(TAPER, OXY10, today, steps=steps).amount == expected
+
+
+def test_daily_dose_uses_the_steps_it_is_given():
+    # Steps of another dosage: 20 mg × 1 a day instead of the resource's own 2 × 10 mg × 2 = 40 mg.
+    other = dose_steps(med_request(concept("x"), dosage(20, "mg", freq=1)), OXY10)
+    mr = med_request(concept("x"), dosage(2, "st", freq=2))
+    assert daily_dose(mr, OXY10, TODAY).amount == 2 * 10 * 2
+    assert daily_dose(mr, OXY10, TODAY, steps=other).amount == 20 * 1
+    # No steps at all: the supply fallback, 60 tablets × 10 mg over 30 days = 20 mg/day.
+    supplied = med_request(concept("x"), supply=(60, "tablet", 30))
+    assert daily_dose(supplied, OXY10, TODAY, steps=()) == daily_dose(supplied, OXY10, TODAY)
+    assert daily_dose(supplied, OXY10, TODAY, steps=()).amount == pytest.approx(60 * 10 / 30)
