@@ -85,8 +85,8 @@ FULL = Profile(
     stage_sizes=(TYPICAL_SIZE, 5000),
     http_points=((TYPICAL_SIZE, 1), (TYPICAL_SIZE, 8), (TYPICAL_SIZE, 32), (10, 8), (1000, 8)),
     http_seconds=6.0, http_warmup=1.0,
-    # Warm-up first: every worker thread must have handled the large record once before memory is
-    # judged (glibc gives each thread its own malloc arena, so the first peaks raise RSS by design).
+    # Warm-up first: every worker thread must have handled the large record before memory is judged
+    # (glibc gives each thread its own malloc arena, so the first peaks raise RSS by design).
     memory_seconds=60.0, memory_warmup=10.0, memory_concurrency=8,
     fallback_sizes=(10, TYPICAL_SIZE), fallback_delays_ms=(0, 20), fallback_reps=15,
 )
@@ -95,7 +95,7 @@ QUICK = Profile(
     stage_sizes=(TYPICAL_SIZE,),
     http_points=((TYPICAL_SIZE, 1), (TYPICAL_SIZE, 8), (TYPICAL_SIZE, 32)),
     http_seconds=1.5, http_warmup=0.5,
-    memory_seconds=10.0, memory_warmup=4.0, memory_concurrency=8,
+    memory_seconds=12.0, memory_warmup=6.0, memory_concurrency=8,
     fallback_sizes=(TYPICAL_SIZE,), fallback_delays_ms=(0, 20), fallback_reps=5,
 )
 # The test suite's smoke run (tests/test_bench_smoke.py): every step, tiny corpora, a few seconds.
@@ -346,10 +346,12 @@ def free_port() -> int:
 class Server:
     """A gunicorn server process on loopback (ours or the floor): start, worker pids, stop."""
 
-    def __init__(self, name: str, argv: list[str], workers: int, env: dict[str, str] | None = None):
+    def __init__(self, name: str, argv: list[str], workers: int, env: dict[str, str] | None = None,
+                 threads: int | None = None):
         self.name = name
         self.port = free_port()
         self.workers = workers
+        self.threads = threads
         self._tmp = tempfile.TemporaryDirectory(prefix=f"trappa-bench-{name}-")
         self.argv = [a.replace("{port}", str(self.port)).replace("{tmp}", self._tmp.name) for a in argv]
         self.env = {
@@ -440,6 +442,7 @@ def trappa_server(workers: int, threads: int) -> Server:
          "--workers", str(workers), "--threads", str(threads), "--dev"],
         workers,
         env={"TRAPPA_DATABASE_URL": "sqlite:///{tmp}/trappa.sqlite3"},
+        threads=threads,
     )
 
 
@@ -449,6 +452,7 @@ def floor_server(workers: int, threads: int) -> Server:
         [sys.executable, str(ROOT / "bench" / "floor_app.py"), "--host", "127.0.0.1", "--port", "{port}",
          "--workers", str(workers), "--threads", str(threads)],
         workers,
+        threads=threads,
     )
 
 
@@ -824,8 +828,15 @@ def measure_memory(server: Server, corpus: dict[int, CorpusEntry], profile: Prof
                 stop.wait(interval)
         threading.Thread(target=run, daemon=True).start()
 
-    res = drive(server.port, payloads, profile.memory_concurrency, profile.memory_seconds, profile.memory_warmup,
+    # Warm-up, first part: the large record on every worker thread at once, so each thread's malloc
+    # arena reaches the peak the mix will ask of it; second part: the mix itself (drive's warm-up).
+    threads = server.threads or 1
+    warm = drive(server.port, [payloads[-1]], len(pids) * threads, profile.memory_warmup / 2, 0.0,
+                 check=check_trappa_body, check_every=50, server_pids=pids)
+    res = drive(server.port, payloads, profile.memory_concurrency, profile.memory_seconds, profile.memory_warmup / 2,
                 check=check_trappa_body, check_every=50, server_pids=pids, on_progress=sampler)
+    res.errors += warm.errors
+    res.error_samples += warm.error_samples
     stop.set()
     for pid in pids:  # one last sample at the end of the run
         kib = rss_kib(pid)
