@@ -18,6 +18,12 @@ def _serve(args) -> int:
 
     from gunicorn.app.base import BaseApplication
 
+    from .config import Settings
+    from .storage import Store
+
+    # Create the tables once in the master, before the workers start and race to do it.
+    Store(Settings.from_env().database_url).engine.dispose()
+
     class Gunicorn(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{args.host}:{args.port}")
