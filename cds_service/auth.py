@@ -389,7 +389,8 @@ class Authenticator:
     def describe(self) -> dict:
         """Authentication state for the health endpoint (no secrets: issuer names only)."""
         if not self.settings.auth_required:
-            return {"state": "DISABLED (development mode)"}
+            why = "development mode" if self.settings.dev_mode else "TRAPPA_AUTH_REQUIRED is off"
+            return {"state": f"DISABLED ({why})"}
         return {"state": "required", "trustedIssuers": sorted(self.issuers)}
 
     def check(self, request) -> Response | None:

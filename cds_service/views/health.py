@@ -13,7 +13,8 @@ def health():
     body = {
         "status": "ok" if db_ok else "degraded",
         "database": "ok" if db_ok else "unreachable",
-        "authentication": "required" if settings.auth_required else "DISABLED (development mode)",
+        "authentication": current_app.extensions["trappa.auth"].describe()["state"],
+        "trustedIssuers": current_app.extensions["trappa.auth"].describe().get("trustedIssuers", []),
         "devMode": settings.dev_mode,
     }
     return jsonify(body), 200 if db_ok else 503
