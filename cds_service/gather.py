@@ -26,6 +26,7 @@ class Gathered:
     gaps: list[str] = field(default_factory=list)  # optional keys that could not be had
     fetched: list[str] = field(default_factory=list)  # keys fetched from the FHIR server
     fetch_seconds: dict[str, float] = field(default_factory=dict)
+    fhir_base: str | None = None  # fhirServer once checked against the allow-list (checked once per call)
 
 
 def render_query(template: str, context: dict) -> str:
@@ -70,7 +71,7 @@ def gather(body: dict, settings: Settings, fetcher: FhirFetcher | None) -> Gathe
             reason = "no fhirServer given"
         else:
             try:
-                base = check_fhir_server(base, settings)
+                base = out.fhir_base = check_fhir_server(base, settings)
             except FhirServerNotAllowed as exc:
                 raise RequestProblem(400, "security", str(exc), "fhirServer") from None
             auth = body.get("fhirAuthorization") or {}
@@ -120,10 +121,13 @@ def fetch_missing_medications(
     base = body.get("fhirServer")
     if not missing or not base or fetcher is None:
         return
-    try:
-        base = check_fhir_server(base, settings)
-    except FhirServerNotAllowed:
-        return  # gather() already refused this server for any fetch it needed
+    if gathered.fhir_base is not None:
+        base = gathered.fhir_base
+    else:
+        try:
+            base = check_fhir_server(base, settings)
+        except FhirServerNotAllowed:
+            return  # no fetch possible: the unresolved medications show up as unidentified
     auth = body.get("fhirAuthorization") or {}
     token = auth.get("access_token") if isinstance(auth, dict) else None
     ids = ",".join(m.split("/", 1)[1] for m in missing[:100])
