@@ -22,6 +22,7 @@ Hot path: runs for every MedicationRequest of a record. Plain dict access; looku
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from . import codes
@@ -142,6 +143,107 @@ def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
     if not isinstance(resource, dict):
         return Drug(drug_class=DrugClass.UNKNOWN, display=UNNAMED)
     concept, medication, ref_display = _medication_of(resource, resolve)
+    key = _product_key(concept, medication, ref_display)
+    if key is None:  # a shape the key does not describe exactly: identify without the cache
+        product = _identify_product(concept, medication, ref_display)
+    else:
+        product = _PRODUCTS.get(key)
+        if product is None:
+            product = _identify_product(concept, medication, ref_display)
+            if len(_PRODUCTS) >= _PRODUCTS_MAX:
+                _PRODUCTS.clear()  # bounded: memory stays flat however many products pass through
+            _PRODUCTS[key] = product
+    return _finish(product, resource)
+
+
+# ---------------------------------------------------------------------------------------------
+# Product identification, cached per distinct product
+#
+# A record of thousands of orders names a handful of products, so what depends on the product alone
+# (codes, texts, the Medication's form and ingredients) is worked out once per product and cached;
+# what depends on the order (the dosage route or dose unit as form evidence, the pain context of
+# methadone) is read per order in _finish. The key holds every value the product part reads — the
+# concept's text and codings (system, code, display), the reference display, the Medication's form
+# concept and ingredients — so equal keys mean equal answers; a shape the key cannot hold exactly
+# (a number where a code belongs, a coding that is not a list …) is identified without the cache.
+# ---------------------------------------------------------------------------------------------
+
+_PRODUCTS: dict[tuple, "_Product"] = {}
+_PRODUCTS_MAX = 4096
+
+
+@dataclass(frozen=True)
+class _Product:
+    drug: Drug  # the answer when form_known and not pain_check
+    form_known: bool  # the product itself says the form; else the order's dosage may
+    pain_check: bool  # LARO methadone: the prescription's reason may make it a pain opioid
+    strength: tuple[float, str] | None  # form evidence after the dosage (a strength per hour)
+
+
+class _Unkeyable(Exception):
+    pass
+
+
+def _concept_key(concept: object) -> tuple | None:
+    """(text, ((system, code, display), …)) of a CodeableConcept as _texts/_codings read it."""
+    if concept is None:
+        return None
+    if not isinstance(concept, dict):
+        raise _Unkeyable
+    text, coding = concept.get("text"), concept.get("coding")
+    if text is not None and type(text) is not str:
+        raise _Unkeyable
+    if coding is None:
+        return (text, ())
+    if type(coding) is not list:
+        raise _Unkeyable
+    out = []
+    for c in coding:
+        if type(c) is not dict:
+            continue  # skipped by _dicts as well
+        system, code, display = c.get("system"), c.get("code"), c.get("display")
+        for v in (system, code, display):
+            if v is not None and type(v) is not str:
+                raise _Unkeyable
+        out.append((system, code, display))
+    return (text, tuple(out))
+
+
+def _frozen(value: object, depth: int = 0) -> object:
+    """A hashable, type-tagged copy of JSON (for Medication ingredients, which are rare and varied)."""
+    if depth > 8:
+        raise _Unkeyable
+    t = type(value)
+    if t is str or value is None:
+        return value
+    if t is bool:
+        return ("b", value)
+    if t is int:
+        return ("i", value)
+    if t is float:
+        return ("f", repr(value))  # repr tells -0.0 from 0.0
+    if t is list:
+        return ("l", tuple(_frozen(v, depth + 1) for v in value))
+    if t is dict:
+        return ("d", tuple(sorted((k, _frozen(v, depth + 1)) for k, v in value.items())))
+    raise _Unkeyable
+
+
+def _product_key(concept: dict | None, medication: dict | None, ref_display: str | None) -> tuple | None:
+    try:
+        if medication is None:
+            return (_concept_key(concept), ref_display)
+        form = medication.get("form")
+        ingredient = medication.get("ingredient")
+        return (_concept_key(concept), ref_display,
+                _concept_key(form) if isinstance(form, dict) else None,
+                _frozen(ingredient))
+    except (_Unkeyable, TypeError, RecursionError):  # TypeError: keys that do not sort (not JSON)
+        return None
+
+
+def _identify_product(concept: dict | None, medication: dict | None, ref_display: str | None) -> _Product:
+    """Everything identify_drug says that depends on the product alone (module docstring)."""
     ingredients = _dicts(medication.get("ingredient")) if medication else []
 
     product_texts = _texts(concept)
@@ -171,8 +273,9 @@ def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
     elif by_name is not None:
         drug_class, ingredient, by = by_name[0], by_name[1], IdentifiedBy.NAME
     else:
-        return Drug(drug_class=DrugClass.UNKNOWN, display=display, rxnorm=rx_code,
-                    form=_form(medication, None, product_texts, resource, None))
+        form = _product_form(medication, None, product_texts)
+        return _Product(Drug(drug_class=DrugClass.UNKNOWN, display=display, rxnorm=rx_code,
+                             form=form or Form.UNKNOWN), form is not None, False, None)
 
     if ingredient is None and drug_class in (DrugClass.OPIOID, DrugClass.LARO):
         # "N02A" without a specific code: the ingredient may still be named.
@@ -181,22 +284,43 @@ def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
         elif by_name is not None and by_name[0] in (DrugClass.OPIOID, DrugClass.LARO):
             ingredient = by_name[1]
 
-    if drug_class is DrugClass.LARO and ingredient == "methadone" and _pain_context(resource):
-        drug_class = DrugClass.OPIOID  # methadone for pain, see module docstring
-
     strength = _strength(ingredients, ingredient, rx, product_texts)
-    form = _form(medication, rx, product_texts, resource, strength)
+    form = _product_form(medication, rx, product_texts)
     atc_code = atc[2] if atc else (rx.atc if rx else None)
-    return Drug(
+    drug = Drug(
         drug_class=drug_class,
         display=display,
         ingredient=ingredient,
-        form=form,
+        form=form or Form.UNKNOWN,
         atc=atc_code,
         rxnorm=rx_code,
         strength=strength[0] if strength else None,
         strength_unit=strength[1] if strength else None,
         identified_by=by,
+    )
+    pain_check = drug_class is DrugClass.LARO and ingredient == "methadone"
+    return _Product(drug, form is not None, pain_check, strength)
+
+
+def _finish(product: _Product, resource: dict) -> Drug:
+    """The product's drug, completed with what this order says (form from dosage, methadone for pain)."""
+    drug = product.drug
+    if product.form_known and not product.pain_check:
+        return drug  # immutable: shared by every order of the product
+    drug_class = drug.drug_class
+    if product.pain_check and _pain_context(resource):
+        drug_class = DrugClass.OPIOID  # methadone for pain, see module docstring
+    form = drug.form if product.form_known else _dosage_form(resource, product.strength)
+    return Drug(
+        drug_class=drug_class,
+        display=drug.display,
+        ingredient=drug.ingredient,
+        form=form,
+        atc=drug.atc,
+        rxnorm=drug.rxnorm,
+        strength=drug.strength,
+        strength_unit=drug.strength_unit,
+        identified_by=drug.identified_by,
     )
 
 
@@ -279,9 +403,9 @@ def _strength(ingredients: list[dict], ingredient: str | None, rx: codes.RxNormE
     return None
 
 
-def _form(medication: dict | None, rx: codes.RxNormEntry | None, texts: list[str], resource: dict,
-          strength: tuple[float, str] | None) -> Form:
-    """Administration form [issue 3: Medication.form, the dosage route, or the product text].
+def _product_form(medication: dict | None, rx: codes.RxNormEntry | None, texts: list[str]) -> Form | None:
+    """Administration form the product itself names [issue 3: Medication.form, the RxNorm entry,
+    the product text]; None when it names none (the order's dosage may then say, _dosage_form).
 
     A patch is only trusted when something says so (form, text, transdermal route, a dose or
     strength per hour); the ATC code alone (fentanyl is usually a patch) is not enough.
@@ -297,6 +421,11 @@ def _form(medication: dict | None, rx: codes.RxNormEntry | None, texts: list[str
         f = codes.form_from_text(codes.normalize_text(text))
         if f is not None:
             return f
+    return None
+
+
+def _dosage_form(resource: dict, strength: tuple[float, str] | None) -> Form:
+    """The form the order's dosage implies (route, a dose per hour), else a strength per hour."""
     lines = dosage_lines(resource)
     for line in lines:
         route = line.get("route")

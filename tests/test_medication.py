@@ -5,6 +5,7 @@ import pytest
 
 from fhir_mappings.medication import identify_drug
 from fhir_mappings.model import MG, UG_PER_H, DrugClass, Form, IdentifiedBy
+from fhir_mappings.systems import ATC as ATC_SYSTEM
 from fhir_mappings.systems import ICD10
 from tests.mapping_cases import coding, concept, dosage, med_request, medication, qty, ratio, route
 
@@ -273,3 +274,64 @@ def test_normalize_text_cache_same_text_same_answer_different_text_different_ans
     assert normalize_text("Fentanyl 25 µg/h\tPlåster") == "fentanyl 25 ug/h plaster"
     assert normalize_text("Fentanyl 25 ug/h plaster") == "fentanyl 25 ug/h plaster"
     assert normalize_text("Codéine  30 MG") == "codeine 30 mg"
+
+
+def _fresh(resource, resolver=None):
+    """identify_drug with the product cache emptied first: the uncached answer."""
+    from fhir_mappings import medication as medication_module
+
+    medication_module._PRODUCTS.clear()
+    return identify_drug(resource, resolver)
+
+
+def test_product_cache_equal_products_equal_answers_different_strength_text_different_answers():
+    ten = med_request(concept("OxyContin 10 mg depottablett", atc="N02AA05"), resource_id="a")
+    ten_again = med_request(concept("OxyContin 10 mg depottablett", atc="N02AA05"), resource_id="b")
+    twenty = med_request(concept("OxyContin 20 mg depottablett", atc="N02AA05"), resource_id="c")
+    first = _fresh(ten)
+    assert identify_drug(ten_again) == first  # served from the cache
+    assert (first.ingredient, first.strength, first.form) == ("oxycodone", 10, Form.DEPOT)
+    # Same ATC code, another strength in the text: a different product.
+    assert identify_drug(twenty).strength == 20
+    assert identify_drug(ten).strength == 10  # and the first is still 10 after the second was cached
+    # The same code with another display on the coding is also another product.
+    other_display = med_request({"coding": [coding(ATC_SYSTEM, "N02AA05", "Oxikodon 5 mg kapsel")]})
+    assert (identify_drug(other_display).strength, identify_drug(other_display).form) == (5, Form.IMMEDIATE)
+
+
+def test_product_cache_keeps_what_the_order_says_per_order():
+    fentanyl = concept("Fentanyl", atc="N02AB03")  # no form in the product: the order decides
+    worn = med_request(fentanyl, dosage(25, "ug/h", route=route("45890007", "Transdermal route")))
+    plain = med_request(fentanyl, dosage(1, "st", freq=1))
+    assert _fresh(worn).form is Form.PATCH
+    assert identify_drug(plain).form is Form.UNKNOWN  # same product, cached: form still from this order
+    assert identify_drug(worn).form is Form.PATCH
+    # Methadone N07BC02: LARO unless this prescription says pain (clinical-rules §8).
+    pain = [{"coding": [coding(ICD10, "R52.2", "Annan kronisk smärta")]}]
+    for_pain = med_request(concept("Metadon 5 mg", atc="N07BC02"), reason=pain)
+    maintenance = med_request(concept("Metadon 5 mg", atc="N07BC02"))
+    assert _fresh(maintenance).drug_class is DrugClass.LARO
+    assert identify_drug(for_pain).drug_class is OPIOID
+    assert identify_drug(maintenance).drug_class is DrugClass.LARO
+
+
+def test_product_cache_referenced_medications_differ_by_form_and_ingredient_strength():
+    def with_med(form, strength_mg):
+        med = medication(concept("Oxikodon", atc="N02AA05"), form=form,
+                         ingredients=[(concept("oxikodon", atc="N02AA05"), ratio(qty(strength_mg, "mg"), qty(1, "tablet")))])
+        return med_request(None, reference="#med1", contained=[med])
+
+    depot10, depot20, tablet10 = with_med("depottablett", 10), with_med("depottablett", 20), with_med("tablett", 10)
+    assert (_fresh(depot10).form, _fresh(depot10).strength) == (Form.DEPOT, 10)
+    assert (identify_drug(depot20).form, identify_drug(depot20).strength) == (Form.DEPOT, 20)
+    assert (identify_drug(tablet10).form, identify_drug(tablet10).strength) == (Form.IMMEDIATE, 10)
+    assert identify_drug(with_med("depottablett", 10)) == identify_drug(depot10)
+
+
+def test_product_cache_shapes_it_cannot_key_are_identified_the_same_way():
+    # A number as ATC code cannot be keyed exactly: identified without the cache, as before (unknown
+    # code, so the name decides: oxycodone by name).
+    odd = {"medicationCodeableConcept": {"coding": [{"system": ATC_SYSTEM, "code": 12}], "text": "Oxikodon 5 mg"}}
+    drug = identify_drug(odd)
+    assert (drug.drug_class, drug.ingredient, drug.identified_by) == (OPIOID, "oxycodone", IdentifiedBy.NAME)
+    assert identify_drug(odd) == drug
