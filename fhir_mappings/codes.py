@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import re
+from math import isfinite as _isfinite
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -546,10 +547,12 @@ def duration_days(quantity: object) -> float | None:
 
 def number(value: object) -> float | None:
     """A finite JSON number (bools excluded), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
+    t = type(value)
+    if t is not int and t is not float:  # (exact int/float first: the hot path; bool is not int here)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
     f = float(value)
-    return f if f == f and f not in (float("inf"), float("-inf")) else None
+    return f if _isfinite(f) else None
 
 
 #: GTS timing abbreviations (Timing.code) → administrations per day.
