@@ -22,6 +22,7 @@ With no usable dosage: ``dispenseRequest.quantity`` ÷ ``expectedSupplyDuration`
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -53,10 +54,65 @@ def dose_steps(resource: dict, drug: Drug) -> tuple[DoseStep, ...]:
     Dates from ``timing.repeat.boundsPeriod`` (or boundsDuration from the previous step's end).
     Unsequenced dosage lines form a single step with sequence 1. Never raises.
     """
+    key = _steps_key(resource, drug)
+    if key is not None:
+        hit = _STEPS.get(key)
+        if hit is not None and hit[0] is drug:
+            return hit[1]
     try:
-        return tuple(_steps(resource, drug))
+        steps, dated_by_resource = _steps(resource, drug)
     except Exception:  # malformed FHIR: no usable steps, the caller reports unknown
         return ()
+    result = tuple(steps)
+    if key is not None and not dated_by_resource:
+        if len(_STEPS) >= _STEPS_MAX:
+            _STEPS.clear()  # bounded: memory stays flat
+        _STEPS[key] = (drug, result)
+    return result
+
+
+# Dose steps, cached per (dosage JSON, drug). A record renews the same prescription again and again:
+# the same dosage lines for the same product, read thousands of times. The steps depend on the lines
+# and on the drug's form and strength only — except when a boundsDuration step has to start at the
+# resource's own date, and then the result is not cached. The key is the exact JSON text of the
+# dosage (anything that is not plain JSON is read without the cache) and the drug object itself
+# (``identify_drug`` shares one Drug per product); the entry holds the drug, so its id cannot be
+# reused while the entry lives.
+_STEPS: dict[tuple[str, int], tuple[Drug, tuple[DoseStep, ...]]] = {}
+_STEPS_MAX = 2048
+
+
+def _json_text_function():
+    try:
+        from json.encoder import c_make_encoder, encode_basestring
+    except ImportError:  # pragma: no cover - CPython ships the C encoder
+        c_make_encoder = None
+    if c_make_encoder is None:  # pragma: no cover
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+    def not_json(value: object) -> object:
+        raise TypeError("not JSON")
+
+    # Compact, no circularity check (a cycle ends in RecursionError: read without the cache).
+    encode = c_make_encoder(None, not_json, encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_json_text = _json_text_function()
+
+
+def _steps_key(resource: object, drug: Drug) -> tuple[str, int] | None:
+    """(JSON of the dosage element dosage_lines reads, id of the drug), or None: not cacheable."""
+    if type(resource) is not dict:
+        return None
+    for name in ("dosageInstruction", "dosage"):
+        value = resource.get(name)
+        if isinstance(value, (list, dict)):
+            try:
+                return _json_text(value), id(drug)
+            except Exception:  # not plain JSON (or nested beyond the recursion limit): no cache
+                return None
+    return None
 
 
 def daily_dose(resource: dict, drug: Drug, today: date, *,
@@ -112,7 +168,10 @@ def _dicts(value: object) -> list[dict]:
     return [value] if isinstance(value, dict) else []
 
 
-@dataclass
+_UNREAD = object()  # a value not read yet
+
+
+@dataclass(slots=True)
 class _Line:
     sequence: int
     amount: float | None
@@ -303,14 +362,22 @@ def _resource_start(resource: dict) -> date | None:
     return None
 
 
-def _steps(resource: dict, drug: Drug) -> list[DoseStep]:
-    groups: dict[int, list[_Line]] = {}
-    for raw in dosage_lines(resource):
-        line = _line(raw, drug)
-        groups.setdefault(line.sequence, []).append(line)
+def _steps(resource: dict, drug: Drug) -> tuple[list[DoseStep], bool]:
+    """(the steps, whether a step was dated from the resource's own start date)."""
+    raws = dosage_lines(resource)
+    if len(raws) == 1:  # the usual case: one line is one step
+        line = _line(raws[0], drug)
+        groups: dict[int, list[_Line]] = {line.sequence: [line]}
+    else:
+        groups = {}
+        for raw in raws:
+            line = _line(raw, drug)
+            groups.setdefault(line.sequence, []).append(line)
     steps: list[DoseStep] = []
-    cursor = _resource_start(resource)
-    for seq in sorted(groups):
+    # Where an undated first step starts: only needed for boundsDuration steps, so read lazily.
+    cursor: date | None | object = _UNREAD
+    read_start = False
+    for seq in sorted(groups) if len(groups) > 1 else groups:
         lines = groups[seq]
         prn = any(l.prn for l in lines)
         problem = next((l.problem for l in lines if l.problem), None)
@@ -327,14 +394,17 @@ def _steps(resource: dict, drug: Drug) -> list[DoseStep]:
         ends = [l.end for l in lines]
         end = max(ends) if ends and all(ends) else None
         durations = [l.duration for l in lines if l.duration]
-        if start is None and durations and cursor is not None:
-            start = cursor
+        if start is None and durations:
+            if cursor is _UNREAD:
+                cursor, read_start = _resource_start(resource), True
+            if cursor is not None:
+                start = cursor
         if end is None and start is not None and durations:
             end = start + timedelta(days=math.ceil(max(durations)) - 1)
         if end is not None:
             cursor = end + timedelta(days=1)
         steps.append(DoseStep(sequence=seq, start=start, end=end, daily_dose=dose))
-    return steps
+    return steps, read_start
 
 
 def supply_dose(resource: dict, drug: Drug) -> DailyDose:

@@ -261,3 +261,37 @@ def test_daily_dose_uses_the_steps_it_is_given():
     supplied = med_request(concept("x"), supply=(60, "tablet", 30))
     assert daily_dose(supplied, OXY10, TODAY, steps=()) == daily_dose(supplied, OXY10, TODAY)
     assert daily_dose(supplied, OXY10, TODAY, steps=()).amount == pytest.approx(60 * 10 / 30)
+
+
+# --- Steps cache (one record repeats the same dosage for the same product) -------------------------
+
+def test_steps_cache_same_dosage_same_steps_other_dosage_or_strength_other_steps():
+    from fhir_mappings import dosage as dosage_module
+
+    dosage_module._STEPS.clear()
+    twice = med_request(concept("x"), dosage(2, "st", freq=2), resource_id="a")
+    twice_again = med_request(concept("x"), dosage(2, "st", freq=2), resource_id="b", authored_on="2020-05-05")
+    thrice = med_request(concept("x"), dosage(2, "st", freq=3), resource_id="c")
+    first = dose_steps(twice, OXY10)
+    assert dose_steps(twice_again, OXY10) == first  # served from the cache
+    assert [s.daily_dose.amount for s in first] == [2 * 10 * 2]
+    assert [s.daily_dose.amount for s in dose_steps(thrice, OXY10)] == [2 * 10 * 3]
+    # Same dosage, another strength (5 mg tablets): 2 × 5 × 2.
+    assert [s.daily_dose.amount for s in dose_steps(twice, OXY5)] == [2 * 5 * 2]
+    assert [s.daily_dose.amount for s in dose_steps(twice, OXY10)] == [2 * 10 * 2]
+
+
+def test_steps_cache_steps_dated_from_the_resource_are_read_per_resource():
+    # boundsDuration steps start at the resource's own date: same dosage, other authoredOn → other dates.
+    lines = (dosage(20, "mg", freq=1, sequence=1, bounds_days=14), dosage(10, "mg", freq=1, sequence=2, bounds_days=14))
+    feb = dose_steps(med_request(concept("x"), *lines, authored_on="2024-02-01"), OXY5)
+    mar = dose_steps(med_request(concept("x"), *lines, authored_on="2024-03-01"), OXY5)
+    assert [(s.start, s.end) for s in feb] == [(date(2024, 2, 1), date(2024, 2, 14)), (date(2024, 2, 15), date(2024, 2, 28))]
+    # 1 March + 14 days - 1 = 14 March; then 15–28 March.
+    assert [(s.start, s.end) for s in mar] == [(date(2024, 3, 1), date(2024, 3, 14)), (date(2024, 3, 15), date(2024, 3, 28))]
+
+
+def test_steps_cache_dosage_that_is_not_plain_json_is_read_without_it():
+    line = dosage(2, "st", freq=2)
+    line["extension"] = {date(2024, 1, 1)}  # not JSON: cannot be keyed, still read
+    assert [s.daily_dose.amount for s in dose_steps(med_request(concept("x"), line), OXY10)] == [2 * 10 * 2]
