@@ -50,21 +50,7 @@ __all__ = [
 ]
 
 
-def day(offset: int) -> date:
-    """TODAY + offset days."""
-    return TODAY + timedelta(days=offset)
-
-
-def exposure_for(days: int) -> Exposure:
-    if days <= 0:
-        return Exposure.NONE
-    if days < 14:
-        return Exposure.ACUTE
-    if days < 90:
-        return Exposure.SUBACUTE
-    if days < 730:
-        return Exposure.LONG_TERM
-    return Exposure.MULTI_YEAR
+from rules_facts import day, exposure_for  # noqa: E402  (one definition of the test calendar)
 
 
 def episode(days: int, today: date = TODAY) -> Episode:
