@@ -19,7 +19,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.support.jwt_keys import JwksServer, SigningKey, claims, hmac_token, unsigned_token
 from tests.support.service import ServiceProcess
