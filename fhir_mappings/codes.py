@@ -16,12 +16,36 @@ import re
 from math import isfinite as _isfinite
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 
 from .model import MG, UG_PER_H, DrugClass, Form
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+#: Longest text the caches below keep. Longer texts are worked out every time: a cache holding
+#: whatever a client sends (a megabyte "display") would let memory grow from request to request.
+CACHEABLE_TEXT = 256
+
+
+def text_cache(maxsize: int, max_len: int = CACHEABLE_TEXT):
+    """``lru_cache`` for a function of a text (plus hashable arguments), skipped for long texts."""
+
+    def decorate(fn):
+        cached = lru_cache(maxsize=maxsize)(fn)
+
+        @wraps(fn)
+        def lookup(text, *args):
+            if len(text) <= max_len:
+                return cached(text, *args)
+            return fn(text, *args)
+
+        lookup.cache_clear = cached.cache_clear
+        lookup.cache_info = cached.cache_info
+        return lookup
+
+    return decorate
+
 
 #: Strength unit for liquids (mg per ml). Only used for oral solutions; the model's usual strength
 #: units are MG (per tablet/capsule/dose) and UG_PER_H (per patch).
@@ -219,7 +243,7 @@ def rxnorm_table(path: str | Path | None = None) -> dict[str, RxNormEntry]:
 # ---------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=16384)
+@text_cache(maxsize=16384)
 def normalize_text(text: str) -> str:
     """Lowercase, diacritics removed (å→a, ö→o, é→e), µ→u, whitespace collapsed.
 
@@ -317,7 +341,7 @@ class NameHit:
     ingredient: str
 
 
-@lru_cache(maxsize=8192)
+@text_cache(maxsize=8192)
 def name_hits(normalized: str) -> tuple[NameHit, ...]:
     """Every ingredient/brand name in a normalized text, in order of appearance."""
     return tuple(NameHit(m.start(), *_NAMES[m.group(1)]) for m in _NAME_RE.finditer(normalized))
@@ -363,7 +387,7 @@ _FORM_PATTERNS: tuple[tuple[Form, re.Pattern[str]], ...] = (
 )
 
 
-@lru_cache(maxsize=8192)
+@text_cache(maxsize=8192)
 def form_from_text(normalized: str) -> Form | None:
     """Administration form named in a (normalized) product or form text, else None."""
     for form, pattern in _FORM_PATTERNS:
@@ -415,7 +439,7 @@ def _text_strengths(normalized: str) -> list[TextStrength]:
     return out
 
 
-@lru_cache(maxsize=8192)
+@text_cache(maxsize=8192)
 def strength_from_text(normalized: str, ingredient: str | None) -> tuple[float, str] | None:
     """Strength of ``ingredient`` stated in a product text, or None when absent or ambiguous.
 
@@ -488,7 +512,7 @@ _PER_24H = re.compile(r"/\s*(?:24\s*(?:h|hr|hours|timmar)|d|day|dygn)$")
 _PARENTHESIS = re.compile(r"\s*\(.*?\)\s*")
 
 
-@lru_cache(maxsize=2048)
+@text_cache(maxsize=2048)
 def _normalize_unit_text(text: str) -> str:
     u = normalize_text(text).replace("{", "").replace("}", "")
     u = _PARENTHESIS.sub(" ", u).strip().rstrip(".")

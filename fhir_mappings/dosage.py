@@ -80,6 +80,7 @@ def dose_steps(resource: dict, drug: Drug) -> tuple[DoseStep, ...]:
 # reused while the entry lives.
 _STEPS: dict[tuple[str, int], tuple[Drug, tuple[DoseStep, ...]]] = {}
 _STEPS_MAX = 2048
+_STEPS_KEY_TEXT = 4096  # a longer dosage is read every time (memory stays bounded)
 
 
 def _json_text_function():
@@ -109,9 +110,10 @@ def _steps_key(resource: object, drug: Drug) -> tuple[str, int] | None:
         value = resource.get(name)
         if isinstance(value, (list, dict)):
             try:
-                return _json_text(value), id(drug)
+                text = _json_text(value)
             except Exception:  # not plain JSON (or nested beyond the recursion limit): no cache
                 return None
+            return (text, id(drug)) if len(text) <= _STEPS_KEY_TEXT else None
     return None
 
 

@@ -165,11 +165,16 @@ def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
 # methadone) is read per order in _finish. The key holds every value the product part reads — the
 # concept's text and codings (system, code, display), the reference display, the Medication's form
 # concept and ingredients — so equal keys mean equal answers; a shape the key cannot hold exactly
-# (a number where a code belongs, a coding that is not a list …) is identified without the cache.
+# (a number where a code belongs, a coding that is not a list, a text over 256 characters …) is
+# identified without the cache.
 # ---------------------------------------------------------------------------------------------
 
 _PRODUCTS: dict[tuple, "_Product"] = {}
 _PRODUCTS_MAX = 4096
+# Bigger values are not kept in keys (memory stays bounded whatever a client sends).
+_KEY_TEXT = codes.CACHEABLE_TEXT  # characters of one text
+_KEY_ITEMS = 32  # codings of one concept
+_KEY_NODES = 256  # JSON values in a Medication's ingredients
 
 
 @dataclass(frozen=True)
@@ -191,11 +196,11 @@ def _concept_key(concept: object) -> tuple | None:
     if not isinstance(concept, dict):
         raise _Unkeyable
     text, coding = concept.get("text"), concept.get("coding")
-    if text is not None and type(text) is not str:
+    if text is not None and (type(text) is not str or len(text) > _KEY_TEXT):
         raise _Unkeyable
     if coding is None:
         return (text, ())
-    if type(coding) is not list:
+    if type(coding) is not list or len(coding) > _KEY_ITEMS:
         raise _Unkeyable
     out = []
     for c in coding:
@@ -203,33 +208,46 @@ def _concept_key(concept: object) -> tuple | None:
             continue  # skipped by _dicts as well
         system, code, display = c.get("system"), c.get("code"), c.get("display")
         for v in (system, code, display):
-            if v is not None and type(v) is not str:
+            if v is not None and (type(v) is not str or len(v) > _KEY_TEXT):
                 raise _Unkeyable
         out.append((system, code, display))
     return (text, tuple(out))
 
 
-def _frozen(value: object, depth: int = 0) -> object:
-    """A hashable, type-tagged copy of JSON (for Medication ingredients, which are rare and varied)."""
-    if depth > 8:
+def _frozen(value: object) -> object:
+    """A hashable, type-tagged copy of JSON (for Medication ingredients, which are rare and varied);
+    small values only (depth 8, 256 nodes, short texts)."""
+    budget = [_KEY_NODES]
+
+    def freeze(value: object, depth: int) -> object:
+        budget[0] -= 1
+        if depth > 8 or budget[0] < 0:
+            raise _Unkeyable
+        t = type(value)
+        if value is None:
+            return None
+        if t is str:
+            if len(value) > _KEY_TEXT:
+                raise _Unkeyable
+            return value
+        if t is bool:
+            return ("b", value)
+        if t is int:
+            return ("i", value)
+        if t is float:
+            return ("f", repr(value))  # repr tells -0.0 from 0.0
+        if t is list:
+            return ("l", tuple(freeze(v, depth + 1) for v in value))
+        if t is dict:
+            return ("d", tuple(sorted((freeze(k, depth + 1), freeze(v, depth + 1)) for k, v in value.items())))
         raise _Unkeyable
-    t = type(value)
-    if t is str or value is None:
-        return value
-    if t is bool:
-        return ("b", value)
-    if t is int:
-        return ("i", value)
-    if t is float:
-        return ("f", repr(value))  # repr tells -0.0 from 0.0
-    if t is list:
-        return ("l", tuple(_frozen(v, depth + 1) for v in value))
-    if t is dict:
-        return ("d", tuple(sorted((k, _frozen(v, depth + 1)) for k, v in value.items())))
-    raise _Unkeyable
+
+    return freeze(value, 0)
 
 
 def _product_key(concept: dict | None, medication: dict | None, ref_display: str | None) -> tuple | None:
+    if ref_display is not None and len(ref_display) > _KEY_TEXT:
+        return None
     try:
         if medication is None:
             return (_concept_key(concept), ref_display)

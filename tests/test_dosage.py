@@ -295,3 +295,12 @@ def test_steps_cache_dosage_that_is_not_plain_json_is_read_without_it():
     line = dosage(2, "st", freq=2)
     line["extension"] = {date(2024, 1, 1)}  # not JSON: cannot be keyed, still read
     assert [s.daily_dose.amount for s in dose_steps(med_request(concept("x"), line), OXY10)] == [2 * 10 * 2]
+
+
+def test_steps_cache_does_not_keep_huge_dosages():
+    from fhir_mappings import dosage as dosage_module
+
+    dosage_module._STEPS.clear()
+    line = dosage(2, "st", freq=2, text="1 tablett " + "morgon " * 1000)  # 7 000+ characters
+    assert [s.daily_dose.amount for s in dose_steps(med_request(concept("x"), line), OXY10)] == [2 * 10 * 2]
+    assert len(dosage_module._STEPS) == 0  # read without the cache

@@ -335,3 +335,17 @@ def test_product_cache_shapes_it_cannot_key_are_identified_the_same_way():
     drug = identify_drug(odd)
     assert (drug.drug_class, drug.ingredient, drug.identified_by) == (OPIOID, "oxycodone", IdentifiedBy.NAME)
     assert identify_drug(odd) == drug
+
+
+def test_caches_do_not_keep_long_texts_but_answer_the_same():
+    from fhir_mappings import medication as medication_module
+    from fhir_mappings.codes import normalize_text
+
+    long_text = "Oxikodon 5 mg kapsel " + "ö" * 400
+    before = normalize_text.cache_info().currsize
+    assert normalize_text(long_text) == "oxikodon 5 mg kapsel " + "o" * 400
+    assert normalize_text.cache_info().currsize == before
+    medication_module._PRODUCTS.clear()
+    drug = identify_drug(med_request(concept(long_text, atc="N02AA05")))
+    assert (drug.ingredient, drug.strength, drug.form) == ("oxycodone", 5, Form.IMMEDIATE)
+    assert len(medication_module._PRODUCTS) == 0  # identified without the cache
