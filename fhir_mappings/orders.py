@@ -68,12 +68,19 @@ def parse_date(value: Any) -> date | None:
     Partial dates take their first day ("2024" → 2024-01-01, "2024-03" → 2024-03-01). Anything
     else (numbers, lists, impossible dates) → None.
     """
+    if isinstance(value, str):
+        return _parse_date_text(value)
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, datetime):
         return value.date()
-    if not isinstance(value, str):
-        return None
+    return None
+
+
+@codes.text_cache(maxsize=16384, max_len=64)
+def _parse_date_text(value: str) -> date | None:
+    """parse_date of a string, cached: authoredOn and validity start repeat within an order, and
+    a patient's record is read again at every hook call (bounded; dates are immutable)."""
     m = _DATE_RE.match(value.strip())
     if not m:
         return None

@@ -498,3 +498,19 @@ def test_previous_supply_end_ignores_validity_only_ends():
 def test_supply_basis(dispense, basis):
     o = map_order(mr(authoredOn="2025-05-01", dosageInstruction=mg_dosage(10, 2), dispenseRequest=dispense), TODAY)
     assert o.supply_basis == basis
+
+
+def test_parse_date_cache_same_text_same_date_other_text_other_date():
+    from fhir_mappings import orders
+
+    orders._parse_date_text.cache_clear()
+    assert parse_date("2024-03-05T10:00:00+01:00") == date(2024, 3, 5)
+    assert parse_date("2024-03-05T10:00:00+01:00") == date(2024, 3, 5)  # served from the cache
+    assert orders._parse_date_text.cache_info().hits >= 1
+    assert parse_date("2024-03-06") == date(2024, 3, 6)
+    assert parse_date("2024-02-30") is None  # impossible dates stay unknown, cached or not
+    assert parse_date("2024-02-30") is None
+    # A long string is parsed but not kept (a client cannot fill memory through the cache).
+    before = orders._parse_date_text.cache_info().currsize
+    assert parse_date("2024-03-07" + "x" * 1000) == date(2024, 3, 7)
+    assert orders._parse_date_text.cache_info().currsize == before
