@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
@@ -45,7 +46,15 @@ class MeddTable:
     rows: tuple[MeddFactor, ...]
 
     def for_ingredient(self, ingredient: str) -> tuple[MeddFactor, ...]:
-        return tuple(r for r in self.rows if r.ingredient == ingredient)
+        return self._by_ingredient.get(ingredient, ())
+
+    @cached_property
+    def _by_ingredient(self) -> dict[str, tuple[MeddFactor, ...]]:
+        """Rows per ingredient, in table order (built once per table: medd runs for every order)."""
+        index: dict[str, list[MeddFactor]] = {}
+        for r in self.rows:
+            index.setdefault(r.ingredient, []).append(r)
+        return {k: tuple(v) for k, v in index.items()}
 
     def ingredient_for_atc(self, atc: str | None) -> str | None:
         if not atc:
@@ -129,6 +138,13 @@ def _band(rows: list[MeddFactor], amount: float) -> MeddFactor | None:
     return row
 
 
+_NOT_CONVERTIBLE: dict[DrugClass, Medd] = {
+    cls: Medd(None, problem="medication not identified") if cls is DrugClass.UNKNOWN
+    else Medd(None, problem=f"not an opioid analgesic ({cls.value})")
+    for cls in DrugClass if cls is not DrugClass.OPIOID
+}
+
+
 def medd(drug: Drug, dose: DailyDose) -> Medd:
     """MEDD of one drug at one daily dose, from the conversion table (default
     ``fhir_mappings/data/medd_factors.csv``, replaceable via ``TRAPPA_MEDD_TABLE``).
@@ -140,10 +156,9 @@ def medd(drug: Drug, dose: DailyDose) -> Medd:
     than the factor's (a patch dose in mg) and a dose outside the bands. PRN doses arrive at their
     maximum (see :mod:`fhir_mappings.dosage`).
     """
-    if drug.drug_class is DrugClass.UNKNOWN:
-        return Medd(None, problem="medication not identified")
-    if not drug.is_opioid:
-        return Medd(None, problem=f"not an opioid analgesic ({drug.drug_class.value})")
+    if drug.drug_class is not DrugClass.OPIOID:
+        # Most orders of a record: the same immutable answer per class, not a new one per order.
+        return _NOT_CONVERTIBLE[drug.drug_class]
     table = load_medd_table()
     ingredient = drug.ingredient or table.ingredient_for_atc(drug.atc)
     if ingredient is None:

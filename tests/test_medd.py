@@ -169,6 +169,24 @@ def test_region_swaps_the_table_by_environment(tmp_path, monkeypatch):
     assert medd(opioid("morphine"), mg(20)).problem == "no conversion factor for morphine"
 
 
+def test_rows_per_ingredient_index_answers_like_the_table():
+    table = load_medd_table()
+    # medd_factors.csv: methadone has four dose bands, factors 4, 8, 10, 12 in file order.
+    assert [r.factor for r in table.for_ingredient("methadone")] == [4, 8, 10, 12]
+    assert table.for_ingredient("methadone") == table.for_ingredient("methadone")
+    assert [r.factor for r in table.for_ingredient("oxycodone")] == [2]
+    assert table.for_ingredient("paracetamol") == ()
+    assert {r.ingredient for r in table.rows} == {i for i in table.ingredients if table.for_ingredient(i)}
+
+
+def test_non_opioids_get_the_same_answer_every_time():
+    # Shared per class: equal answers for equal classes, different problems for different classes.
+    assert medd(Drug(DrugClass.PARACETAMOL, "Alvedon"), mg(4000)) == medd(Drug(DrugClass.PARACETAMOL, "Panodil"), mg(3000))
+    assert medd(Drug(DrugClass.PARACETAMOL, "Alvedon"), mg(4000)).problem == "not an opioid analgesic (paracetamol)"
+    assert medd(Drug(DrugClass.LARO, "Metadon", "methadone"), mg(60)).problem == "not an opioid analgesic (laro)"
+    assert medd(Drug(DrugClass.UNKNOWN, "?"), mg(10)).problem == "medication not identified"
+
+
 def test_malformed_table_is_a_configuration_error(tmp_path):
     table = tmp_path / "bad.csv"
     table.write_text("ingredient,factor\nmorphine,1\n", encoding="utf-8")
