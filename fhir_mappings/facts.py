@@ -72,6 +72,11 @@ def _flatten(items: Any, fullurls: dict[str, dict] | None, depth: int = 0) -> It
         yield item
 
 
+def _refers_to_medication(resource: dict) -> bool:
+    """Whether the order may refer to a Medication (else there is nothing for a resolver to do)."""
+    return "medicationReference" in resource or "medication" in resource
+
+
 class _MedicationIndex:
     """Medication resources by id and by fullUrl."""
 
@@ -142,14 +147,26 @@ def build_patient_facts(
     draft_meds = [r for r in draft_resources if r.get("resourceType") == "Medication"]
     meds = _MedicationIndex(buckets.get("Medication", []) + draft_meds, fullurls)
 
+    # One pass over the record's orders also sorts out the few that the episode, MEDD and exclusion
+    # steps look at (opioids, LARO) and the unidentified ones, so those steps need not scan them all.
     orders: list[MedicationOrder] = []
+    opioid_orders: list[MedicationOrder] = []
+    laro_orders: list[MedicationOrder] = []
+    unidentified: dict[str, None] = {}
     request_pairs: list[tuple[dict, MedicationOrder]] = []
     for rtype in (MEDICATION_REQUEST, MEDICATION_DISPENSE, MEDICATION_STATEMENT):
         for raw in buckets.get(rtype, ()):
-            order = map_order(raw, today, meds.resolver(raw))
+            order = map_order(raw, today, meds.resolver(raw) if _refers_to_medication(raw) else None)
             if order is None or not counts_for_history(order):
                 continue
             orders.append(order)
+            drug_class = order.drug.drug_class
+            if drug_class is DrugClass.OPIOID:
+                opioid_orders.append(order)
+            elif drug_class is DrugClass.LARO:
+                laro_orders.append(order)
+            elif drug_class is DrugClass.UNKNOWN:
+                unidentified.setdefault(order.drug.display or "unnamed medication", None)
             if rtype == MEDICATION_REQUEST:
                 request_pairs.append((raw, order))
 
@@ -160,18 +177,16 @@ def build_patient_facts(
         order = map_order(raw, today, meds.resolver(raw), is_draft=True)
         if order is not None:
             draft_orders.append(order)
+            if order.drug.drug_class is DrugClass.UNKNOWN:
+                unidentified.setdefault(order.drug.display or "unnamed medication", None)
 
-    in_effect = opioids_in_effect(orders, today)
-    episode = current_episode(orders, today, drafts=draft_orders, gap_days=gap_days)
+    # These read only the opioid (or LARO) orders of what they are given: the subsets, in record order.
+    in_effect = opioids_in_effect(opioid_orders, today)
+    episode = current_episode(opioid_orders, today, drafts=draft_orders, gap_days=gap_days)
     conditions = read_conditions(buckets.get("Condition", ()), today)
     active_plan, previous = taper_plans(buckets.get("CarePlan", ()), request_pairs, today, meds.resolver({}))
     patient = patient_resource(buckets.get("Patient", ()), patient_id)
     age = age_on(patient.get("birthDate"), today)
-
-    unidentified: dict[str, None] = {}
-    for o in (*orders, *draft_orders):
-        if o.drug.drug_class is DrugClass.UNKNOWN:
-            unidentified.setdefault(o.drug.display or "unnamed medication", None)
 
     return PatientFacts(
         patient_id=patient_id,
@@ -187,8 +202,8 @@ def build_patient_facts(
         previous_tapers=previous,
         restriction_flag=restriction_flag(buckets.get("Flag", ()), today),
         is_renewal=is_renewal(episode, draft_orders),
-        previous_supply_end=previous_supply_end(orders, episode, today),
-        exclusions=exclusions(conditions, orders, draft_orders, age, today),
+        previous_supply_end=previous_supply_end(opioid_orders, episode, today),
+        exclusions=exclusions(conditions, laro_orders, draft_orders, age, today),
         data_gaps=tuple(g for g in gaps if isinstance(g, str)),
         unidentified=tuple(unidentified),
         service_requests=tuple(

@@ -244,14 +244,22 @@ def taper_plans(
     ``requests``: the record's MedicationRequests as (raw resource, mapped order) pairs — the raw
     resource is needed for ``basedOn`` links to CarePlans.
     """
-    pairs = [(obj(raw), o) for raw, o in requests if isinstance(o, MedicationOrder)]
-    by_id: dict[str, MedicationOrder] = {o.id: o for _, o in pairs if o.id}
+    # One pass over the requests: the links to CarePlans, and the opioid requests that may be tapers.
+    by_id: dict[str, MedicationOrder] = {}
     based_on: dict[str, list[MedicationOrder]] = {}
-    for raw, o in pairs:
-        for ref in arr(raw.get("basedOn")):
+    maybe_tapers: list[MedicationOrder] = []
+    for raw, o in requests:
+        if not isinstance(o, MedicationOrder):
+            continue
+        if o.id:
+            by_id[o.id] = o
+        for ref in arr(obj(raw).get("basedOn")):
             rtype, rid = split_reference(obj(ref).get("reference"))
             if rid and rtype in ("CarePlan", None):
                 based_on.setdefault(rid, []).append(o)
+        if (o.drug.is_opioid and not o.is_draft and o.status not in _NOT_A_TAPER and o.status is not None
+                and o.intent in _TAPER_REQUEST_INTENTS):
+            maybe_tapers.append(o)
 
     plans: list[TaperPlan] = []
     linked_ids: set[int] = set()
@@ -267,11 +275,7 @@ def taper_plans(
         linked_ids.update(id(o) for o in linked)
         plans.append(_careplan_plan(cp, linked, resolve_medication))
 
-    taper_requests = [
-        o for _, o in pairs
-        if id(o) not in linked_ids and o.drug.is_opioid and not o.is_draft and o.is_decreasing_steps
-        and o.status not in _NOT_A_TAPER and o.status is not None and o.intent in _TAPER_REQUEST_INTENTS
-    ]
+    taper_requests = [o for o in maybe_tapers if id(o) not in linked_ids and o.is_decreasing_steps]
     plans += _request_tapers(taper_requests)
 
     def is_active(plan: TaperPlan) -> bool:
