@@ -165,15 +165,16 @@ def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
 # methadone) is read per order in _finish. The key holds every value the product part reads — the
 # concept's text and codings (system, code, display), the reference display, the Medication's form
 # concept and ingredients — so equal keys mean equal answers; a shape the key cannot hold exactly
-# (a number where a code belongs, a coding that is not a list, a text over 256 characters …) is
-# identified without the cache.
+# (a number where a code belongs, a coding that is not a list, texts over 1 024 characters in all …)
+# is identified without the cache.
 # ---------------------------------------------------------------------------------------------
 
 _PRODUCTS: dict[tuple, "_Product"] = {}
 _PRODUCTS_MAX = 4096
-# Bigger values are not kept in keys (memory stays bounded whatever a client sends).
-_KEY_TEXT = codes.CACHEABLE_TEXT  # characters of one text
-_KEY_ITEMS = 32  # codings of one concept
+# Bigger values are not kept in keys (memory stays bounded whatever a client sends: at most
+# 4 096 keys of about 1 000 characters).
+_KEY_CHARS = 1024  # characters of all texts of one key
+_KEY_ITEMS = 16  # codings of one concept
 _KEY_NODES = 256  # JSON values in a Medication's ingredients
 
 
@@ -189,73 +190,93 @@ class _Unkeyable(Exception):
     pass
 
 
-def _concept_key(concept: object) -> tuple | None:
+class _KeyBudget:
+    """Characters and JSON values a key may still hold."""
+
+    __slots__ = ("chars", "nodes")
+
+    def __init__(self) -> None:
+        self.chars, self.nodes = _KEY_CHARS, _KEY_NODES
+
+    def text(self, value: object) -> object:
+        """``value`` if None or a string that still fits, else _Unkeyable."""
+        if value is None:
+            return None
+        if type(value) is not str:
+            raise _Unkeyable
+        self.chars -= len(value)
+        if self.chars < 0:
+            raise _Unkeyable
+        return value
+
+
+def _concept_key(concept: object, budget: _KeyBudget) -> tuple | None:
     """(text, ((system, code, display), …)) of a CodeableConcept as _texts/_codings read it."""
     if concept is None:
         return None
     if not isinstance(concept, dict):
         raise _Unkeyable
     text, coding = concept.get("text"), concept.get("coding")
-    if text is not None and (type(text) is not str or len(text) > _KEY_TEXT):
-        raise _Unkeyable
-    if coding is None:
-        return (text, ())
-    if type(coding) is not list or len(coding) > _KEY_ITEMS:
-        raise _Unkeyable
-    out = []
-    for c in coding:
-        if type(c) is not dict:
-            continue  # skipped by _dicts as well
-        system, code, display = c.get("system"), c.get("code"), c.get("display")
-        for v in (system, code, display):
-            if v is not None and (type(v) is not str or len(v) > _KEY_TEXT):
-                raise _Unkeyable
-        out.append((system, code, display))
-    return (text, tuple(out))
-
-
-def _frozen(value: object) -> object:
-    """A hashable, type-tagged copy of JSON (for Medication ingredients, which are rare and varied);
-    small values only (depth 8, 256 nodes, short texts)."""
-    budget = [_KEY_NODES]
-
-    def freeze(value: object, depth: int) -> object:
-        budget[0] -= 1
-        if depth > 8 or budget[0] < 0:
+    chars = 0
+    if text is not None:
+        if type(text) is not str:
             raise _Unkeyable
-        t = type(value)
-        if value is None:
-            return None
-        if t is str:
-            if len(value) > _KEY_TEXT:
-                raise _Unkeyable
-            return value
-        if t is bool:
-            return ("b", value)
-        if t is int:
-            return ("i", value)
-        if t is float:
-            return ("f", repr(value))  # repr tells -0.0 from 0.0
-        if t is list:
-            return ("l", tuple(freeze(v, depth + 1) for v in value))
-        if t is dict:
-            return ("d", tuple(sorted((freeze(k, depth + 1), freeze(v, depth + 1)) for k, v in value.items())))
+        chars = len(text)
+    if coding is None:
+        out = ()
+    elif type(coding) is not list or len(coding) > _KEY_ITEMS:
         raise _Unkeyable
+    else:
+        out = []
+        for c in coding:
+            if type(c) is not dict:
+                continue  # skipped by _dicts as well
+            system, code, display = c.get("system"), c.get("code"), c.get("display")
+            for v in (system, code, display):  # inline: this runs for every order
+                if v is not None:
+                    if type(v) is not str:
+                        raise _Unkeyable
+                    chars += len(v)
+            out.append((system, code, display))
+        out = tuple(out)
+    budget.chars -= chars
+    if budget.chars < 0:
+        raise _Unkeyable
+    return (text, out)
 
-    return freeze(value, 0)
+
+def _frozen(value: object, budget: _KeyBudget, depth: int = 0) -> object:
+    """A hashable, type-tagged copy of JSON (for Medication ingredients, which are rare and varied);
+    small values only (depth 8, the budget's values and characters)."""
+    budget.nodes -= 1
+    if depth > 8 or budget.nodes < 0:
+        raise _Unkeyable
+    t = type(value)
+    if value is None or t is str:
+        return budget.text(value)
+    if t is bool:
+        return ("b", value)
+    if t is int:
+        return ("i", value)
+    if t is float:
+        return ("f", repr(value))  # repr tells -0.0 from 0.0
+    if t is list:
+        return ("l", tuple(_frozen(v, budget, depth + 1) for v in value))
+    if t is dict:
+        return ("d", tuple(sorted((_frozen(k, budget, depth + 1), _frozen(v, budget, depth + 1))
+                                  for k, v in value.items())))
+    raise _Unkeyable
 
 
 def _product_key(concept: dict | None, medication: dict | None, ref_display: str | None) -> tuple | None:
-    if ref_display is not None and len(ref_display) > _KEY_TEXT:
-        return None
+    budget = _KeyBudget()
     try:
         if medication is None:
-            return (_concept_key(concept), ref_display)
+            return (_concept_key(concept, budget), budget.text(ref_display))
         form = medication.get("form")
-        ingredient = medication.get("ingredient")
-        return (_concept_key(concept), ref_display,
-                _concept_key(form) if isinstance(form, dict) else None,
-                _frozen(ingredient))
+        return (_concept_key(concept, budget), budget.text(ref_display),
+                _concept_key(form, budget) if isinstance(form, dict) else None,
+                _frozen(medication.get("ingredient"), budget))
     except (_Unkeyable, TypeError, RecursionError):  # TypeError: keys that do not sort (not JSON)
         return None
 

@@ -341,11 +341,16 @@ def test_caches_do_not_keep_long_texts_but_answer_the_same():
     from fhir_mappings import medication as medication_module
     from fhir_mappings.codes import normalize_text
 
-    long_text = "Oxikodon 5 mg kapsel " + "ö" * 400
+    long_text = "Oxikodon 5 mg kapsel " + "ö" * 400  # over the 256 characters a text cache keeps
     before = normalize_text.cache_info().currsize
     assert normalize_text(long_text) == "oxikodon 5 mg kapsel " + "o" * 400
     assert normalize_text.cache_info().currsize == before
+    # Product keys hold at most 1 024 characters of text in all: 21 + 1 200 is over.
     medication_module._PRODUCTS.clear()
-    drug = identify_drug(med_request(concept(long_text, atc="N02AA05")))
+    drug = identify_drug(med_request(concept("Oxikodon 5 mg kapsel " + "ö" * 1200, atc="N02AA05")))
     assert (drug.ingredient, drug.strength, drug.form) == ("oxycodone", 5, Form.IMMEDIATE)
     assert len(medication_module._PRODUCTS) == 0  # identified without the cache
+    # Under the limit it is cached, and gives the same answer.
+    cached = identify_drug(med_request(concept(long_text, atc="N02AA05")))
+    assert (cached.ingredient, cached.strength, cached.form) == ("oxycodone", 5, Form.IMMEDIATE)
+    assert len(medication_module._PRODUCTS) == 1
