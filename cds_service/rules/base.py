@@ -121,3 +121,5 @@ class RuleContext:
     # The draft orders as the EHR sent them, keyed by resource id: rules that propose an *update* of a
     # draft (e.g. exit-plan) return the draft itself, amended.
     drafts_raw: Mapping[str, dict] = field(default_factory=dict)
+    # Work shared by rules within one hook call (e.g. the taper proposal that two cards build on).
+    memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)

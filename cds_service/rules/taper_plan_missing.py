@@ -191,8 +191,17 @@ def proposal(facts: PatientFacts, ctx: RuleContext) -> TaperProposal | None:
 
     ``problem`` (when there is no schedule) is "no-dose", "no-ingredient", or the schedule's own
     warning code saying why it has no steps (e.g. "dose-below-smallest-strength",
-    "no-strengths-known").
+    "no-strengths-known"). Computed once per hook call: prescribing-restriction builds on it too.
     """
+    cached = ctx.memo.get("taper-proposal")
+    if cached is not None and cached[0] is facts:  # identity, not id(): a context may outlive facts
+        return cached[1]
+    result = _proposal(facts, ctx)
+    ctx.memo["taper-proposal"] = (facts, result)
+    return result
+
+
+def _proposal(facts: PatientFacts, ctx: RuleContext) -> TaperProposal | None:
     if not is_applicable(facts):
         return None
     draft = draft_opioids(facts)[0]
