@@ -35,6 +35,14 @@ from .model import MG, UG_PER_H, Drug, DrugClass, Form, IdentifiedBy
 MedicationResolver = Callable[[str], "dict | None"]
 
 UNNAMED = "unnamed medication"
+DISPLAY_MAX = 200  # a name on a card; the record may hold anything (the fuzzers send 100 kB "names")
+
+
+def shown_name(text: str) -> str:
+    """The record's product text as a card may show it: whitespace folded, at most DISPLAY_MAX characters.
+    Identification still reads the whole text; only what is displayed is shortened."""
+    text = " ".join(text.split())
+    return text if len(text) <= DISPLAY_MAX else text[: DISPLAY_MAX - 1].rstrip() + "…"
 
 _PAIN_TEXT = re.compile(r"\bsmart(?:a|or|an|orna|lindr\w*|tillstand\w*)\b|\bpain\b|\banalges")
 _PAIN_ICD = re.compile(r"^(?:R52|G89|MG30)")
@@ -288,7 +296,7 @@ def _identify_product(concept: dict | None, medication: dict | None, ref_display
     product_texts = _texts(concept)
     if ref_display:
         product_texts.append(ref_display)
-    display = product_texts[0] if product_texts else UNNAMED
+    display = shown_name(product_texts[0]) if product_texts else UNNAMED
 
     atc, rx, rx_code = _classify_codings(_codings(concept))
     ingredient_concepts = [_ingredient_concept(i) for i in ingredients]

@@ -354,3 +354,18 @@ def test_caches_do_not_keep_long_texts_but_answer_the_same():
     cached = identify_drug(med_request(concept(long_text, atc="N02AA05")))
     assert (cached.ingredient, cached.strength, cached.form) == ("oxycodone", 5, Form.IMMEDIATE)
     assert len(medication_module._PRODUCTS) == 1
+
+
+def test_a_huge_product_text_is_shown_short_but_still_identified():
+    """A card must not repeat 100 kB of record text: the display is clipped, identification is not."""
+    from fhir_mappings.medication import DISPLAY_MAX, identify_drug
+
+    text = "Oxikodon depot 10 mg " + "Z" * 100_000
+    mr = {"resourceType": "MedicationRequest",
+          "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": "N02AA05"}],
+                                        "text": text}}
+    drug = identify_drug(mr)
+    assert drug.ingredient == "oxycodone"
+    assert len(drug.display) == DISPLAY_MAX and drug.display.startswith("Oxikodon depot 10 mg")
+    short = identify_drug({**mr, "medicationCodeableConcept": {**mr["medicationCodeableConcept"], "text": "Oxikodon  depot\n10 mg"}})
+    assert short.display == "Oxikodon depot 10 mg"
