@@ -32,6 +32,9 @@ def _serve(args) -> int:
             self.cfg.set("threads", args.threads)
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 5)
+            # Longer than an EHR's connection reuse: with gunicorn's 2 s a busy worker could close a
+            # connection the client had already sent its next request on (resets seen in the benchmark).
+            self.cfg.set("keepalive", 75)
             self.cfg.set("accesslog", None)  # an access log line would carry patient ids in no URL, but keep it lean
             self.cfg.set("loglevel", "info")
 
