@@ -56,24 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("TRAPPA_THREADS", 4)))
     args = parser.parse_args(argv)
 
-    from gunicorn.app.base import BaseApplication
+    from cds_service.__main__ import run_gunicorn
 
-    class Gunicorn(BaseApplication):
-        # The same settings as cds_service/__main__.py's serve command.
-        def load_config(self):
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", args.workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", args.threads)
-            self.cfg.set("timeout", 30)
-            self.cfg.set("graceful_timeout", 5)
-            self.cfg.set("accesslog", None)
-            self.cfg.set("loglevel", "info")
-
-        def load(self):
-            return create_app()
-
-    Gunicorn().run()
+    run_gunicorn(create_app, args.host, args.port, args.workers, args.threads)
     return 0
 
 
