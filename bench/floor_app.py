@@ -1,6 +1,6 @@
 """The benchmark's floor: the least a Flask service under our server can do for a hook call.
 
-``POST /cds-services/<id>`` reads the body, parses it as JSON (exactly as the hook view parses it) and
+``POST /cds-services/<id>`` reads the body, parses it (exactly as the hook view parses it) and
 answers ``{"cards": []}``; nothing else (no validation, no rules, no audit). Served exactly like ``python -m cds_service serve``
 (``cds_service/__main__.py``): gunicorn, ``gthread`` workers, the same worker and thread counts,
 timeouts and no access log — so the difference between the two is what Trappa itself costs.
@@ -10,25 +10,20 @@ Run: ``python bench/floor_app.py --host 127.0.0.1 --port 8090 --workers 2 --thre
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 
-import orjson
 from flask import Flask, Response, request
 
 EMPTY = b'{"cards": []}'
 
 
 def parse(raw: bytes):
-    """Parse the way Trappa's hook view does (cds_service/views/hooks.py ``read_json_body``: orjson,
-    the cyclic GC paused while the containers are built), so the floor is the least *our* stack can do."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return orjson.loads(raw)
-    finally:
-        if collecting:
-            gc.enable()
+    """Parse exactly as Trappa's hook view does (``cds_service.request_json.parse_json``, called by
+    ``views/hooks.py`` ``read_json_body``), so the floor is the least *our* stack can do and the
+    difference between the two is what Trappa does beyond reading the request."""
+    from cds_service.request_json import parse_json
+
+    return parse_json(raw)
 
 
 def create_app() -> Flask:

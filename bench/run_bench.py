@@ -194,24 +194,11 @@ def _dev_settings():
 
 
 def parse_body(raw: bytes):
-    """The request bytes parsed as the hook view parses them (cds_service/views/hooks.py
-    ``read_json_body``: orjson, with the cyclic GC paused while the containers are built)."""
-    from cds_service.views import hooks
+    """The request bytes parsed as the hook view parses them: the view's own function
+    (``cds_service.request_json.parse_json``, called by ``views/hooks.py`` ``read_json_body``)."""
+    from cds_service.request_json import parse_json
 
-    parse = getattr(hooks, "parse_json", None)
-    if parse is not None:  # the view's own function, once it has one
-        return parse(raw)
-    import gc
-
-    import orjson
-
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return orjson.loads(raw)
-    finally:
-        if collecting:
-            gc.enable()
+    return parse_json(raw)
 
 
 def evaluate_once(raw: bytes, settings, service, cpu: list | None = None) -> tuple[float, dict]:

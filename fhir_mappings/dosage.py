@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from . import codes
+from .shared import content_key
 from .codes import MG_PER_ML
 from .model import MG, UG_PER_H, DailyDose, DoseStep, Drug, Form
 
@@ -75,10 +76,11 @@ def dose_steps(resource: dict, drug: Drug) -> tuple[DoseStep, ...]:
 # the same dosage lines for the same product, read thousands of times. The steps depend on the lines
 # and on the drug's form and strength only — except when a boundsDuration step has to start at the
 # resource's own date, and then the result is not cached. The key is the exact JSON text of the
-# dosage (anything that is not plain JSON is read without the cache) and the drug object itself
+# dosage — the text it was decoded from when the request decoder shared it (``fhir_mappings.shared``),
+# else the dosage serialised here (anything that is not plain JSON is read without the cache) and the drug object itself
 # (``identify_drug`` shares one Drug per product); the entry holds the drug, so its id cannot be
 # reused while the entry lives.
-_STEPS: dict[tuple[str, int], tuple[Drug, tuple[DoseStep, ...]]] = {}
+_STEPS: dict[tuple[str | bytes, int], tuple[Drug, tuple[DoseStep, ...]]] = {}
 _STEPS_MAX = 2048
 _STEPS_KEY_TEXT = 4096  # a longer dosage is read every time (memory stays bounded)
 
@@ -102,13 +104,16 @@ def _json_text_function():
 _json_text = _json_text_function()
 
 
-def _steps_key(resource: object, drug: Drug) -> tuple[str, int] | None:
+def _steps_key(resource: object, drug: Drug) -> tuple[str | bytes, int] | None:
     """(JSON of the dosage element dosage_lines reads, id of the drug), or None: not cacheable."""
     if type(resource) is not dict:
         return None
     for name in ("dosageInstruction", "dosage"):
         value = resource.get(name)
         if isinstance(value, (list, dict)):
+            shared = content_key(value)  # decoded once from this text (fhir_mappings.shared)
+            if shared is not None:
+                return (shared, id(drug))
             try:
                 text = _json_text(value)
             except Exception:  # not plain JSON (or nested beyond the recursion limit): no cache

@@ -29,6 +29,7 @@ from . import codes
 from .codes import MG_PER_ML
 from .dosage import dosage_lines
 from .model import MG, UG_PER_H, Drug, DrugClass, Form, IdentifiedBy
+from .shared import content_key
 
 # resolve_medication(reference) -> the Medication resource (dict) or None. ``reference`` is the
 # literal Reference.reference string: "#med1" (contained) or "Medication/123" (server-side).
@@ -280,7 +281,9 @@ def _product_key(concept: dict | None, medication: dict | None, ref_display: str
     budget = _KeyBudget()
     try:
         if medication is None:
-            return (_concept_key(concept, budget), budget.text(ref_display))
+            # A product the request decoder shared (fhir_mappings.shared) is keyed by its JSON text.
+            shared = content_key(concept)
+            return (shared if shared is not None else _concept_key(concept, budget), budget.text(ref_display))
         form = medication.get("form")
         return (_concept_key(concept, budget), budget.text(ref_display),
                 _concept_key(form, budget) if isinstance(form, dict) else None,
