@@ -195,8 +195,8 @@ def _dev_settings():
 
 def parse_body(raw: bytes):
     """The request bytes parsed as the hook view parses them: the view's own function
-    (``cds_service.request_json.parse_json``, called by ``views/hooks.py`` ``read_json_body``)."""
-    from cds_service.request_json import parse_json
+    (``cds_service.jsonio.parse_json``, called by ``views/hooks.py`` ``read_json_body``)."""
+    from cds_service.jsonio import parse_json
 
     return parse_json(raw)
 
@@ -206,13 +206,14 @@ def evaluate_once(raw: bytes, settings, service, cpu: list | None = None) -> tup
     parse JSON (:func:`parse_body`) → evaluate_request → JSON text. Returns (wall seconds, response); appends the
     thread's CPU seconds to ``cpu`` when given."""
     from cds_service.evaluate import evaluate_request
+    from cds_service.jsonio import dump_response
 
     c0 = time.thread_time()
     t0 = time.perf_counter()
     body = parse_body(raw)
     result = evaluate_request(service, body, settings, None, "sv")
     response = result.response
-    json.dumps(response, ensure_ascii=False)
+    dump_response(response)
     # Freeing the request's objects is part of its cost (the server pays it when the view returns);
     # left to the caller it would fall outside the timing, or onto the next repetition.
     del body, result
@@ -297,6 +298,7 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
     from cds_service import rules
     from cds_service.evaluate import draft_orders, today_for
     from cds_service.gather import fetch_missing_medications, gather
+    from cds_service.jsonio import dump_response
     from cds_service.protocol import validate_request
     from cds_service.rules.base import ClinicalSettings, RuleContext
 
@@ -328,7 +330,7 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
         shared = card_renderer.base_facts(facts)
         response = {"cards": [card_renderer.render(f, facts, "sv", shared) for f in findings]}
         t.append(time.perf_counter())
-        json.dumps(response, ensure_ascii=False)
+        dump_response(response)
         t.append(time.perf_counter())
         del body, data, drafts, facts, ctx, findings, shared, response, ctx_json  # freeing the request
         t.append(time.perf_counter())

@@ -160,6 +160,25 @@ def medd(drug: Drug, dose: DailyDose) -> Medd:
         # Most orders of a record: the same immutable answer per class, not a new one per order.
         return _NOT_CONVERTIBLE[drug.drug_class]
     table = load_medd_table()
+    # The renewals of one prescription share their Drug (per product) and DailyDose (per dosage)
+    # objects: the answer is worked out once per pair and table. Entries hold the objects they are
+    # keyed by, so an id cannot be reused while its entry lives.
+    key = (id(drug), id(dose), id(table))
+    hit = _MEDD.get(key)
+    if hit is not None and hit[0] is drug and hit[1] is dose and hit[2] is table:
+        return hit[3]
+    result = _opioid_medd(table, drug, dose)
+    if len(_MEDD) >= _MEDD_MAX:
+        _MEDD.clear()  # bounded: memory stays flat
+    _MEDD[key] = (drug, dose, table, result)
+    return result
+
+
+_MEDD: dict[tuple[int, int, int], tuple[Drug, DailyDose, MeddTable, Medd]] = {}
+_MEDD_MAX = 2048
+
+
+def _opioid_medd(table: MeddTable, drug: Drug, dose: DailyDose) -> Medd:
     ingredient = drug.ingredient or table.ingredient_for_atc(drug.atc)
     if ingredient is None:
         return Medd(None, problem="opioid ingredient unknown")

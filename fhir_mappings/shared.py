@@ -3,13 +3,13 @@
 A patient's record is mostly the same few prescriptions renewed again and again: hundreds of
 MedicationRequests whose product (``medicationCodeableConcept``) and dosage (``dosageInstruction``)
 are word for word the same, and whose dates and ids differ. Two facts follow, and the fast request
-decoder (``cds_service.request_json``) uses both:
+decoder (``cds_service.jsonio``) uses both:
 
 1. **Only the elements the mapping reads need building.** :data:`RESOURCE_ELEMENTS` lists every
    top-level element of a medication order or Medication (:data:`OUTLINED_TYPES`) that anything in
    ``fhir_mappings`` or the rules reads; the rest (narrative, identifiers, extensions …) can be skipped
    while decoding. The list is
-   checked by ``tests/test_request_json.py``, which records every element the service reads while it
+   checked by ``tests/test_jsonio.py``, which records every element the service reads while it
    evaluates every fixture and the benchmark corpus: an element read but not listed fails that test.
    Nested values are kept whole.
 2. **A repeated sub-document is decoded once and shared.** :func:`intern` turns the exact JSON text of

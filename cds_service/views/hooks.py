@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, request
 from ..errors import RequestProblem, problem_response
 from ..evaluate import evaluate_request
 from ..protocol import validate_feedback
-from ..request_json import parse_json
+from ..jsonio import dump_response, parse_json
 from ..services import SERVICES
 from ..cards import SUPPORTED_LANGUAGES
 
@@ -27,7 +27,7 @@ def _service(service_id: str):
 
 def read_json_body(hook_request: bool = True):
     """The request body as JSON, or a RequestProblem saying exactly what is wrong with it.
-    ``hook_request``: a hook call, decoded to what the service reads (``request_json``)."""
+    ``hook_request``: a hook call, decoded to what the service reads (``jsonio``)."""
     if request.mimetype not in ("application/json", "application/fhir+json"):
         raise RequestProblem(415, "not-supported", "Content-Type must be application/json")
     return parse_json(request.get_data(cache=False), hook_request=hook_request)  # get_data raises 413 past MAX_CONTENT_LENGTH
@@ -59,7 +59,7 @@ def call_service(service_id: str):
             _audit(service_id, hook_instance, problem.status, [], started)
         return problem_response(problem)
     try:
-        payload = current_app.json.dumps(result.response)
+        payload = dump_response(result.response)
     except RecursionError:  # a suggestion that echoes a pathologically nested draft order
         problem = RequestProblem(400, "invalid", "request JSON is nested too deeply")
         _audit(service.id, hook_instance, problem.status, [], started)

@@ -1,4 +1,6 @@
-"""A hook request's JSON body → Python values, cheaply (issue 6: the hot path).
+"""JSON in and out of the hook view, cheaply (issue 6: the hot path).
+
+**In:** a hook request's body → Python values.
 
 The prefetch holds the patient's whole record — 100 MedicationRequests are about 100 KiB, 5 000 about
 5 MiB — and the service reads a few elements of each resource. Building every object of it and freeing
@@ -20,6 +22,7 @@ the outline is a fast path, never a filter. Invalid JSON is a :class:`RequestPro
 from __future__ import annotations
 
 import gc
+import json
 from typing import Any, Optional, TypedDict
 
 import msgspec
@@ -145,3 +148,17 @@ def _share(resource: dict) -> None:
                 resource[name] = intern(bytes(raw))
             except ValueError:  # not JSON after all (the outline only skims it): the general way decides
                 raise _DoesNotFit from None
+
+
+def dump_response(response: dict) -> bytes:
+    """The CDS Hooks response as UTF-8 JSON (Swedish text as is, keys in the order built), with
+    ``orjson``: a tenth of the standard library's time for a response with suggested resources.
+    RecursionError for a value nested too deeply to write (a suggestion echoing a pathological draft)."""
+    try:
+        return orjson.dumps(response)
+    except orjson.JSONEncodeError as exc:
+        if "recursion" in str(exc).lower():
+            raise RecursionError(str(exc)) from None
+    # What orjson will not write but JSON can hold: an integer beyond 64 bits that a draft order carried
+    # into a suggestion. The standard library writes it as it came.
+    return json.dumps(response, ensure_ascii=False).encode()
