@@ -570,12 +570,15 @@ def duration_days(quantity: object) -> float | None:
 
 
 def number(value: object) -> float | None:
-    """A finite JSON number (bools excluded), else None."""
+    """A finite JSON number (bools excluded), else None — also for an integer too large for a float."""
     t = type(value)
     if t is not int and t is not float:  # (exact int/float first: the hot path; bool is not int here)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an integer beyond any float (JSON allows it; Python's json reads it exactly)
+        return None
     return f if _isfinite(f) else None
 
 

@@ -246,3 +246,21 @@ def test_without_dose_information_the_dose_is_unknown_never_zero(resource):
     facts = build_patient_facts("p1", [resource], [], TODAY)
     if facts.opioids_in_effect:
         assert facts.total_medd.complete is False and facts.total_medd.value is None
+
+
+HUGE = 10**400  # JSON allows it, Python's json module (the FHIR fallback's reader) reads it exactly; no float holds it
+
+
+def test_integers_beyond_any_float_are_unreadable_numbers_not_a_crash():
+    resource = {
+        "resourceType": "MedicationRequest", "status": "active", "authoredOn": "2026-11-01",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": "N02AA05"}]},
+        "dosageInstruction": [{"timing": {"repeat": {"frequency": HUGE, "period": 1, "periodUnit": "d"}},
+                               "doseAndRate": [{"doseQuantity": {"value": HUGE, "unit": "mg"}}]}],
+        "dispenseRequest": {"numberOfRepeatsAllowed": HUGE, "expectedSupplyDuration": {"value": HUGE, "code": "d"},
+                            "quantity": {"value": HUGE, "unit": "mg"}},
+    }
+    order = map_order(resource, TODAY)
+    assert order.daily_dose.amount is None and order.daily_dose.problem  # unknown, said so; never zero
+    assert order.medd.value is None
+    assert_order_honest(order)
