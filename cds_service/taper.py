@@ -68,6 +68,8 @@ from enum import Enum
 from functools import lru_cache
 from itertools import combinations_with_replacement
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 from fhir_mappings.medd import medd as _medd
 from fhir_mappings.model import MG, UG_PER_H, DailyDose, Drug, DrugClass, Exposure, Form, IdentifiedBy
@@ -318,10 +320,14 @@ class TaperSchedule:
         return None
 
 
-def _per_administration_amounts(strengths: tuple[int, ...], soft_max: int, max_units: int) -> dict[int, tuple[int, ...]]:
+@lru_cache(maxsize=64)
+def _per_administration_amounts(strengths: tuple[int, ...], soft_max: int, max_units: int) -> Mapping[int, tuple[int, ...]]:
     """Every amount one administration can hold → the combination using the fewest units (then the
     largest strengths). Up to ``soft_max`` units any amount; more units (up to ``max_units``) only for
-    amounts too large for ``soft_max`` units of the largest strength (a high starting dose)."""
+    amounts too large for ``soft_max`` units of the largest strength (a high starting dose).
+
+    Depends on the strengths table alone, so it is worked out once per row and unit limits (cached,
+    read-only), not at every schedule: a hook call proposes up to three."""
     best: dict[int, tuple[int, ...]] = {0: ()}
     desc = tuple(sorted(strengths, reverse=True))
     for k in range(1, max_units + 1):
@@ -330,7 +336,7 @@ def _per_administration_amounts(strengths: tuple[int, ...], soft_max: int, max_u
             if k > soft_max and amount <= soft_max * desc[0]:
                 continue
             best.setdefault(amount, combo)
-    return best
+    return MappingProxyType(best)
 
 
 def _slot_order(n: int) -> list[int]:

@@ -159,10 +159,20 @@ def medd(drug: Drug, dose: DailyDose) -> Medd:
     if drug.drug_class is not DrugClass.OPIOID:
         # Most orders of a record: the same immutable answer per class, not a new one per order.
         return _NOT_CONVERTIBLE[drug.drug_class]
+    return _opioid_medd(load_medd_table(), drug, dose)
+
+
+def medd_memo(drug: Drug, dose: DailyDose) -> Medd:
+    """:func:`medd`, worked out once per (drug, dose) *object* pair and table.
+
+    For the orders of a record: the renewals of one prescription share their Drug (one per product,
+    ``medication.identify_drug``) and DailyDose (one per dosage, ``dosage.dose_steps``) objects, so
+    the answer repeats hundreds of times. Entries hold the objects they are keyed by, so an id cannot
+    be reused while its entry lives. (Taper steps build fresh objects per step: they call ``medd``.)
+    """
+    if drug.drug_class is not DrugClass.OPIOID:
+        return _NOT_CONVERTIBLE[drug.drug_class]
     table = load_medd_table()
-    # The renewals of one prescription share their Drug (per product) and DailyDose (per dosage)
-    # objects: the answer is worked out once per pair and table. Entries hold the objects they are
-    # keyed by, so an id cannot be reused while its entry lives.
     key = (id(drug), id(dose), id(table))
     hit = _MEDD.get(key)
     if hit is not None and hit[0] is drug and hit[1] is dose and hit[2] is table:

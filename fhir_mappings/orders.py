@@ -46,7 +46,7 @@ from . import codes
 from .dosage import daily_dose as _daily_dose
 from .dosage import dose_steps as _dose_steps
 from .dosage import dosage_lines, to_amount
-from .medd import medd as _medd
+from .medd import medd_memo as _medd
 from .medication import MedicationResolver, identify_drug
 from .model import MG, UG_PER_H, DailyDose, Drug, MedicationOrder
 

@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from fhir_mappings.dosage import daily_dose
-from fhir_mappings.medd import load_medd_table, medd, total_medd
+from fhir_mappings.medd import load_medd_table, medd, medd_memo, total_medd
 from fhir_mappings.medication import identify_drug
 from fhir_mappings.model import (MG, UG_PER_H, DailyDose, Drug, DrugClass, Form, Medd, MedicationOrder,
                                  TotalMedd)
@@ -226,3 +226,15 @@ def test_ambiguous_combination_strength_is_not_guessed():
     result = medd(drug, daily_dose(mr, drug, date(2024, 3, 1)))
     assert result.value is None
     assert result.problem == "daily dose unknown: strength per unit unknown"
+
+
+def test_memo_for_record_orders_answers_like_medd_and_follows_a_swapped_table(tmp_path, monkeypatch):
+    drug, dose = opioid("oxycodone"), mg(20)
+    assert medd_memo(drug, dose) == medd(drug, dose) == medd_memo(drug, dose)
+    assert medd_memo(drug, dose).value == 40  # oxycodone factor 2 in the bundled table
+    table = tmp_path / "region.csv"
+    table.write_text("ingredient,atc,form,unit,factor,min_daily,max_daily,source\n"
+                     "oxycodone,N02AA05,immediate|depot,mg,1.5,,,Region X 2025\n", encoding="utf-8")
+    monkeypatch.setenv("TRAPPA_MEDD_TABLE", str(table))
+    assert medd_memo(drug, dose).value == 30  # same objects, other table: not the remembered answer
+    assert medd_memo(Drug(DrugClass.LARO, "Metadon", "methadone"), mg(60)).problem == "not an opioid analgesic (laro)"
