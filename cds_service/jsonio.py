@@ -131,8 +131,9 @@ def _prefetched(key: str, raw: msgspec.Raw):
                 resource = entry.get("resource") if entry is not None else None
                 if resource is None:
                     continue
-                if resource.get("resourceType") not in OUTLINED_TYPES:
-                    break  # e.g. an OperationOutcome entry: this Bundle is read whole
+                rtype = resource.get("resourceType")
+                if type(rtype) is not str or rtype not in OUTLINED_TYPES:
+                    break  # e.g. an OperationOutcome entry (or junk): this Bundle is read whole
                 _share(resource)
             else:
                 return bundle

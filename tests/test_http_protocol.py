@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 
 import pytest
@@ -222,13 +223,20 @@ def test_feedback_is_stored_durably_and_validated(service):
     with engine.connect() as conn:
         rows = conn.execute(text("select outcome, override_code, has_user_comment from feedback where card_uuid = :u"),
                             {"u": card["uuid"]}).all()
-        audit = conn.execute(text("select service, status, cards from audit where hook_instance = :h"),
-                             {"h": _valid()["hookInstance"]}).all()
         dump = " ".join(str(r) for r in conn.execute(text("select * from feedback")).all())
     assert rows == [("overridden", "plan-elsewhere", 1)]
     assert "free text" not in dump
-    # the fixture's hookInstance is reused across tests: the row of *this* call holds this card's uuid
-    assert any(row[0] == "trappa-order-sign" and row[1] == 200 and card["uuid"] in row[2] for row in audit)
+    # The audit row is written behind the response (storage.AuditWriter), within milliseconds.
+    # The fixture's hookInstance is reused across tests: the row of *this* call holds this card's uuid.
+    deadline = time.monotonic() + 5
+    while True:
+        with engine.connect() as conn:
+            audit = conn.execute(text("select service, status, cards from audit where hook_instance = :h"),
+                                 {"h": _valid()["hookInstance"]}).all()
+        if any(row[0] == "trappa-order-sign" and row[1] == 200 and card["uuid"] in row[2] for row in audit):
+            break
+        assert time.monotonic() < deadline, "no audit row for the call within 5 s"
+        time.sleep(0.02)
 
 
 def test_wrong_method_is_405_with_operation_outcome(service):

@@ -63,7 +63,12 @@ def _order_resources(body: dict):
         if not isinstance(value, dict):
             continue
         items = [e.get("resource") for e in value.get("entry") or () if isinstance(e, dict)] or [value]
-        yield from (r for r in items if isinstance(r, dict) and r.get("resourceType") in OUTLINED_TYPES)
+        yield from (r for r in items if isinstance(r, dict) and _outlined_type(r))
+
+
+def _outlined_type(resource: dict) -> bool:
+    rtype = resource.get("resourceType")
+    return isinstance(rtype, str) and rtype in OUTLINED_TYPES
 
 
 @pytest.mark.parametrize("name,raw", list(_bodies()), ids=[n for n, _ in _bodies()])
@@ -132,7 +137,7 @@ def _recorded(body: dict, read: set) -> dict:
         if isinstance(value, dict):
             for entry in value.get("entry") or ():
                 res = entry.get("resource") if isinstance(entry, dict) else None
-                if isinstance(res, dict) and res.get("resourceType") in OUTLINED_TYPES:
+                if isinstance(res, dict) and _outlined_type(res):
                     entry["resource"] = _Recording(res, read)
     return body
 
@@ -194,6 +199,9 @@ def test_evaluating_leaves_shared_values_as_decoded():
     ]}},
     {"medicationRequests": None, "patient": None, "unknownKey": {"a": 1}},
     {"medicationRequests": {"resourceType": "MedicationRequest", "id": "single", "status": "active"}},
+    # found by the fuzzer (test_fuzz): an unhashable resourceType made the outline check itself fail
+    {"medicationRequests": {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": ["MedicationRequest"]}},
+                                                                {"resource": {"resourceType": {"a": 1}}}]}},
     [1, 2, 3],
 ])
 def test_unusual_prefetch_shapes_decode_exactly_as_the_full_decoding(prefetch):
@@ -217,7 +225,7 @@ def _kept(body):
             items = [e.get("resource") for e in value.get("entry") or () if isinstance(e, dict)] \
                 if isinstance(value.get("entry"), list) else []
             for r in items + [value]:
-                if isinstance(r, dict) and r.get("resourceType") in OUTLINED_TYPES:
+                if isinstance(r, dict) and _outlined_type(r):
                     for k in [k for k in r if k not in RESOURCE_ELEMENTS and k != "entry"]:
                         del r[k]
     return body
