@@ -163,28 +163,31 @@ def medd(drug: Drug, dose: DailyDose) -> Medd:
 
 
 def medd_memo(drug: Drug, dose: DailyDose) -> Medd:
-    """:func:`medd`, worked out once per (drug, dose) *object* pair and table.
+    """:func:`medd`, worked out once per drug object, dose amount and unit, and table.
 
-    For the orders of a record: the renewals of one prescription share their Drug (one per product,
-    ``medication.identify_drug``) and DailyDose (one per dosage, ``dosage.dose_steps``) objects, so
-    the answer repeats hundreds of times. Entries hold the objects they are keyed by, so an id cannot
-    be reused while its entry lives. (Taper steps build fresh objects per step: they call ``medd``.)
+    For the orders of a record: the renewals of one prescription share their Drug object (one per
+    product, ``medication.identify_drug``) and dose, so the answer repeats hundreds of times. A known
+    dose's MEDD depends on its amount and unit alone; an unknown dose is answered directly (its reason
+    is the order's own). Entries hold the drug and table they are keyed by, so an id cannot be reused
+    while its entry lives.
     """
     if drug.drug_class is not DrugClass.OPIOID:
         return _NOT_CONVERTIBLE[drug.drug_class]
     table = load_medd_table()
-    key = (id(drug), id(dose), id(table))
+    if dose.amount is None:
+        return _opioid_medd(table, drug, dose)
+    key = (id(drug), dose.amount, dose.unit, id(table))
     hit = _MEDD.get(key)
-    if hit is not None and hit[0] is drug and hit[1] is dose and hit[2] is table:
-        return hit[3]
+    if hit is not None and hit[0] is drug and hit[1] is table:
+        return hit[2]
     result = _opioid_medd(table, drug, dose)
     if len(_MEDD) >= _MEDD_MAX:
         _MEDD.clear()  # bounded: memory stays flat
-    _MEDD[key] = (drug, dose, table, result)
+    _MEDD[key] = (drug, table, result)
     return result
 
 
-_MEDD: dict[tuple[int, int, int], tuple[Drug, DailyDose, MeddTable, Medd]] = {}
+_MEDD: dict[tuple, tuple[Drug, MeddTable, Medd]] = {}
 _MEDD_MAX = 2048
 
 
