@@ -43,11 +43,30 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int) 
             self.cfg.set("keepalive", 75)
             self.cfg.set("accesslog", None)  # no access log: request lines are noise next to the audit trail
             self.cfg.set("loglevel", "info")
+            self.cfg.set("post_worker_init", _tune_garbage_collection)
 
         def load(self):
             return app_factory()
 
     Gunicorn().run()
+
+
+#: Allocations between two young-generation collections (CPython's default: 700). A hook call builds
+#: tens of thousands of short-lived objects (most of them freed by reference counting when it ends);
+#: at 700 the collector ran through them every few hundred, for nothing.
+GC_THRESHOLD = (50_000, 20, 20)
+
+
+def _tune_garbage_collection(worker) -> None:
+    """In each worker, once the app is loaded: the objects that live as long as the process (modules,
+    schemas, tables, the Flask app) are moved out of the collector's sight (``gc.freeze``), so a full
+    collection walks only what requests built; and young collections run less often (GC_THRESHOLD).
+    Cycles are still collected — later, in fewer passes. In the benchmark: shorter tails, same memory."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _evaluate(args) -> int:
