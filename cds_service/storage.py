@@ -187,16 +187,17 @@ class AuditWriter:
     Why: the audit row is bookkeeping, the card is what the physician waits for. Written in the request,
     every call paid a transaction — 0.2 ms of CPU on SQLite, a network round trip and a commit on
     PostgreSQL — and now and then a WAL checkpoint's disk flush, right in the EHR's 500 ms budget. Here
-    the request only queues the row; the writer stores whatever has queued in one transaction, usually
-    within a few milliseconds. Bounded: past ``max_pending`` rows (the database is down or far too
+    the request only queues the row; the writer stores the rows of up to ``linger`` seconds (50 ms) in
+    one transaction. Bounded: past ``max_pending`` rows (the database is down or far too
     slow) new rows are dropped and counted in the log, never blocking a hook call — as before, when a
     failed write was logged and the card still went out. Rows still queued at exit are written then
     (``atexit``; gunicorn workers exit normally on a graceful stop); a killed process loses at most
     the rows of its last moments.
     """
 
-    def __init__(self, write, max_pending: int = 10_000, batch: int = 500):
+    def __init__(self, write, max_pending: int = 10_000, batch: int = 500, linger: float = 0.05):
         self._write = write
+        self._linger = linger
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
         self._batch = batch
         self._thread: threading.Thread | None = None
@@ -236,9 +237,13 @@ class AuditWriter:
     def _run(self) -> None:
         while True:
             rows = [self._queue.get()]
+            # Linger a moment for the rows of the calls under way: one transaction for many rows costs
+            # a fraction of one per row (at a steady 300 calls a second, ~15 rows per transaction).
+            until = time.monotonic() + self._linger
             while len(rows) < self._batch:
+                wait = until - time.monotonic()
                 try:
-                    rows.append(self._queue.get_nowait())
+                    rows.append(self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
             try:
