@@ -68,6 +68,11 @@ def parse_date(value: Any) -> date | None:
     Partial dates take their first day ("2024" → 2024-01-01, "2024-03" → 2024-03-01). Anything
     else (numbers, lists, impossible dates) → None.
     """
+    if type(value) is str:
+        try:
+            return _DATES[value]  # the hot path: a record repeats its dates, requests repeat records
+        except KeyError:
+            return _parse_date_text(value)
     if isinstance(value, str):
         return _parse_date_text(value)
     if isinstance(value, date) and not isinstance(value, datetime):
@@ -77,17 +82,27 @@ def parse_date(value: Any) -> date | None:
     return None
 
 
-@codes.text_cache(maxsize=16384, max_len=64)
+# Dates by their text: authoredOn and validity start repeat within an order, and a patient's record is
+# read again at every hook call. Bounded (start afresh past _DATES_MAX); texts longer than
+# _DATE_TEXT_MAX are parsed every time, so a client cannot fill memory through it. Dates are immutable.
+_DATES: dict[str, date | None] = {}
+_DATES_MAX = 16384
+_DATE_TEXT_MAX = 64
+
+
 def _parse_date_text(value: str) -> date | None:
-    """parse_date of a string, cached: authoredOn and validity start repeat within an order, and
-    a patient's record is read again at every hook call (bounded; dates are immutable)."""
     m = _DATE_RE.match(value.strip())
-    if not m:
-        return None
-    try:
-        return date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
-    except ValueError:
-        return None
+    result = None
+    if m:
+        try:
+            result = date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
+        except ValueError:
+            result = None
+    if type(value) is str and len(value) <= _DATE_TEXT_MAX:
+        if len(_DATES) >= _DATES_MAX:
+            _DATES.clear()
+        _DATES[value] = result
+    return result
 
 
 def obj(value: Any) -> dict:

@@ -503,14 +503,19 @@ def test_supply_basis(dispense, basis):
 def test_parse_date_cache_same_text_same_date_other_text_other_date():
     from fhir_mappings import orders
 
-    orders._parse_date_text.cache_clear()
+    orders._DATES.clear()
     assert parse_date("2024-03-05T10:00:00+01:00") == date(2024, 3, 5)
+    assert "2024-03-05T10:00:00+01:00" in orders._DATES
     assert parse_date("2024-03-05T10:00:00+01:00") == date(2024, 3, 5)  # served from the cache
-    assert orders._parse_date_text.cache_info().hits >= 1
     assert parse_date("2024-03-06") == date(2024, 3, 6)
     assert parse_date("2024-02-30") is None  # impossible dates stay unknown, cached or not
     assert parse_date("2024-02-30") is None
     # A long string is parsed but not kept (a client cannot fill memory through the cache).
-    before = orders._parse_date_text.cache_info().currsize
+    before = len(orders._DATES)
     assert parse_date("2024-03-07" + "x" * 1000) == date(2024, 3, 7)
-    assert orders._parse_date_text.cache_info().currsize == before
+    assert len(orders._DATES) == before
+    # Bounded: past the limit the cache starts afresh and keeps answering right.
+    for day in range(orders._DATES_MAX + 10):
+        parse_date(f"2024-01-01T00:00:00.{day}")
+    assert len(orders._DATES) <= orders._DATES_MAX
+    assert parse_date("2024-03-05T10:00:00+01:00") == date(2024, 3, 5)
