@@ -562,8 +562,31 @@ def duration_days(quantity: object) -> float | None:
     """Days in a FHIR Duration ({value, unit|code}), None if unreadable or not positive."""
     if not isinstance(quantity, dict):
         return None
-    value = number(quantity.get("value"))
-    per = period_days(quantity.get("code")) or period_days(quantity.get("unit"))
+    value, code, unit = quantity.get("value"), quantity.get("code"), quantity.get("unit")
+    # Every renewal says "30 days" the same way: the answer is kept per (value, code, unit). The value's
+    # type is part of the key (True == 1 in Python, but True is no number here); unhashable or long
+    # values are read uncached.
+    key = (type(value), value, code, unit)
+    try:
+        return _DURATIONS[key]
+    except KeyError:
+        pass
+    except TypeError:  # a list or object where a value or code belongs
+        return _duration_days(value, code, unit)
+    days = _duration_days(value, code, unit)
+    if all(type(v) is not str or len(v) <= 32 for v in (value, code, unit)):  # memory stays bounded
+        if len(_DURATIONS) >= 4096:
+            _DURATIONS.clear()  # bounded
+        _DURATIONS[key] = days
+    return days
+
+
+_DURATIONS: dict[tuple, float | None] = {}
+
+
+def _duration_days(value: object, code: object, unit: object) -> float | None:
+    value = number(value)
+    per = period_days(code) or period_days(unit)
     if value is None or per is None or value <= 0:
         return None
     return value * per

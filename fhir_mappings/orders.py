@@ -155,9 +155,13 @@ def split_reference(ref: Any) -> tuple[str | None, str | None]:
 
 def add_days(day: date, days: int) -> date | None:
     try:
-        return day + timedelta(days=days)
+        return day + (_DAY_SPANS[days] if 0 <= days < len(_DAY_SPANS) else timedelta(days=days))
     except OverflowError:
         return None
+
+
+# Supplies are days to a few years: their timedeltas made once, not per order.
+_DAY_SPANS = tuple(timedelta(days=n) for n in range(1100))
 
 
 # --------------------------------------------------------------------------------------------------

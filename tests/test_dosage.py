@@ -304,3 +304,15 @@ def test_steps_cache_does_not_keep_huge_dosages():
     line = dosage(2, "st", freq=2, text="1 tablett " + "morgon " * 1000)  # 7 000+ characters
     assert [s.daily_dose.amount for s in dose_steps(med_request(concept("x"), line), OXY10)] == [2 * 10 * 2]
     assert len(dosage_module._STEPS) == 0  # read without the cache
+
+
+def test_duration_cache_tells_true_from_one_and_keeps_answering_right():
+    from fhir_mappings.codes import duration_days
+
+    assert duration_days({"value": 1, "code": "d"}) == 1
+    assert duration_days({"value": True, "code": "d"}) is None  # True is no number, though True == 1
+    assert duration_days({"value": 1.0, "code": "wk"}) == 7
+    assert duration_days({"value": [30], "code": "d"}) is None  # unhashable: read uncached
+    assert duration_days({"value": 30, "code": ["d"], "unit": "dagar"}) == 30  # unhashable code: uncached, the unit says
+    assert duration_days({"value": 30, "unit": "x" * 10_000}) is None
+    assert [duration_days({"value": 30, "code": "d"}) for _ in range(3)] == [30, 30, 30]
