@@ -151,6 +151,14 @@ def _better(a: tuple[DrugClass, str | None, str], b: tuple[DrugClass, str | None
 def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
     if not isinstance(resource, dict):
         return Drug(drug_class=DrugClass.UNKNOWN, display=UNNAMED)
+    # The usual order of a record: a product the request decoder shared, and no reference. Its key is
+    # what _product_key would make of it (concept text, no reference display), without the detour.
+    concept = resource.get("medicationCodeableConcept")
+    shared = content_key(concept) if type(concept) is dict else None
+    if shared is not None and "medicationReference" not in resource and "medication" not in resource:
+        product = _PRODUCTS.get((shared, None))
+        if product is not None:
+            return _finish(product, resource)
     concept, medication, ref_display = _medication_of(resource, resolve)
     key = _product_key(concept, medication, ref_display)
     if key is None:  # a shape the key does not describe exactly: identify without the cache
