@@ -41,19 +41,17 @@ _Resource = TypedDict(  # type: ignore[misc]
 
 
 class _Entry(TypedDict, total=False):
+    """A Bundle entry as the service reads it (``fhir_client.bundle_resources``, ``facts._flatten``)."""
+
     fullUrl: Any
     resource: Optional[_Resource]
-    search: Any
 
 
 class _OrderBundle(TypedDict, total=False):
     """A prefetch value of a query for orders: a Bundle (usually), its entries outlined."""
 
     resourceType: Any
-    id: Any
-    type: Any
-    total: Any
-    link: Any
+    link: Any  # paging: gather follows ``next``
     entry: list[Optional[_Entry]]
 
 
