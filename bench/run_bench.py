@@ -240,10 +240,28 @@ def check_cards(response: dict) -> str | None:
 
 
 def measure_in_process(corpus: dict[int, CorpusEntry], profile: Profile) -> dict:
+    """Evaluate under the garbage-collector settings of a server worker (``cds_service.__main__``
+    ``_tune_garbage_collection``: start-up objects frozen, a higher young-generation threshold), which
+    this process takes for the step and gives back afterwards."""
+    import gc
+
+    from cds_service.__main__ import _tune_garbage_collection
     from cds_service.services import SERVICES
 
     settings = _dev_settings()
     service = SERVICES["trappa-order-sign"]
+    smallest = corpus[min(corpus)]
+    evaluate_once(smallest.body, settings, service)  # lazy imports and compiled schemas, as in a loaded worker
+    threshold = gc.get_threshold()
+    _tune_garbage_collection(None)
+    try:
+        return _measure_in_process(corpus, profile, settings, service)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def _measure_in_process(corpus: dict[int, CorpusEntry], profile: Profile, settings, service) -> dict:
     out: dict = {"sizes": {}}
     for n in profile.sizes:
         entry = corpus[n]
