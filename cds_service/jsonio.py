@@ -3,21 +3,27 @@
 **In:** a hook request's body → Python values.
 
 The prefetch holds the patient's whole record — 100 MedicationRequests are about 100 KiB, 5 000 about
-5 MiB — and the service reads a few elements of each resource. Building every object of it and freeing
-them again was a third of a large request's time. So the body is decoded in one pass against a typed
-outline (``msgspec``):
+5 MiB — and the service reads a few elements of each order. Building every object of it and freeing
+them again was a third of a large request's time. So the body is decoded against a typed outline
+(``msgspec``):
 
-- the envelope (``hook``, ``context``, ``fhirAuthorization`` …) is decoded whole;
-- each prefetch resource, alone or as a Bundle entry, is decoded to the elements the mapping reads
-  (:data:`fhir_mappings.shared.RESOURCE_ELEMENTS`; each of them whole), and the rest is skipped without
+- the envelope (``hook``, ``context``, ``fhirAuthorization`` …) is decoded whole, and so is every
+  prefetch value except the orders (Patient, Conditions, Flags, CarePlans, ServiceRequests: a few each);
+- the Bundle of orders (the prefetch keys whose query asks for orders, ``services.PREFETCH``) is decoded
+  to the elements the service reads of an order or Medication
+  (:data:`fhir_mappings.shared.RESOURCE_ELEMENTS`, each of them whole); the rest is skipped without
   building anything;
 - the product and dosage of an order (:data:`fhir_mappings.shared.SHARED_ELEMENTS`) are taken as raw
   JSON text and decoded once per distinct text (:func:`fhir_mappings.shared.intern`): a record that
   renews the same prescription 200 times holds one dosage object, not 200.
 
-Any body that does not fit the outline (``prefetch`` not an object, a Bundle whose ``entry`` is not a
-list of objects, a number out of range …) is decoded the general way, with ``orjson``, exactly as before:
-the outline is a fast path, never a filter. Invalid JSON is a :class:`RequestProblem` (400) either way.
+An order Bundle holding another resource type (an OperationOutcome entry, say) is decoded whole, and any
+body that does not fit the outline (``prefetch`` not an object, ``entry`` not a list of objects, a
+number out of range …) is decoded whole with ``orjson``, exactly as before. What is skipped is never
+read: ``tests/test_jsonio.py`` checks that the service decides the same either way and reads nothing
+outside the outline. Invalid JSON is a :class:`RequestProblem` (400) either way.
+
+**Out:** :func:`dump_response`.
 """
 from __future__ import annotations
 

@@ -265,3 +265,14 @@ def test_response_nested_too_deeply_is_a_recursion_error():
         deep = [deep]
     with pytest.raises(RecursionError):
         dump_response({"cards": deep})
+
+
+def test_junk_in_an_unknown_prefetch_key_is_still_a_400():
+    from cds_service.protocol import validate_request
+
+    body = {"hook": "order-sign", "hookInstance": "h", "context": {"patientId": "p"}, "prefetch": {"junk": 5}}
+    decoded = parse_json(json.dumps(body).encode())
+    assert decoded["prefetch"] == {"junk": 5}
+    with pytest.raises(RequestProblem) as problem:
+        validate_request(decoded, "order-sign")
+    assert problem.value.status == 400 and "prefetch" in problem.value.message
