@@ -12,6 +12,7 @@ from .config import Settings
 from .errors import outcome_response
 from .fhir_client import FhirFetcher
 from .storage import Store
+from .turns import EvaluationTurns
 from .views import discovery, health, hooks
 
 log = logging.getLogger("cds_service")
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["trappa.settings"] = settings
     app.extensions["trappa.store"] = Store(settings.database_url)
-    app.extensions["trappa.fetcher"] = FhirFetcher(settings)
+    app.extensions["trappa.turns"] = EvaluationTurns()  # one evaluation computing at a time (turns.py)
+    app.extensions["trappa.fetcher"] = FhirFetcher(settings, app.extensions["trappa.turns"])
     app.extensions["trappa.auth"] = auth.Authenticator.from_settings(settings, app.extensions["trappa.store"])
 
     if settings.dev_mode:

@@ -23,6 +23,7 @@ import re
 import socket
 import threading
 import time
+from contextlib import nullcontext
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
@@ -31,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from .config import Settings
+from .turns import EvaluationTurns
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +204,9 @@ def check_fhir_server(
 class FhirFetcher:
     """Parallel, deadline-bounded FHIR reads for one process (thread-safe, fork-safe)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, turns: EvaluationTurns | None = None):
         self.settings = settings
+        self.turns = turns  # given up while waiting for answers (cds_service.turns)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         self._lock = threading.Lock()
@@ -225,6 +228,10 @@ class FhirFetcher:
             self._local.session = session
         return session
 
+    def waiting(self):
+        """Context for waiting on the network (answers, name resolution): the evaluation turn is given up."""
+        return self.turns.waiting() if self.turns is not None else nullcontext()
+
     def fetch_many(
         self, base_url: str, token: str | None, queries: dict[str, str], budget_s: float | None = None
     ) -> dict[str, FetchResult]:
@@ -235,24 +242,34 @@ class FhirFetcher:
         deadline = time.monotonic() + budget
         pool = self._executor()
         futures = {pool.submit(self._fetch_one, base_url, token, q, deadline): k for k, q in queries.items()}
+        with self.waiting():
+            done_all = self._wait(futures, deadline)
         results: dict[str, FetchResult] = {}
+        pending = set(futures) - done_all
+        for fut in done_all:
+            key = futures[fut]
+            try:
+                results[key] = fut.result()
+            except Exception as exc:  # a bug must not turn into a 500 for the client
+                log.warning("FHIR fetch %s failed unexpectedly: %s", key, type(exc).__name__)
+                results[key] = FetchResult(error="unexpected error while fetching")
+        for fut in pending:
+            fut.cancel()
+            results[futures[fut]] = FetchResult(error=f"no answer within the {budget:g} s budget")
+        return results
+
+    @staticmethod
+    def _wait(futures, deadline: float) -> set:
+        """The futures done by ``deadline``."""
+        done_all: set = set()
         pending = set(futures)
         while pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
-            for fut in done:
-                key = futures[fut]
-                try:
-                    results[key] = fut.result()
-                except Exception as exc:  # a bug must not turn into a 500 for the client
-                    log.warning("FHIR fetch %s failed unexpectedly: %s", key, type(exc).__name__)
-                    results[key] = FetchResult(error="unexpected error while fetching")
-        for fut in pending:
-            fut.cancel()
-            results[futures[fut]] = FetchResult(error=f"no answer within the {budget:g} s budget")
-        return results
+            done_all |= done
+        return done_all
 
     def _fetch_one(self, base_url: str, token: str | None, query: str, deadline: float) -> FetchResult:
         started = time.monotonic()

@@ -71,7 +71,8 @@ def gather(body: dict, settings: Settings, fetcher: FhirFetcher | None) -> Gathe
             reason = "no fhirServer given"
         else:
             try:
-                base = out.fhir_base = check_fhir_server(base, settings)
+                with fetcher.waiting():  # resolves the host name: network time
+                    base = out.fhir_base = check_fhir_server(base, settings)
             except FhirServerNotAllowed as exc:
                 raise RequestProblem(400, "security", str(exc), "fhirServer") from None
             auth = body.get("fhirAuthorization") or {}
@@ -125,7 +126,8 @@ def fetch_missing_medications(
         base = gathered.fhir_base
     else:
         try:
-            base = check_fhir_server(base, settings)
+            with fetcher.waiting():  # resolves the host name: network time
+                base = check_fhir_server(base, settings)
         except FhirServerNotAllowed:
             return  # no fetch possible: the unresolved medications show up as unidentified
     auth = body.get("fhirAuthorization") or {}

@@ -25,12 +25,12 @@ def _service(service_id: str):
     return service
 
 
-def read_json_body(hook_request: bool = True):
-    """The request body as JSON, or a RequestProblem saying exactly what is wrong with it.
-    ``hook_request``: a hook call, decoded to what the service reads (``jsonio``)."""
+def read_body() -> bytes:
+    """The request body's bytes (network time: read before the evaluation takes its turn), or a
+    RequestProblem: 415 when it is not declared JSON, 413 past MAX_CONTENT_LENGTH."""
     if request.mimetype not in ("application/json", "application/fhir+json"):
         raise RequestProblem(415, "not-supported", "Content-Type must be application/json")
-    return parse_json(request.get_data(cache=False), hook_request=hook_request)  # get_data raises 413 past MAX_CONTENT_LENGTH
+    return request.get_data(cache=False)
 
 
 def _language(settings) -> str:
@@ -48,21 +48,20 @@ def call_service(service_id: str):
     hook_instance = "?"
     try:
         service = _service(service_id)
-        body = read_json_body()
-        if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
-            hook_instance = body["hookInstance"]
-        result = evaluate_request(
-            service, body, settings, current_app.extensions["trappa.fetcher"], _language(settings)
-        )
+        raw = read_body()
+        lang = _language(settings)
+        with current_app.extensions["trappa.turns"].turn():
+            body = parse_json(raw)
+            if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+                hook_instance = body["hookInstance"]
+            result = evaluate_request(service, body, settings, current_app.extensions["trappa.fetcher"], lang)
+            try:
+                payload = dump_response(result.response)
+            except RecursionError:  # a suggestion that echoes a pathologically nested draft order
+                raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
     except RequestProblem as problem:
         if problem.status != 404:
             _audit(service_id, hook_instance, problem.status, [], started)
-        return problem_response(problem)
-    try:
-        payload = dump_response(result.response)
-    except RecursionError:  # a suggestion that echoes a pathologically nested draft order
-        problem = RequestProblem(400, "invalid", "request JSON is nested too deeply")
-        _audit(service.id, hook_instance, problem.status, [], started)
         return problem_response(problem)
     _audit(service.id, hook_instance, 200, result.response["cards"], started)
     return Response(payload, status=200, mimetype="application/json")
@@ -85,7 +84,7 @@ def _audit(service_id: str, hook_instance: str, status: int, cards: list, starte
 def feedback(service_id: str):
     try:
         service = _service(service_id)
-        body = read_json_body(hook_request=False)
+        body = parse_json(read_body(), hook_request=False)
         validate_feedback(body)
     except RequestProblem as problem:
         return problem_response(problem)
