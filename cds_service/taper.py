@@ -429,6 +429,29 @@ class _Givable:
                            for e in doses)]
 
 
+@lru_cache(maxsize=256)
+def _givable_doses(strengths_m: tuple[int, ...], n: int, soft_max: int, max_units: int, d0: int,
+                   widen: bool) -> tuple[_Givable, tuple[int, ...]]:
+    """The givable doses of a taper from ``d0`` (descending) and the _Givable that splits them.
+
+    A pure function of the strengths row, the unit limits and the start dose, so it is worked out once
+    for the alternatives of one proposal (they differ only in pace) and for later calls with the same
+    product and dose (cached; the _Givable's own caches only ever fill with the same answers).
+    """
+    givable = _Givable(strengths_m, n, soft_max, max_units)
+    first = None
+    if givable.split(d0) is None and widen:
+        # The current dose may need one or two more units than the limits allow; give it (or the
+        # nearest dose below it) as it is rather than cut on day one. A hard ceiling such as the
+        # paracetamol in a combination tablet is never widened.
+        extra = max(1, len(strengths_m) - 1)  # enough to fill any remainder with smaller strengths
+        wider = _Givable(strengths_m, n, max_units + extra, max_units + extra)
+        wider_doses = wider.doses_up_to(d0)
+        if wider_doses and givable.admit_start(wider_doses[0], wider):
+            first = wider_doses[0]
+    return givable, tuple(givable.doses_up_to(d0, start=first))
+
+
 def _to_m(x: float) -> int:
     return int(round(x * _SCALE))
 
@@ -528,18 +551,8 @@ def taper_schedule(
         soft_max = MAX_PATCHES if is_patch else MAX_TABLETS_PER_ADMINISTRATION
         # A starting dose that needs more units than the default still has to be givable.
         max_units = max(soft_max, math.ceil(d0 / n / max(strengths_m)))
-    givable = _Givable(strengths_m, n, soft_max, max_units)
-    first = None
-    if givable.split(d0) is None and not row.max_units_per_administration:
-        # The current dose may need one or two more units than the limits allow; give it (or the
-        # nearest dose below it) as it is rather than cut on day one. A hard ceiling such as the
-        # paracetamol in a combination tablet is never widened.
-        extra = max(1, len(strengths_m) - 1)  # enough to fill any remainder with smaller strengths
-        wider = _Givable(strengths_m, n, max_units + extra, max_units + extra)
-        wider_doses = wider.doses_up_to(d0)
-        if wider_doses and givable.admit_start(wider_doses[0], wider):
-            first = wider_doses[0]
-    doses = givable.doses_up_to(d0, start=first)
+    givable, doses = _givable_doses(strengths_m, n, soft_max, max_units, d0,
+                                    widen=not row.max_units_per_administration)
     if not doses:
         return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_BELOW_SMALLEST],
                       row, display)
