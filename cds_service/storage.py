@@ -88,6 +88,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=5000")
+            # The service appends rows and reads a few back: a 512 KiB page cache per connection is
+            # plenty (SQLite's default, 2 MiB, only fills a worker's memory as the audit table grows).
+            cur.execute("PRAGMA cache_size=-512")
             cur.close()
 
     return engine

@@ -96,3 +96,14 @@ def test_a_full_queue_drops_rows_without_blocking_the_call(tmp_path, caplog):
     gate.set()
     assert writer.flush(timeout=10)
     assert 5 <= len(written) < 50
+
+
+def test_sqlite_connections_keep_a_small_page_cache(tmp_path):
+    """The audit table only grows; SQLite's default 2 MiB page cache per connection filled the workers'
+    memory with it (seen as slow growth in the benchmark's memory step)."""
+    from sqlalchemy import text
+
+    store = Store(f"sqlite:///{tmp_path}/cache.sqlite3")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA cache_size")).scalar() == -512
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
