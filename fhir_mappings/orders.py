@@ -124,10 +124,12 @@ number = codes.number  # a finite JSON number (not a bool, not a numeric string)
 
 def reference_of(value: Any) -> str | None:
     """``Reference.reference`` (R4), or STU3 ``{agent: Reference}`` of ``requester``."""
-    ref = text(obj(value).get("reference"))
+    if not isinstance(value, dict):
+        return None
+    ref = text(value.get("reference"))
     if ref:
         return ref
-    return text(obj(obj(value).get("agent")).get("reference"))
+    return text(obj(value.get("agent")).get("reference"))
 
 
 def split_reference(ref: Any) -> tuple[str | None, str | None]:
@@ -316,7 +318,7 @@ def map_order(
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Coverage:
     start: date | None
     supply_end: date | None
