@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -115,7 +116,7 @@ class Store:
                 time.sleep(0.05 * (attempt + 1))
 
     def record_audit(self, *, service: str, hook_instance: str, status: int, cards: list[dict], millis: float) -> None:
-        """Queue one audit row; a background writer stores it within milliseconds (see AuditWriter)."""
+        """Queue one audit row; a background writer stores it within about 50 ms (see AuditWriter)."""
         summary = [
             {"uuid": c.get("uuid"), "topic": ((c.get("source") or {}).get("topic") or {}).get("code")} for c in cards
         ]
@@ -207,7 +208,7 @@ class AuditWriter:
         self._pid = None
         self._start_lock = threading.Lock()
         self._dropped = 0
-        atexit.register(self.flush)
+        _WRITERS.add(self)  # flushed at exit (held weakly: a writer that never started can be freed)
 
     def submit(self, row: dict) -> None:
         self._ensure_thread()
@@ -233,6 +234,8 @@ class AuditWriter:
             return
         with self._start_lock:
             if self._thread is None or self._pid != os.getpid():
+                if self._pid is not None:  # forked from a process that wrote: its rows are its own
+                    self._queue = queue.Queue(maxsize=self._queue.maxsize)
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, name="trappa-audit-writer", daemon=True)
                 self._thread.start()
@@ -256,3 +259,12 @@ class AuditWriter:
             finally:
                 for _ in rows:
                     self._queue.task_done()
+
+
+_WRITERS: "weakref.WeakSet[AuditWriter]" = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_writers_at_exit() -> None:
+    for writer in list(_WRITERS):
+        writer.flush()

@@ -107,3 +107,22 @@ def test_sqlite_connections_keep_a_small_page_cache(tmp_path):
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA cache_size")).scalar() == -512
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_rows_still_queued_when_the_process_exits_are_written(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url = f"sqlite:///{tmp_path}/exit.sqlite3"
+    code = (
+        "from cds_service.storage import Store\n"
+        f"s = Store({url!r})\n"
+        "for i in range(200):\n"
+        "    s.record_audit(service='trappa-order-sign', hook_instance='at-exit', status=200, cards=[], millis=1.0)\n"
+        # no flush: the interpreter exits right away, with rows still in the queue
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert len(Store(url).audit_for("at-exit")) == 200
