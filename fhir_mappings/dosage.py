@@ -77,9 +77,9 @@ def dose_steps(resource: dict, drug: Drug) -> tuple[DoseStep, ...]:
 # and on the drug's form and strength only — except when a boundsDuration step has to start at the
 # resource's own date, and then the result is not cached. The key is the exact JSON text of the
 # dosage — the text it was decoded from when the request decoder shared it (``fhir_mappings.shared``),
-# else the dosage serialised here (anything that is not plain JSON is read without the cache) and the drug object itself
-# (``identify_drug`` shares one Drug per product); the entry holds the drug, so its id cannot be
-# reused while the entry lives.
+# else the dosage serialised here (anything that is not plain JSON is read without the cache) — and
+# the drug object itself (``identify_drug`` shares one Drug per product); the entry holds the drug, so
+# its id cannot be reused while the entry lives.
 _STEPS: dict[tuple[str | bytes, int], tuple[Drug, tuple[DoseStep, ...]]] = {}
 _STEPS_MAX = 2048
 _STEPS_KEY_TEXT = 4096  # a longer dosage is read every time (memory stays bounded)

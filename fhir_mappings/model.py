@@ -21,7 +21,8 @@ def quick_init(cls):
 
     The generated ``__init__`` of a frozen dataclass sets each field through ``object.__setattr__``:
     2.4 µs for :class:`MedicationOrder`, which is built for every order of a record (5 000 in a large
-    one). This one has the same signature and defaults and stores the fields in one step (0.5 µs).
+    one). This one has the same signature and defaults and stores the fields in one step (1.2 µs, called
+    with keywords as the mapping does).
     The instance stays frozen: assigning a field afterwards still raises ``FrozenInstanceError``.
     Only for dataclasses without ``__post_init__`` and without default factories.
     """

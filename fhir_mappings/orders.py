@@ -68,13 +68,11 @@ def parse_date(value: Any) -> date | None:
     Partial dates take their first day ("2024" → 2024-01-01, "2024-03" → 2024-03-01). Anything
     else (numbers, lists, impossible dates) → None.
     """
-    if type(value) is str:
+    if isinstance(value, str):
         try:
             return _DATES[value]  # the hot path: a record repeats its dates, requests repeat records
         except KeyError:
             return _parse_date_text(value)
-    if isinstance(value, str):
-        return _parse_date_text(value)
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, datetime):
@@ -98,7 +96,7 @@ def _parse_date_text(value: str) -> date | None:
             result = date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
         except ValueError:
             result = None
-    if type(value) is str and len(value) <= _DATE_TEXT_MAX:
+    if len(value) <= _DATE_TEXT_MAX:
         if len(_DATES) >= _DATES_MAX:
             _DATES.clear()
         _DATES[value] = result
