@@ -7,11 +7,14 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from fhir_mappings.medd import load_medd_table
+
 from . import auth
 from .config import Settings
 from .errors import outcome_response
 from .fhir_client import FhirFetcher
 from .storage import Store
+from .taper import strengths_table
 from .turns import EvaluationTurns
 from .views import discovery, health, hooks
 
@@ -36,6 +39,10 @@ SECURITY_HEADERS = {
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The clinical tables are configuration: parsed here, so that a malformed or missing one stops the
+    # start-up (ValueError, OSError) instead of failing every hook call with a 500.
+    load_medd_table()
+    strengths_table()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.ensure_ascii = False  # Swedish text as UTF-8, not \u escapes

@@ -222,22 +222,25 @@ def _parse_row(raw: dict[str, str]) -> StrengthRow:
 
 
 @lru_cache(maxsize=8)
-def _load_table(path: str, mtime: float) -> dict[tuple[str, Form], StrengthRow]:
+def _load_table(path: str) -> Mapping[tuple[str, Form], StrengthRow]:
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [_parse_row(r) for r in csv.DictReader(fh)]
-    return {(r.ingredient, r.form): r for r in rows}
+    return MappingProxyType({(r.ingredient, r.form): r for r in rows})
 
 
-def strengths_table(path: str | os.PathLike | None = None) -> dict[tuple[str, Form], StrengthRow]:
+def strengths_table(path: str | os.PathLike | None = None) -> Mapping[tuple[str, Form], StrengthRow]:
     """The strengths table: ``path``, else ``$TRAPPA_STRENGTHS_TABLE``, else the bundled default.
 
-    A malformed table raises ``ValueError`` (configuration error: fail loudly at start-up).
+    Parsed once per path, as the MEDD table is: the file is configuration, read when the service
+    starts (``create_app`` loads it), and a changed file takes effect at the next restart. Looking at
+    the file again on every call would put a system call inside each evaluation (and give the
+    interpreter lock away to other threads mid-evaluation). Read-only: one table serves all calls.
+    A malformed table raises ``ValueError`` (configuration error: the service does not start).
     """
-    chosen = Path(path or os.environ.get(STRENGTHS_TABLE_ENV) or DEFAULT_STRENGTHS_TABLE)
-    return _load_table(str(chosen), chosen.stat().st_mtime)
+    return _load_table(os.fspath(path or os.environ.get(STRENGTHS_TABLE_ENV) or DEFAULT_STRENGTHS_TABLE))
 
 
-def strengths_for(ingredient: str, form: Form, table: dict | None = None) -> StrengthRow | None:
+def strengths_for(ingredient: str, form: Form, table: Mapping | None = None) -> StrengthRow | None:
     """The row a taper of ``ingredient`` currently given as ``form`` uses, or None.
 
     [RJL "Praktiska tips och trix"]: taper with a depot formulation of the opioid the patient uses.

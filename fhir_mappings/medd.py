@@ -3,7 +3,7 @@
 The factors live in one CSV (default ``fhir_mappings/data/medd_factors.csv``, columns
 ``ingredient,atc,form,unit,factor,min_daily,max_daily,source``). A region swaps it by setting
 ``TRAPPA_MEDD_TABLE`` to another CSV path; the variable is read at each call and each table file is
-parsed once (cache keyed by path). Dose-banded factors (methadone) are rows with
+parsed once (cache keyed by path; the service parses its table at start-up, ``cds_service.app``). Dose-banded factors (methadone) are rows with
 ``min_daily``/``max_daily``; patch factors are rows with unit ``ug/h``.
 
 Honesty [clinical-rules §4]: an opioid whose MEDD cannot be computed gets ``Medd(value=None,

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,3 +23,28 @@ def test_workers_freeze_start_up_objects_and_collect_young_objects_less_often():
     before, after, threshold, enabled = out.stdout.split()
     assert int(before) == 0 and int(after) > 10_000  # the loaded modules and app objects are frozen
     assert threshold == "True" and enabled == "True"  # collection still runs, only less often
+
+
+@pytest.mark.parametrize("variable, content, message", [
+    ("TRAPPA_STRENGTHS_TABLE",
+     "ingredient,form,strengths,unit,administrations_per_day,change_interval_days,"
+     "max_units_per_administration,depot,atc,ingredient_sv,product_sv,product_en,source,note\n"
+     "oxycodone,depot,20,grams,2,,,yes,N02AA05,oxikodon,Oxikodon depot,Oxycodone depot,test,\n",
+     "unit 'grams'"),
+    ("TRAPPA_MEDD_TABLE", "ingredient,form\noxycodone,depot\n", "missing columns"),
+])
+def test_a_malformed_clinical_table_stops_the_start_up(tmp_path, variable, content, message):
+    """A table is read when the service starts: a bad one stops the server with the reason in its log,
+    instead of a server that answers every hook call with a 500."""
+    from tests.support.service import ServiceProcess
+
+    table = tmp_path / "table.csv"
+    table.write_text(content, encoding="utf-8")
+    proc = ServiceProcess(env={variable: str(table)}, workers=1)
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            proc.start(timeout=20)
+        assert message in str(failed.value)
+    finally:
+        proc.stop()
+        proc.cleanup()

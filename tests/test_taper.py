@@ -352,6 +352,28 @@ def test_strengths_table_from_environment(tmp_path, monkeypatch):
     assert make("morphine", Form.DEPOT, 60, "mg", Exposure.LONG_TERM).warnings == ("no-strengths-known",)
 
 
+def test_strengths_table_is_parsed_once_and_not_looked_at_again(tmp_path, monkeypatch):
+    """The table is configuration: once parsed, calls never touch the file again (no system call
+    inside an evaluation). A removed file keeps serving what was read; the next restart reads anew."""
+    from cds_service.taper import strengths_table
+
+    table = tmp_path / "region-once.csv"
+    table.write_text(
+        "ingredient,form,strengths,unit,administrations_per_day,change_interval_days,"
+        "max_units_per_administration,depot,atc,ingredient_sv,product_sv,product_en,source,note\n"
+        "oxycodone,depot,20,mg,2,,,yes,N02AA05,oxikodon,Oxikodon depot,Oxycodone depot,test,\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TRAPPA_STRENGTHS_TABLE", str(table))
+    first = strengths_table()
+    table.unlink()
+    assert strengths_table() is first
+    s = make("oxycodone", Form.DEPOT, 80, "mg", Exposure.LONG_TERM)
+    assert [x.daily_dose for x in s.steps] == [80, 60, 40, 20]
+    with pytest.raises(TypeError):
+        first[("morphine", Form.DEPOT)] = first[("oxycodone", Form.DEPOT)]  # shared by all calls: read-only
+
+
 def test_six_month_warning_iff_longer_than_183_days():
     cases = [
         make("oxycodone", Form.DEPOT, 40, "mg", Exposure.LONG_TERM),
