@@ -6,13 +6,13 @@ card, since any card may have been decided without it.
 """
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any
 
 from fhir_mappings.model import PatientFacts
 from fhir_mappings.systems import CARD_TOPIC, TRAPPA_OVERRIDE
 
+from .ids import new_uuid
 from .rules.base import Finding, Localized
 from .rules.overrides import OVERRIDE_REASONS
 from .services import GAP_TEXT
@@ -87,7 +87,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
     trappa["guidelineSection"] = f"{finding.guideline.key}: {finding.section}"
 
     card: dict[str, Any] = {
-        "uuid": str(uuid.uuid4()),
+        "uuid": new_uuid(),
         "summary": _t(finding.summary, lang),
         "indicator": finding.indicator,
         "detail": detail,
@@ -102,7 +102,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         card["suggestions"] = [
             {
                 "label": _t(s.label, lang),
-                "uuid": str(uuid.uuid4()),
+                "uuid": new_uuid(),
                 "isRecommended": s.is_recommended,
                 "actions": [_action(a, lang) for a in s.actions],
             }
