@@ -2,6 +2,13 @@
 
 The schemas are the contract (kept in the repo, readable by integrators); this module only loads them
 once and turns the first violation into a :class:`RequestProblem` that names the field.
+
+Two validators read the same schemas. ``jsonschema_rs`` (Rust) answers the hot-path question — is this
+request valid? — in about 2 µs; ``jsonschema`` (the reference implementation) took about 0.45 ms, a
+tenth of a typical evaluation. Only when the fast one says no does the reference one look, to find and
+word the first violation, so a client gets the same 400 as before. ``tests/test_protocol.py`` checks
+that both agree on fixture, generated and mutated requests; where they would not, the reference one
+decides (a request it accepts is accepted).
 """
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
@@ -26,17 +34,31 @@ SCHEMA_FILES = (
 
 
 @lru_cache(maxsize=1)
-def _validators() -> dict[str, Draft202012Validator]:
-    schemas = {}
+def _schemas() -> dict[str, dict]:
+    out = {}
     for name in SCHEMA_FILES:
         text = resources.files("cds_service.schemas").joinpath(name).read_text(encoding="utf-8")
-        schemas[name] = json.loads(text)
+        out[name.removesuffix(".schema.json")] = json.loads(text)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _validators() -> dict[str, Draft202012Validator]:
+    """The reference validators: they find and word a violation."""
     registry = Registry().with_resources(
-        (s["$id"], Resource.from_contents(s)) for s in schemas.values()
+        (s["$id"], Resource.from_contents(s)) for s in _schemas().values()
     )
+    return {name: Draft202012Validator(schema, registry=registry) for name, schema in _schemas().items()}
+
+
+@lru_cache(maxsize=1)
+def _fast_validators() -> dict[str, jsonschema_rs.Draft202012Validator]:
+    """The hot-path validators: valid or not. ``format`` is an annotation only, as for the reference
+    validators (they are given no format checker)."""
+    registry = jsonschema_rs.Registry([(s["$id"], s) for s in _schemas().values()])
     return {
-        name.removesuffix(".schema.json"): Draft202012Validator(schema, registry=registry)
-        for name, schema in schemas.items()
+        name: jsonschema_rs.Draft202012Validator(schema, registry=registry, validate_formats=False)
+        for name, schema in _schemas().items()
     }
 
 
@@ -46,6 +68,11 @@ def _path(error) -> str:
 
 
 def _check(validator_name: str, instance, prefix: str = "") -> None:
+    try:
+        if _fast_validators()[validator_name].is_valid(instance):
+            return
+    except Exception:  # a value Rust cannot take (a lone surrogate in a string): the reference decides
+        pass
     validator = _validators()[validator_name]
     error = next(iter(sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))), None)
     if error is None:
