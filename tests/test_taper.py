@@ -337,14 +337,17 @@ def test_strengths_argument_overrides_table():
     assert [x.daily_dose for x in s.steps] == [40, 30, 20, 10]
 
 
+# A region's own strengths table: oxycodone depot in 20 mg tablets only.
+REGION_TABLE_ONLY_OXY_20 = (
+    "ingredient,form,strengths,unit,administrations_per_day,change_interval_days,"
+    "max_units_per_administration,depot,atc,ingredient_sv,product_sv,product_en,source,note\n"
+    "oxycodone,depot,20,mg,2,,,yes,N02AA05,oxikodon,Oxikodon depot,Oxycodone depot,test,\n"
+)
+
+
 def test_strengths_table_from_environment(tmp_path, monkeypatch):
     table = tmp_path / "region.csv"
-    table.write_text(
-        "ingredient,form,strengths,unit,administrations_per_day,change_interval_days,"
-        "max_units_per_administration,depot,atc,ingredient_sv,product_sv,product_en,source,note\n"
-        "oxycodone,depot,20,mg,2,,,yes,N02AA05,oxikodon,Oxikodon depot,Oxycodone depot,test,\n",
-        encoding="utf-8",
-    )
+    table.write_text(REGION_TABLE_ONLY_OXY_20, encoding="utf-8")
     monkeypatch.setenv("TRAPPA_STRENGTHS_TABLE", str(table))
     s = make("oxycodone", Form.DEPOT, 80, "mg", Exposure.LONG_TERM)
     check_schedule(s, d0=80, strengths=(20,), patch=False, per_day=2, max_units=4)
@@ -358,12 +361,7 @@ def test_strengths_table_is_parsed_once_and_not_looked_at_again(tmp_path, monkey
     from cds_service.taper import strengths_table
 
     table = tmp_path / "region-once.csv"
-    table.write_text(
-        "ingredient,form,strengths,unit,administrations_per_day,change_interval_days,"
-        "max_units_per_administration,depot,atc,ingredient_sv,product_sv,product_en,source,note\n"
-        "oxycodone,depot,20,mg,2,,,yes,N02AA05,oxikodon,Oxikodon depot,Oxycodone depot,test,\n",
-        encoding="utf-8",
-    )
+    table.write_text(REGION_TABLE_ONLY_OXY_20, encoding="utf-8")
     monkeypatch.setenv("TRAPPA_STRENGTHS_TABLE", str(table))
     first = strengths_table()
     table.unlink()
