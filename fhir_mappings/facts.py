@@ -7,8 +7,12 @@ searchset passed whole — are flattened; duplicates by type and id keep the fir
   Medications of ``resources`` (and those sent among the drafts) by "Medication/<id>", by a full URL ending in "Medication/<id>"
   (``_history`` stripped), by ``urn:uuid:`` fullUrl of a Bundle entry, or by bare id.
 - ``orders``: record MedicationRequests / Dispenses / Statements that count as history
-  (:func:`fhir_mappings.episodes.counts_for_history`); ``drafts``: the hook's draft orders (anything
-  but entered-in-error), mapped with ``is_draft=True``.
+  (:func:`fhir_mappings.episodes.counts_for_history`), except those of a drug identified as of no
+  interest (``DrugClass.OTHER``: simvastatin, metformin …). No rule reads those — the rules look at
+  opioids, LARO, sedatives, the pain treatments tried, withdrawal support and the unidentified — so
+  their doses and dates are not worked out: in a real record they are most of the orders.
+  ``drafts``: the hook's draft orders (anything but entered-in-error, any class), mapped with
+  ``is_draft=True``.
 - ``opioids_in_effect``, ``episode``, ``is_renewal``, ``previous_supply_end``: :mod:`.episodes`.
 - ``total_medd``: :func:`fhir_mappings.medd.total_medd` over the opioids in effect.
 - taper plans, restriction flag, conditions, exclusions, age: :mod:`.record`.
@@ -31,6 +35,7 @@ from .episodes import (
     previous_supply_end,
 )
 from .medd import total_medd
+from .medication import identify_drug
 from .model import DrugClass, MedicationOrder, PatientFacts
 from .orders import (
     MEDICATION_DISPENSE,
@@ -156,7 +161,11 @@ def build_patient_facts(
     request_pairs: list[tuple[dict, MedicationOrder]] = []
     for rtype in (MEDICATION_REQUEST, MEDICATION_DISPENSE, MEDICATION_STATEMENT):
         for raw in buckets.get(rtype, ()):
-            order = map_order(raw, today, meds.resolver(raw) if _refers_to_medication(raw) else None)
+            resolve = meds.resolver(raw) if _refers_to_medication(raw) else None
+            drug = identify_drug(raw, resolve)
+            if drug.drug_class is DrugClass.OTHER:
+                continue  # identified, and of no interest to any rule (module docstring)
+            order = map_order(raw, today, resolve, drug=drug)
             if order is None or not counts_for_history(order):
                 continue
             orders.append(order)

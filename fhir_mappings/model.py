@@ -265,7 +265,7 @@ class PatientFacts:
     patient_id: str
     today: date
     age: int | None  # None when birthDate unknown
-    orders: tuple[MedicationOrder, ...]  # the record (not drafts)
+    orders: tuple[MedicationOrder, ...]  # the record (not drafts), but for drugs of class OTHER (facts.py)
     drafts: tuple[MedicationOrder, ...]  # draft orders from the hook context
     opioids_in_effect: tuple[MedicationOrder, ...]  # record opioids covering today
     total_medd: TotalMedd

@@ -260,20 +260,23 @@ def map_order(
     resolve_medication: MedicationResolver | None = None,
     *,
     is_draft: bool = False,
+    drug: Drug | None = None,
 ) -> MedicationOrder | None:
     """One medication resource → :class:`MedicationOrder`; None only when ``resource`` is not an object.
 
     ``resourceType`` MedicationDispense / MedicationStatement are mapped as such; anything else
     (including a missing type, and DSTU2 "MedicationOrder") is read as a MedicationRequest.
     ``today`` picks the dose step in effect. Drafts (from the hook context) start ``today`` when they
-    carry no date.
+    carry no date. ``drug``: what :func:`~fhir_mappings.medication.identify_drug` already said of this
+    resource (with the same resolver), so that a caller who looked first does not identify it twice.
     """
     if not isinstance(resource, dict):
         return None
     rtype = text(resource.get("resourceType"))
     if rtype not in ORDER_TYPES:
         rtype = MEDICATION_REQUEST
-    drug = identify_drug(resource, resolve_medication)
+    if drug is None:
+        drug = identify_drug(resource, resolve_medication)
     steps = _dose_steps(resource, drug)  # reads dosageInstruction, or a Statement's dosage
     dose = _daily_dose(resource, drug, today, steps=steps)  # the steps just read, not read again
     if rtype == MEDICATION_REQUEST:

@@ -151,6 +151,36 @@ def test_unknown_dose_makes_total_medd_a_lower_bound_never_zero():
     assert only_unknown.total_medd.value is None and only_unknown.total_medd.complete is False
 
 
+def _coded_mr(mid, atc, display):
+    return oxy_mr(mid, "2025-05-01", medicationReference=None,
+                  medicationCodeableConcept={"coding": [{"system": ATC, "code": atc, "display": display}]})
+
+
+def test_orders_no_rule_reads_are_identified_but_not_kept():
+    """Simvastatin and enalapril (class OTHER) are left out of ``orders``; every class a rule reads —
+    opioid, benzodiazepine, paracetamol, gabapentinoid, and the unidentified — is kept and mapped."""
+    resources = [
+        MED_OXY, oxy_mr("oxy", "2025-05-01"),
+        _coded_mr("statin", "C10AA01", "Simvastatin"),
+        _coded_mr("ace", "C09AA02", "Enalapril"),
+        _coded_mr("benzo", "N05BA01", "Diazepam"),
+        _coded_mr("para", "N02BE01", "Paracetamol"),
+        _coded_mr("pregab", "N02BF02", "Pregabalin"),
+        oxy_mr("mystery", "2025-05-01", ref="Medication/missing"),
+    ]
+    facts = build_patient_facts("p1", resources, [], TODAY)
+    assert {o.id: o.drug.drug_class for o in facts.orders} == {
+        "oxy": DrugClass.OPIOID, "benzo": DrugClass.BENZODIAZEPINE, "para": DrugClass.PARACETAMOL,
+        "pregab": DrugClass.GABAPENTINOID, "mystery": DrugClass.UNKNOWN,
+    }
+    benzo = next(o for o in facts.orders if o.id == "benzo")
+    assert benzo.start == D("2025-05-01") and benzo.supply_end == D("2025-07-30")  # mapped in full
+    assert len(facts.unidentified) == 1
+    # A draft is always mapped, whatever its class: the rules look at every draft.
+    facts = build_patient_facts("p1", resources, [_coded_mr("statin-draft", "C10AA01", "Simvastatin")], TODAY)
+    assert [(d.id, d.drug.drug_class) for d in facts.drafts] == [("statin-draft", DrugClass.OTHER)]
+
+
 def test_duplicates_from_prefetch_and_fetch_count_once():
     mr = oxy_mr("dup", "2025-05-01")
     facts = build_patient_facts("p1", [MED_OXY, mr, copy.deepcopy(mr), {"resourceType": "Bundle", "entry": [{"resource": mr}]}], [], TODAY)
