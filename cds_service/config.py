@@ -56,8 +56,10 @@ class Settings:
     # (development mode: any server but link-local/metadata addresses).
     fhir_allowlist: tuple[str, ...] = ()
     fhir_allow_http: bool = False
-    # Largest request body accepted.
-    max_body_bytes: int = 5 * 1024 * 1024
+    # Largest request body accepted. As large as one FHIR answer on the fallback path
+    # (fhir_max_response_bytes): a record must not be refused when prefetched that would be read when
+    # fetched. Long-term opioid users have the longest histories: 5 000 MedicationRequests are ~5.1 MiB.
+    max_body_bytes: int = 20 * 1024 * 1024
     # Development mode: authentication off (loudly), http FHIR allowed, clock override allowed.
     dev_mode: bool = False
     # Honour extension.trappa.today in requests (deterministic fixtures and demos). Never in production.

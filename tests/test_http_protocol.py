@@ -158,7 +158,7 @@ MALFORMED = [
     ("fhirAuthorization without fhirServer", "trappa-order-sign", _set(["fhirAuthorization"], {"access_token": "t", "token_type": "Bearer", "expires_in": 1, "scope": "s", "subject": "x"}), None, 400, ["fhirServer"]),
     ("hookInstance a number", "trappa-order-sign", _set(["hookInstance"], 12), None, 400, ["hookInstance"]),
     ("unknown service", "no-such-service", lambda b: b, None, 404, ["unknown service"]),
-    ("oversized body", "trappa-order-sign", b'{"hook": "' + b"x" * (6 * 1024 * 1024) + b'"}', "application/json", 413, ["larger"]),
+    ("oversized body", "trappa-order-sign", b'{"hook": "' + b"x" * (21 * 1024 * 1024) + b'"}', "application/json", 413, ["larger"]),
     ("deeply nested", "trappa-order-sign", b"[" * 100000 + b"]" * 100000, "application/json", 400, ["JSON"]),
     ("order-select without selections", "trappa-order-select", lambda b: _without(["context", "selections"])(load_fixture("requests/order-select.anna-testsson.json")), None, 400, ["selections"]),
     ("medication-prescribe without medications", "trappa-medication-prescribe", lambda b: dict(b, hook="medication-prescribe"), None, 400, ["medications"]),
@@ -176,6 +176,21 @@ def test_malformed_requests_get_the_right_4xx_with_an_operation_outcome(service,
     diagnostics = outcome["issue"][0]["diagnostics"]
     for word in words:
         assert word.lower() in diagnostics.lower(), diagnostics
+
+
+def test_a_record_of_five_thousand_orders_is_answered_with_cards(service):
+    """A multi-year opioid history is the largest record and the one the cards matter most for: the
+    default body limit admits it (5 000 MedicationRequests are over 5 MiB) instead of answering 413."""
+    from bench.corpus import EXPECTED_MEDD_MG, build_corpus
+
+    body = build_corpus((5000,))[5000].body
+    assert len(body) > 5 * 1024 * 1024
+    resp = service.post("/cds-services/trappa-order-sign", body, timeout=30)
+    assert resp.status_code == 200, resp.text[:500]
+    cards = resp.json()["cards"]
+    topics = {c["source"]["topic"]["code"] for c in cards}
+    assert "taper-plan-missing" in topics
+    assert all(c["extension"]["trappa"]["meddMg"] == EXPECTED_MEDD_MG for c in cards)
 
 
 def test_missing_required_data_without_a_fhir_server_is_412(service):
