@@ -139,3 +139,32 @@ def test_clip():
     assert common.clip("Zopiklon  7,5 mg\n") == "Zopiklon 7,5 mg"
     assert common.clip("a" * 100, 10) == "a" * 9 + "…"
     assert common.clip(None) == ""
+
+
+def test_localized_text_is_made_once_per_language_when_first_read():
+    made = []
+    text = common.localized(lambda lang: made.append(lang) or f"text ({lang})")
+    assert made == []  # nothing built until a card is rendered
+    assert text["sv"] == "text (sv)" and text.get("sv") == "text (sv)"
+    assert made == ["sv"]  # once, and the English text not at all
+    assert dict(text) == {"sv": "text (sv)", "en": "text (en)"}
+    assert made == ["sv", "en"]
+    assert text.get("de") is None and "de" not in text and len(text) == 2
+
+
+def test_a_card_rendered_in_swedish_never_builds_the_english_detail(monkeypatch):
+    """taper-plan-missing's detail (with the taper table) is the longest text of the typical call."""
+    from cds_service.cards import render
+    from cds_service.rules import taper_plan_missing
+    from tests.rules_facts import ctx
+
+    languages = []
+    real = taper_plan_missing._detail
+    monkeypatch.setattr(taper_plan_missing, "_detail",
+                        lambda prop, f, c, lang: languages.append(lang) or real(prop, f, c, lang))
+    d = draft()
+    f = facts(drafts=[d], in_effect=[order(factor=2)], days=200)
+    [finding] = taper_plan_missing.findings(f, ctx(drafts=[d]))
+    card = render(finding, f, "sv")
+    assert "Föreslagen nedtrappning" in card["detail"]
+    assert languages == ["sv"]

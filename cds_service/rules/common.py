@@ -420,9 +420,36 @@ def add_days(day: date, days: int) -> date:
     return day + timedelta(days=days)
 
 
-def localized(fn) -> dict[str, str]:
-    """Call ``fn(lang)`` for every language: ``{"sv": fn("sv"), "en": fn("en")}``."""
-    return {lang: fn(lang) for lang in LANGS}
+def localized(fn) -> Mapping[str, str]:
+    """The localized text ``{"sv": fn("sv"), "en": fn("en")}``, each language's text made when it is
+    first read. A card is rendered in one language, so a long text (a card's detail with its taper
+    table) is built once per call, not once per language."""
+    return _PerLanguage(fn)
+
+
+class _PerLanguage(Mapping[str, str]):
+    __slots__ = ("_fn", "_texts")
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._texts: dict[str, str] = {}
+
+    def __getitem__(self, lang: str) -> str:
+        text = self._texts.get(lang)
+        if text is None:
+            if lang not in LANGS:
+                raise KeyError(lang)
+            text = self._texts[lang] = self._fn(lang)
+        return text
+
+    def __iter__(self):
+        return iter(LANGS)
+
+    def __len__(self) -> int:
+        return len(LANGS)
+
+    def __repr__(self) -> str:
+        return f"localized({self._fn!r})"
 
 
 def mapping_get(obj: Mapping[str, Any] | None, *path: str) -> Any:

@@ -30,7 +30,7 @@ from fhir_mappings.model import PatientFacts
 
 from . import taper_plan_missing
 from .base import ORDER_HOOKS, PATIENT_VIEW, RJL, Action, Finding, RuleContext, Suggestion
-from .common import fmt_date, in_taper, loc, taper_end
+from .common import fmt_date, in_taper, loc, localized, taper_end
 
 TOPIC = "prescribing-restriction"
 HOOKS = ORDER_HOOKS | {PATIENT_VIEW}
@@ -163,7 +163,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             topic=TOPIC,
             indicator="info",
             summary=summary,
-            detail={lang: _detail(facts, ctx, end, lang) for lang in ("sv", "en")},
+            detail=localized(lambda lang: _detail(facts, ctx, end, lang)),
             guideline=RJL,
             section="Vilka krav kan jag som läkare ställa?",
             facts=fact_map,

@@ -47,6 +47,7 @@ from .common import (
     fmt_medd,
     ingredient_name,
     loc,
+    localized,
     opioid_ingredients,
     taper_table,
 )
@@ -550,7 +551,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 f"Förnyelse av {sv_name} efter {days} dagars användning – nedtrappningsplan saknas",
                 f"Renewal of {en_name} after {days} days of use – no taper plan",
             ),
-            detail={lang: _detail(prop, facts, ctx, lang) for lang in ("sv", "en")},
+            detail=localized(lambda lang: _detail(prop, facts, ctx, lang)),
             guideline=RJL,
             section="När behövs nedtrappning?",
             facts=_facts(prop, facts, ctx),

@@ -20,7 +20,7 @@ from typing import Any
 from fhir_mappings.model import Exposure, MedicationOrder, PatientFacts
 
 from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
-from .common import draft_opioids, draft_reference, fmt_daily_dose, in_taper, ingredient_name, loc
+from .common import draft_opioids, draft_reference, fmt_daily_dose, in_taper, ingredient_name, loc, localized
 
 TOPIC = "taper-prn"
 HOOKS = ORDER_HOOKS
@@ -107,7 +107,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 + ("during a taper" if running else f"after {days} days of use")
                 + " – give a fixed daily dose",
             ),
-            detail={lang: detail(lang) for lang in ("sv", "en")},
+            detail=localized(detail),
             guideline=RJL,
             section="Allmänna principer och viktigt att tänka på",
             facts=fact_map,
