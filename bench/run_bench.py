@@ -147,6 +147,13 @@ def machine_info() -> dict:
                                 timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
+    try:  # uncommitted changes to tracked files: the numbers are not the commit's alone
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                    capture_output=True, text=True, timeout=5).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        dirty = False
+    if commit and dirty:
+        commit += "+changes"
     return {
         "nproc": cores(),
         "cpu": cpu,
@@ -1138,6 +1145,35 @@ def run(profile: Profile, out_dir: Path | None = RESULTS_DIR, workers: int | Non
     return result
 
 
+def run_instructions(out_dir: Path | None = RESULTS_DIR, sizes=None, reps=None) -> int:
+    """``--instructions``: :mod:`bench.instructions`, printed and written as JSON like a benchmark run.
+    Exit 1 when the instructions could not be counted (valgrind missing or failing)."""
+    from bench import instructions
+
+    print("instructions per in-process evaluation (valgrind callgrind) …", flush=True)
+    started = time.perf_counter()
+    result = {
+        "profile": "instructions",
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+    }
+    try:
+        result["instructions"] = instructions.measure(**{k: v for k, v in (("sizes", sizes), ("reps", reps)) if v})
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        result["instructions"] = {"available": False, "reason": str(exc), "sizes": {}}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-instructions.json"
+        path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        result["written_to"] = str(path)
+    print(f"commit {result['machine']['commit'] or '?'} — {result['seconds']} s")
+    print(instructions.table(result["instructions"]))
+    if result.get("written_to"):
+        print(f"Result: {result['written_to']}")
+    return 0 if result["instructions"]["available"] else 1
+
+
 def table(result: dict) -> str:
     m = result["machine"]
     lines = [
@@ -1214,10 +1250,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: one per core)")
     parser.add_argument("--profile", type=int, metavar="SIZE",
                         help="instead of the benchmark: cProfile in-process evaluation of a SIZE record")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instead of the benchmark: instructions per in-process evaluation, counted by "
+                             "valgrind (the same whatever the machine's load; about two minutes)")
     args = parser.parse_args(argv)
     if args.profile:
         print(profile_in_process(args.profile))
         return 0
+    if args.instructions:
+        return run_instructions(args.out)
     result = run(QUICK if args.quick else FULL, args.out, workers=args.workers)
     print()
     print(table(result))

@@ -195,3 +195,40 @@ def test_table_names_every_section(smoke):
     text = run_bench.table(smoke)
     for heading in ("In-process", "HTTP", "Fallback", "Memory", "Targets"):
         assert heading in text
+
+
+# ------------------------------------------------------------------------------------------------
+# Instructions per evaluation (./trappa bench --instructions)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_instructions_counted_per_evaluation_or_said_why_not(tmp_path, capsys):
+    """Under valgrind (on every machine of the project's kind, CI included): the count is of one
+    evaluation, start-up cancelled out. Without it (a newcomer's laptop, say): exit 1 and the reason."""
+    from bench import instructions
+
+    status = run_bench.run_instructions(tmp_path, sizes=(10,), reps={10: 2})
+    [path] = tmp_path.glob("*-instructions.json")
+    written = json.loads(path.read_text(encoding="utf-8"))["instructions"]
+    printed = capsys.readouterr().out
+    if instructions.unavailable():
+        assert status == 1 and written["available"] is False
+        assert "valgrind" in written["reason"] and "not counted" in printed
+        return
+    assert status == 0 and written["available"] is True, written
+    per_call = written["sizes"]["10"]["instructions"]
+    # One evaluation of a 10-order record is a few million instructions; Python's start-up with the
+    # service's imports alone is over a billion, so a count that kept it would be far above this.
+    assert 1_000_000 < per_call < 100_000_000
+    assert written["sizes"]["10"]["per_medication_request"] == round(per_call / 10)
+    assert "Instructions per in-process evaluation" in printed
+
+
+def test_instructions_without_valgrind_say_so_and_exit_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no valgrind to be found (the child Python is absolute)
+    assert run_bench.run_instructions(tmp_path, sizes=(10,), reps={10: 2}) == 1
+    [path] = tmp_path.glob("*-instructions.json")
+    written = json.loads(path.read_text(encoding="utf-8"))["instructions"]
+    assert written == {"available": False, "reason": "valgrind is not installed (Debian: apt-get install valgrind)",
+                       "sizes": {}}
+    assert "not counted — valgrind is not installed" in capsys.readouterr().out
