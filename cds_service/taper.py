@@ -71,7 +71,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-from fhir_mappings.medd import medd as _medd
+from fhir_mappings.medd import medd_memo
 from fhir_mappings.model import MG, UG_PER_H, DailyDose, Drug, DrugClass, Exposure, Form, IdentifiedBy
 
 DEFAULT_STRENGTHS_TABLE = Path(__file__).parent / "data" / "depot_strengths.csv"
@@ -475,6 +475,27 @@ def _empty(ingredient, form, unit, pace, daily_dose, start, warnings, row=None, 
     )
 
 
+
+def _schedule_drug(row: StrengthRow, ingredient: str, display: str) -> Drug:
+    """The drug a schedule's steps are given as: one object per strengths row and display, so that the
+    MEDD of each step is worked out once (``medd_memo`` keys on the drug object) — the same doses recur
+    in every schedule of that drug, call after call. Bounded; it holds table rows, never patient data."""
+    key = (row, ingredient, display)
+    drug = _SCHEDULE_DRUGS.get(key)
+    if drug is None:
+        if len(_SCHEDULE_DRUGS) >= _SCHEDULE_DRUGS_MAX:
+            _SCHEDULE_DRUGS.clear()
+        drug = _SCHEDULE_DRUGS[key] = Drug(
+            drug_class=DrugClass.OPIOID, display=display, ingredient=ingredient, form=row.form, atc=row.atc,
+            identified_by=IdentifiedBy.ATC if row.atc else IdentifiedBy.NAME,
+        )
+    return drug
+
+
+_SCHEDULE_DRUGS: dict[tuple, Drug] = {}
+_SCHEDULE_DRUGS_MAX = 256
+
+
 def taper_schedule(
     *,
     ingredient: str,
@@ -589,8 +610,7 @@ def taper_schedule(
         raw_steps.append((t, nxt_t - t, cur))
         t, cur = nxt_t, nxt
 
-    drug = Drug(drug_class=DrugClass.OPIOID, display=display or row.product_sv, ingredient=ingredient_key,
-                form=row.form, atc=row.atc, identified_by=IdentifiedBy.ATC if row.atc else IdentifiedBy.NAME)
+    drug = _schedule_drug(row, ingredient_key, display or row.product_sv)
     steps = []
     medd_missing = False
     for i, (t0, days, dose) in enumerate(raw_steps, start=1):
@@ -598,7 +618,7 @@ def taper_schedule(
         assert slots is not None  # doses_up_to only returns splittable doses
         amount = _from_m(dose)
         try:
-            step_medd = _medd(drug, DailyDose(amount=amount, unit=row.unit)).value
+            step_medd = medd_memo(drug, DailyDose(amount=amount, unit=row.unit)).value
         except NotImplementedError:  # MEDD module not deployed: unknown, and said so (never 0)
             step_medd = None
         medd_missing = medd_missing or step_medd is None
