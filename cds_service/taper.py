@@ -71,7 +71,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-from fhir_mappings.medd import medd_memo
+from fhir_mappings.medd import load_medd_table, medd_memo
 from fhir_mappings.model import MG, UG_PER_H, DailyDose, Drug, DrugClass, Exposure, Form, IdentifiedBy
 
 DEFAULT_STRENGTHS_TABLE = Path(__file__).parent / "data" / "depot_strengths.csv"
@@ -611,6 +611,7 @@ def taper_schedule(
         t, cur = nxt_t, nxt
 
     drug = _schedule_drug(row, ingredient_key, display or row.product_sv)
+    medd_table = load_medd_table()
     steps = []
     medd_missing = False
     for i, (t0, days, dose) in enumerate(raw_steps, start=1):
@@ -618,7 +619,7 @@ def taper_schedule(
         assert slots is not None  # doses_up_to only returns splittable doses
         amount = _from_m(dose)
         try:
-            step_medd = medd_memo(drug, DailyDose(amount=amount, unit=row.unit)).value
+            step_medd = medd_memo(drug, DailyDose(amount=amount, unit=row.unit), medd_table).value
         except NotImplementedError:  # MEDD module not deployed: unknown, and said so (never 0)
             step_medd = None
         medd_missing = medd_missing or step_medd is None

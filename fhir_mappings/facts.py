@@ -34,7 +34,7 @@ from .episodes import (
     opioids_in_effect,
     previous_supply_end,
 )
-from .medd import total_medd
+from .medd import load_medd_table, total_medd
 from .medication import identify_drug
 from .model import DrugClass, MedicationOrder, PatientFacts
 from .orders import (
@@ -151,6 +151,7 @@ def build_patient_facts(
     draft_resources = list(_flatten(drafts, fullurls))
     draft_meds = [r for r in draft_resources if r.get("resourceType") == "Medication"]
     meds = _MedicationIndex(buckets.get("Medication", []) + draft_meds, fullurls)
+    medd_table = load_medd_table()  # once per record, not once per opioid order
 
     # One pass over the record's orders also sorts out the few that the episode, MEDD and exclusion
     # steps look at (opioids, LARO) and the unidentified ones, so those steps need not scan them all.
@@ -165,7 +166,7 @@ def build_patient_facts(
             drug = identify_drug(raw, resolve)
             if drug.drug_class is DrugClass.OTHER:
                 continue  # identified, and of no interest to any rule (module docstring)
-            order = map_order(raw, today, resolve, drug=drug)
+            order = map_order(raw, today, resolve, drug=drug, medd_table=medd_table)
             if order is None or not counts_for_history(order):
                 continue
             orders.append(order)
@@ -183,7 +184,7 @@ def build_patient_facts(
     for raw in draft_resources:
         if text(raw.get("resourceType")) not in _DRAFT_TYPES or raw.get("status") == "entered-in-error":
             continue
-        order = map_order(raw, today, meds.resolver(raw), is_draft=True)
+        order = map_order(raw, today, meds.resolver(raw), is_draft=True, medd_table=medd_table)
         if order is not None:
             draft_orders.append(order)
             if order.drug.drug_class is DrugClass.UNKNOWN:

@@ -162,8 +162,11 @@ def medd(drug: Drug, dose: DailyDose) -> Medd:
     return _opioid_medd(load_medd_table(), drug, dose)
 
 
-def medd_memo(drug: Drug, dose: DailyDose) -> Medd:
+def medd_memo(drug: Drug, dose: DailyDose, table: MeddTable | None = None) -> Medd:
     """:func:`medd`, worked out once per drug object, dose amount and unit, and table.
+
+    ``table``: the conversion table, when the caller has it at hand (:func:`load_medd_table` looks up
+    ``TRAPPA_MEDD_TABLE`` each time: a record's mapping looks it up once, not once per opioid order).
 
     For the orders of a record: the renewals of one prescription share their Drug object (one per
     product, ``medication.identify_drug``) and dose, so the answer repeats hundreds of times. A known
@@ -173,7 +176,8 @@ def medd_memo(drug: Drug, dose: DailyDose) -> Medd:
     """
     if drug.drug_class is not DrugClass.OPIOID:
         return _NOT_CONVERTIBLE[drug.drug_class]
-    table = load_medd_table()
+    if table is None:
+        table = load_medd_table()
     if dose.amount is None:
         return _opioid_medd(table, drug, dose)
     key = (id(drug), dose.amount, dose.unit, id(table))

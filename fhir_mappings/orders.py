@@ -46,6 +46,7 @@ from . import codes
 from .dosage import daily_dose as _daily_dose
 from .dosage import dose_steps as _dose_steps
 from .dosage import dosage_lines, to_amount
+from .medd import MeddTable
 from .medd import medd_memo as _medd
 from .medication import MedicationResolver, identify_drug
 from .model import MG, UG_PER_H, DailyDose, Drug, MedicationOrder
@@ -261,6 +262,7 @@ def map_order(
     *,
     is_draft: bool = False,
     drug: Drug | None = None,
+    medd_table: MeddTable | None = None,
 ) -> MedicationOrder | None:
     """One medication resource → :class:`MedicationOrder`; None only when ``resource`` is not an object.
 
@@ -269,6 +271,7 @@ def map_order(
     ``today`` picks the dose step in effect. Drafts (from the hook context) start ``today`` when they
     carry no date. ``drug``: what :func:`~fhir_mappings.medication.identify_drug` already said of this
     resource (with the same resolver), so that a caller who looked first does not identify it twice.
+    ``medd_table``: the MEDD conversion table (default: :func:`~fhir_mappings.medd.load_medd_table`).
     """
     if not isinstance(resource, dict):
         return None
@@ -307,7 +310,7 @@ def map_order(
         intent=text(resource.get("intent")),
         drug=drug,
         daily_dose=dose,
-        medd=_medd(drug, dose),
+        medd=_medd(drug, dose, medd_table),
         steps=steps,
         start=start,
         supply_end=supply_end,
