@@ -475,7 +475,6 @@ def _empty(ingredient, form, unit, pace, daily_dose, start, warnings, row=None, 
     )
 
 
-
 def _schedule_drug(row: StrengthRow, ingredient: str, display: str) -> Drug:
     """The drug a schedule's steps are given as: one object per strengths row and display, so that the
     MEDD of each step is worked out once (``medd_memo`` keys on the drug object) — the same doses recur
