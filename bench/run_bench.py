@@ -212,6 +212,7 @@ def evaluate_once(raw: bytes, settings, service, cpu: list | None = None) -> tup
     """One request the way the hook view handles it, minus HTTP and the audit row:
     parse JSON (:func:`parse_body`) → evaluate_request → JSON text. Returns (wall seconds, response); appends the
     thread's CPU seconds to ``cpu`` when given."""
+    from cds_service.cycles import collect_call_cycles
     from cds_service.evaluate import evaluate_request
     from cds_service.jsonio import dump_response
 
@@ -224,6 +225,7 @@ def evaluate_once(raw: bytes, settings, service, cpu: list | None = None) -> tup
     # Freeing the request's objects is part of its cost (the server pays it when the view returns);
     # left to the caller it would fall outside the timing, or onto the next repetition.
     del body, result
+    collect_call_cycles()  # as the view does at the end of the turn
     wall = time.perf_counter() - t0
     if cpu is not None:
         cpu.append(time.thread_time() - c0)
@@ -321,6 +323,7 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
 
     from cds_service import cards as card_renderer
     from cds_service import rules
+    from cds_service.cycles import collect_call_cycles
     from cds_service.evaluate import draft_orders, today_for
     from cds_service.gather import fetch_missing_medications, gather
     from cds_service.jsonio import dump_response
@@ -328,7 +331,7 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
     from cds_service.rules.base import ClinicalSettings, RuleContext
 
     stages: dict[str, list[float]] = {
-        k: [] for k in ("parse", "validate", "gather", "facts", "rules", "cards", "dump", "free")
+        k: [] for k in ("parse", "validate", "gather", "facts", "rules", "cards", "dump", "free", "collect")
     }
     deadline = time.perf_counter() + budget_s
     for i in range(reps):
@@ -358,6 +361,8 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
         dump_response(response)
         t.append(time.perf_counter())
         del body, data, drafts, facts, ctx, findings, shared, response, ctx_json  # freeing the request
+        t.append(time.perf_counter())
+        collect_call_cycles()
         t.append(time.perf_counter())
         for j, name in enumerate(stages):
             stages[name].append(t[j + 1] - t[j])

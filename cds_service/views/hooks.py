@@ -7,6 +7,7 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
+from ..cycles import collect_call_cycles
 from ..errors import RequestProblem, problem_response
 from ..evaluate import evaluate_request
 from ..protocol import validate_feedback
@@ -59,12 +60,15 @@ def call_service(service_id: str):
                 payload = dump_response(result.response)
             except RecursionError:  # a suggestion that echoes a pathologically nested draft order
                 raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
-            del body  # the record's objects are freed within the turn too (6 ms for 5 000 orders)
+            _audit(service.id, hook_instance, 200, result.response["cards"], started)
+            # The record's and the cards' objects are freed within the turn too (6 ms for 5 000 orders),
+            # and then what the call left in reference cycles (cycles.py).
+            del body, result
+            collect_call_cycles()
     except RequestProblem as problem:
         if problem.status != 404:
             _audit(service_id, hook_instance, problem.status, [], started)
         return problem_response(problem)
-    _audit(service.id, hook_instance, 200, result.response["cards"], started)
     return Response(payload, status=200, mimetype="application/json")
 
 
