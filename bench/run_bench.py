@@ -254,7 +254,7 @@ def measure_in_process(corpus: dict[int, CorpusEntry], profile: Profile) -> dict
     this process takes for the step and gives back afterwards."""
     import gc
 
-    from cds_service.__main__ import _tune_garbage_collection
+    from cds_service.__main__ import _tune_allocator, _tune_garbage_collection
     from cds_service.services import SERVICES
 
     settings = _dev_settings()
@@ -263,6 +263,7 @@ def measure_in_process(corpus: dict[int, CorpusEntry], profile: Profile) -> dict
     evaluate_once(smallest.body, settings, service)  # lazy imports and compiled schemas, as in a loaded worker
     threshold = gc.get_threshold()
     _tune_garbage_collection(None)
+    _tune_allocator()  # kept after the step (it cannot be undone); it only moves where large buffers live
     try:
         return _measure_in_process(corpus, profile, settings, service)
     finally:

@@ -43,7 +43,7 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int) 
             self.cfg.set("keepalive", 75)
             self.cfg.set("accesslog", None)  # no access log: request lines are noise next to the audit trail
             self.cfg.set("loglevel", "info")
-            self.cfg.set("post_worker_init", _tune_garbage_collection)
+            self.cfg.set("post_worker_init", _tune_worker)
 
         def load(self):
             return app_factory()
@@ -55,6 +55,35 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int) 
 #: tens of thousands of short-lived objects (most of them freed by reference counting when it ends);
 #: at 700 the collector ran through them every few hundred, for nothing.
 GC_THRESHOLD = (50_000, 20, 20)
+
+
+def _tune_worker(worker) -> None:
+    """Each worker, once the app is loaded: the garbage collector's settings, then the allocator's."""
+    _tune_garbage_collection(worker)
+    _tune_allocator()
+
+
+#: Allocations of at least this many bytes get a memory map of their own, returned when freed.
+MMAP_THRESHOLD = 256 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def _tune_allocator() -> bool:
+    """Large buffers — request bodies of hundreds of KiB, the decoding of a large record — always in
+    memory maps of their own (glibc's ``M_MMAP_THRESHOLD``). By default glibc raises that threshold to the
+    size of each such buffer freed: after the first 1 MiB request body every later one went onto the
+    heap, which grew in steps of megabytes and shrank only when its top happened to be free, so a
+    worker's RSS jumped by ±2 MiB with nothing growing behind it. With the threshold fixed, RSS follows
+    what is in use (benchmark memory step: flat, and 6 MiB lower). True when set; on a C library without
+    ``mallopt`` nothing changes."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    except (OSError, AttributeError):
+        return False
 
 
 def _tune_garbage_collection(worker) -> None:

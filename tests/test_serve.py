@@ -25,6 +25,39 @@ def test_workers_freeze_start_up_objects_and_collect_young_objects_less_often():
     assert threshold == "True" and enabled == "True"  # collection still runs, only less often
 
 
+ALLOCATOR_PROBE = """
+import sys
+import cds_service.__main__ as m
+tuned = m._tune_allocator() if sys.argv[1] == "tuned" else None
+def rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) // 1024
+first = [bytes(1 << 20) for _ in range(4)]
+del first  # by default, freeing these raises glibc's threshold: later ones go onto the heap
+base = rss_mib()
+pinned = []
+for _ in range(16):
+    bodies = [bytes(1 << 20) for _ in range(8)]  # 8 MiB of request-body-sized buffers
+    pinned.append([bytes(4000) for _ in range(20)])  # smaller heap blocks that outlive them
+    del bodies
+print(tuned, rss_mib() - base)
+"""
+
+
+@pytest.mark.parametrize("mode, kept_mib", [("tuned", (0, 2)), ("default", (6, 64))])
+def test_workers_give_large_buffers_back_to_the_system(mode, kept_mib):
+    """Request-body-sized buffers freed between small long-lived ones: with the worker's allocator
+    setting their memory goes back at once; with glibc's default it stays (the RSS steps the benchmark's
+    memory step saw). The default case shows what the setting is for on this C library."""
+    out = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE, mode], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    tuned, kept = out.stdout.split()
+    assert tuned == ("True" if mode == "tuned" else "None"), out.stderr
+    low, high = kept_mib
+    assert low <= int(kept) <= high, f"{mode}: {kept} MiB kept after freeing"
+
+
 @pytest.mark.parametrize("variable, content, message", [
     ("TRAPPA_STRENGTHS_TABLE",
      "ingredient,form,strengths,unit,administrations_per_day,change_interval_days,"
