@@ -862,6 +862,18 @@ def _diff(a, b):
 # ------------------------------------------------------------------------------------------------
 
 
+def _trend_kib_per_s(samples: list[tuple[float, int]]) -> float | None:
+    """Slope of the least-squares line through (seconds, KiB) samples; None with fewer than three."""
+    if len(samples) < 3:
+        return None
+    xs, ys = [t for t, _ in samples], [kib for _, kib in samples]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    spread = sum((x - mx) ** 2 for x in xs)
+    if spread == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / spread
+
+
 def measure_memory(server: Server, corpus: dict[int, CorpusEntry], profile: Profile) -> dict:
     """Drive the server for ``memory_seconds`` (mostly the typical record, every tenth the largest
     one that fits in a request) and sample each worker's VmRSS once a second."""
@@ -910,17 +922,23 @@ def measure_memory(server: Server, corpus: dict[int, CorpusEntry], profile: Prof
         quarter = max(1, len(values) // 4)
         first, last = statistics.median(values[:quarter]), statistics.median(values[-quarter:])
         growth_kib = last - first
+        trend = _trend_kib_per_s(samples[pid])
         workers.append({
             "pid": pid,
             "start_mib": round(first / 1024, 1),
             "end_mib": round(last / 1024, 1),
             "max_mib": round(max(values) / 1024, 1),
             "growth_mib": round(growth_kib / 1024, 2),
+            "trend_mib_per_min": None if trend is None else round(trend * 60 / 1024, 2),
+            "fitted_growth_mib": None if trend is None else round(trend * profile.memory_seconds / 1024, 2),
             "samples": samples[pid],
         })
-    # Flat: no worker grew by more than 1 MiB between the first and the last quarter of the run
-    # (medians, so one sample taken mid-request does not decide it), and no worker was replaced.
-    flat = bool(workers) and same_workers and all(w["growth_mib"] <= 1.0 for w in workers)
+    # Flat: no worker grew by more than 1 MiB over the run — by the least-squares line through all its
+    # samples, so that the large records in flight (RSS ±1 MiB from one sample to the next) do not
+    # decide it as they did the medians of the first and last quarter (still reported) — and no worker
+    # was replaced. A growth per request is a trend, and the line measures exactly that.
+    flat = bool(workers) and same_workers and all(
+        w["fitted_growth_mib"] is not None and w["fitted_growth_mib"] <= 1.0 for w in workers)
     total_growth_kib = sum(w["growth_mib"] for w in workers) * 1024
     return {
         "seconds": profile.memory_seconds,
@@ -1232,8 +1250,9 @@ def table(result: dict) -> str:
     lines += ["", f"Memory: {mem['seconds']:g} s at c={mem['concurrency']}, {mem['requests']} requests "
                   f"({mem['rps']} req/s), errors {mem['errors']} — {'FLAT' if mem['flat'] else 'NOT FLAT'}"]
     for w in mem["workers"]:
-        lines.append(f"  worker {w['pid']}: {w['start_mib']} → {w['end_mib']} MiB (max {w['max_mib']}, "
-                     f"growth {w['growth_mib']:+} MiB; first vs last quarter of the run, medians)")
+        lines.append(f"  worker {w['pid']}: {w['start_mib']} → {w['end_mib']} MiB (max {w['max_mib']}; "
+                     f"trend {_f(w['trend_mib_per_min'], 2)} MiB/min = {_f(w['fitted_growth_mib'], 2)} MiB over the "
+                     f"run; first vs last quarter medians {w['growth_mib']:+} MiB)")
     lines.append(f"  all workers: {mem['growth_kib_per_1000_requests']} KiB per 1000 requests")
     lines += ["", "Targets (issue 6)"]
     for t in result["targets"]:

@@ -189,6 +189,19 @@ def test_memory_sampled_for_every_worker(smoke):
     assert mem["same_workers_throughout"]
     assert len(mem["workers"]) == 2
     assert all(w["samples"] and w["start_mib"] > 0 for w in mem["workers"])
+    for w in mem["workers"]:  # the verdict's measure: the fitted line over the run
+        assert w["fitted_growth_mib"] == pytest.approx(w["trend_mib_per_min"] * mem["seconds"] / 60, abs=0.02)
+    assert mem["flat"] == all(w["fitted_growth_mib"] <= 1.0 for w in mem["workers"])
+
+
+def test_memory_trend_is_the_least_squares_slope():
+    leak = [(t, 70_000 + 10 * t) for t in range(60)]  # 10 KiB a second: 0.59 MiB a minute
+    assert run_bench._trend_kib_per_s(leak) == pytest.approx(10.0)
+    # A large record in flight every few samples (+2 MiB) around a flat level: no trend.
+    swings = [(t, 70_000 + (2048 if t % 4 == 1 else 0)) for t in range(60)]
+    assert abs(run_bench._trend_kib_per_s(swings)) < 1.0
+    assert run_bench._trend_kib_per_s([(0, 1), (1, 2)]) is None
+    assert run_bench._trend_kib_per_s([(5, 1), (5, 2), (5, 3)]) is None
 
 
 def test_table_names_every_section(smoke):
