@@ -8,7 +8,7 @@ same code and input whatever else the machine is doing — so ``./trappa bench -
 
 Per record size, two processes run under callgrind side by side (one per core): both build the
 corpus, load the service and evaluate the request a few times to warm every cache (as a serving worker
-is warm), under a worker's garbage-collector settings; one then evaluates it ``reps`` times more. The
+is warm), under a worker's garbage-collector and allocator settings; one then evaluates it ``reps`` times more. The
 difference of their totals, divided by ``reps``, is the instructions of one in-process evaluation
 (parse → rules → cards → JSON → free, :func:`bench.run_bench.evaluate_once`) — start-up cancels out.
 Python runs about 50× slower under callgrind, so the sizes are small (a 1 000-order record takes a
@@ -90,14 +90,14 @@ def _child(size: int, reps: int) -> None:
         sys.path.insert(0, str(ROOT))
     from bench.corpus import build_corpus
     from bench.run_bench import _dev_settings, evaluate_once
-    from cds_service.__main__ import _tune_garbage_collection
+    from cds_service.__main__ import _tune_worker
     from cds_service.services import SERVICES
 
     body = build_corpus((size,))[size].body
     settings, service = _dev_settings(), SERVICES["trappa-order-sign"]
     for _ in range(WARMUP):
         evaluate_once(body, settings, service)
-    _tune_garbage_collection(None)  # as a serving worker: start-up objects frozen, young threshold raised
+    _tune_worker(None)  # as a serving worker: its garbage-collector and allocator settings
     for _ in range(reps):
         evaluate_once(body, settings, service)
 

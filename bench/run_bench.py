@@ -249,12 +249,12 @@ def check_cards(response: dict) -> str | None:
 
 
 def measure_in_process(corpus: dict[int, CorpusEntry], profile: Profile) -> dict:
-    """Evaluate under the garbage-collector settings of a server worker (``cds_service.__main__``
-    ``_tune_garbage_collection``: start-up objects frozen, a higher young-generation threshold), which
-    this process takes for the step and gives back afterwards."""
+    """Evaluate under the settings of a server worker (``cds_service.__main__._tune_worker``: start-up
+    objects frozen, a higher young-generation threshold, large buffers in their own memory maps); the
+    garbage collector's are given back afterwards."""
     import gc
 
-    from cds_service.__main__ import _tune_allocator, _tune_garbage_collection
+    from cds_service.__main__ import _tune_worker
     from cds_service.services import SERVICES
 
     settings = _dev_settings()
@@ -262,8 +262,9 @@ def measure_in_process(corpus: dict[int, CorpusEntry], profile: Profile) -> dict
     smallest = corpus[min(corpus)]
     evaluate_once(smallest.body, settings, service)  # lazy imports and compiled schemas, as in a loaded worker
     threshold = gc.get_threshold()
-    _tune_garbage_collection(None)
-    _tune_allocator()  # kept after the step (it cannot be undone); it only moves where large buffers live
+    # A worker's settings (cds_service.__main__._tune_worker); the allocator's stay after the step (they
+    # cannot be undone, and only decide where large buffers live).
+    _tune_worker(None)
     try:
         return _measure_in_process(corpus, profile, settings, service)
     finally:
@@ -1182,7 +1183,7 @@ def run_instructions(out_dir: Path | None = RESULTS_DIR, sizes=None, reps=None) 
         "machine": machine_info(),
     }
     try:
-        result["instructions"] = instructions.measure(**{k: v for k, v in (("sizes", sizes), ("reps", reps)) if v})
+        result["instructions"] = instructions.measure(sizes or instructions.SIZES, reps)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         result["instructions"] = {"available": False, "reason": str(exc), "sizes": {}}
     result["seconds"] = round(time.perf_counter() - started, 1)
