@@ -39,11 +39,14 @@ def _round(value: float | None) -> float | int | None:
 
 def base_facts(facts: PatientFacts) -> dict[str, Any]:
     """The facts every card is decided on (issue 2: meddMg, opioidDays, exposure)."""
-    total = facts.total_medd
+    total = facts.regimen.medd
+    fixed = facts.regimen.fixed_medd
     out: dict[str, Any] = {
         "meddMg": _round(total.value) if total.complete else None,
         "meddKnownPartMg": _round(total.value),
         "meddComplete": total.complete,
+        # The regular doses alone, as-needed maxima left out: what a taper starts from (clinical-rules §3).
+        "meddFixedMg": _round(fixed.value) if fixed.complete else None,
         "opioidDays": facts.episode.days,
         "exposure": facts.episode.exposure.value,
         "taperActive": facts.taper_plan is not None,

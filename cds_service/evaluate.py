@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import orjson
+
 from fhir_mappings.facts import build_patient_facts
 
 from . import cards as card_renderer
@@ -63,17 +65,45 @@ def evaluate_request(
     fetcher: FhirFetcher | None = None,
     lang: str = "sv",
     clinical: ClinicalSettings | None = None,
+    raw: bytes | None = None,
 ) -> Evaluation:
+    """``raw``: the request body as received, when ``body`` was decoded from it in outline
+    (``jsonio.parse_json``): a suggestion that updates a record order returns that order whole."""
     if not isinstance(body, dict):
         raise RequestProblem(400, "invalid", "request body must be a JSON object")
     try:
-        return _evaluate(service, body, settings, fetcher, lang, clinical)
+        return _evaluate(service, body, settings, fetcher, lang, clinical, raw)
     except RecursionError:
         # JSON that parses can still be nested deeper than validation and rendering can walk.
         raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
 
 
-def _evaluate(service, body, settings, fetcher, lang, clinical) -> Evaluation:
+class _WholeRecord:
+    """The record's resources whole, for the rare suggestion that returns one amended (ending an old
+    prescription): the prefetch decoded in full from the body on first use, then what was fetched.
+    The hot path decodes the prefetched orders in outline only (``jsonio``); this is read only when a
+    rule proposes such an update."""
+
+    def __init__(self, raw: bytes | None, gathered: list[dict]):
+        self._raw, self._gathered, self._full = raw, gathered, None
+
+    def __iter__(self):
+        if self._full is None:
+            prefetched: list[dict] = []
+            if self._raw is not None:
+                try:
+                    body = orjson.loads(self._raw)
+                except ValueError:
+                    body = {}
+                prefetch = body.get("prefetch") if isinstance(body, dict) else None
+                for value in (prefetch.values() if isinstance(prefetch, dict) else ()):
+                    if isinstance(value, dict):
+                        prefetched += bundle_resources(value) if value.get("resourceType") == "Bundle" else [value]
+            self._full = prefetched + list(self._gathered)
+        return iter(self._full)
+
+
+def _evaluate(service, body, settings, fetcher, lang, clinical, raw) -> Evaluation:
     validate_request(body, service.hook)
     today = today_for(body, settings)
     data = gather(body, settings, fetcher)
@@ -88,6 +118,7 @@ def _evaluate(service, body, settings, fetcher, lang, clinical) -> Evaluation:
         patient_ref=f"Patient/{context['patientId']}",
         settings=clinical or ClinicalSettings(),
         drafts_raw={d["id"]: d for d in drafts if isinstance(d.get("id"), str)},
+        record_resources=_WholeRecord(raw, data.resources),
     )
     findings = rules.evaluate(facts, ctx)
     shared = card_renderer.base_facts(facts)

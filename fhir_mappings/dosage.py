@@ -393,7 +393,10 @@ def _steps(resource: dict, drug: Drug) -> tuple[list[DoseStep], bool]:
             problem = "dosage lines in different units"
         if problem is None:
             total = round(sum(l.amount for l in lines), 6)
-            dose = DailyDose(total, lines[0].unit, prn=prn, basis="dosage")
+            # Fixed and as-needed lines in one order: keep the as-needed part apart, so that the
+            # taper can start from the regular dose (CurrentRegimen, clinical-rules §3).
+            prn_part = round(sum(l.amount for l in lines if l.prn), 6) if prn and len(lines) > 1 else None
+            dose = DailyDose(total, lines[0].unit, prn=prn, basis="dosage", prn_part=prn_part)
         else:
             dose = DailyDose(None, None, prn=prn, basis="unknown", problem=problem)
         starts = [l.start for l in lines if l.start]

@@ -29,14 +29,7 @@ Definitions (pinned by ``tests/test_episodes.py``):
   anchor; a new start otherwise; None when the call has no draft opioid.
 - **Previous supply end.** The latest known ``supply_end`` among record opioid orders in the episode,
   except ends taken from a validity period only (an outer limit for dispensing, not a supply).
-- **In effect** (for MEDD): record opioid orders whose coverage includes ``today`` and whose status is
-  active, or completed with supply not yet run out (a dispense: completed; a statement: active), or
-  missing (read like completed: only a known supply covering today puts it in effect).
-  To avoid counting one treatment twice [clinical-rules §4, MEDD must not be inflated]:
-  a MedicationRequest supersedes Statements/Dispenses of the same ingredient; an active request
-  supersedes completed requests of the same ingredient and form; among requests of the same
-  ingredient, form and strength only the latest (start, then authored) counts. Different strengths of
-  one form (10 mg + 5 mg tablets) both count: that is how doses are combined.
+- **What the patient takes now** (orders, doses, MEDD): :mod:`fhir_mappings.regimen`.
 """
 from __future__ import annotations
 
@@ -187,56 +180,3 @@ def previous_supply_end(orders: Iterable[MedicationOrder], episode: Episode, tod
         if o.supply_end is not None and o.supply_basis != "validity" and in_episode(o, episode, today)
     ]
     return max(ends) if ends else None
-
-
-def _in_effect_status(order: MedicationOrder) -> bool:
-    # A missing status is read like "completed": in effect only while a known supply covers today.
-    if order.resource_type == MEDICATION_DISPENSE:
-        return order.status in ("completed", None)
-    if order.resource_type == MEDICATION_STATEMENT:
-        return order.status in ("active", None)
-    return order.status in ("active", "completed", None) and order.intent in HISTORY_INTENTS
-
-
-def _ingredient_key(order: MedicationOrder) -> str:
-    return order.drug.ingredient or order.drug.display.strip().lower()
-
-
-def _recency(order: MedicationOrder) -> tuple:
-    return (order.start or date.min, order.authored_on or date.min, order.id or "")
-
-
-def opioids_in_effect(orders: Iterable[MedicationOrder], today: date) -> tuple[MedicationOrder, ...]:
-    """Record opioid orders covering ``today`` (see "In effect" in the module docstring), record order kept."""
-    candidates = []
-    for o in orders:
-        if not o.drug.is_opioid or o.is_draft or not _in_effect_status(o):
-            continue
-        iv = coverage(o, today)
-        if iv is not None and iv[0] <= today < iv[1]:
-            candidates.append(o)
-
-    requests = [o for o in candidates if o.resource_type == MEDICATION_REQUEST]
-    active_forms = {(_ingredient_key(o), o.drug.form) for o in requests if o.status == "active"}
-    latest: dict[tuple, MedicationOrder] = {}
-    for o in requests:
-        form_key = (_ingredient_key(o), o.drug.form)
-        if o.status != "active" and form_key in active_forms:
-            continue  # an active request supersedes a completed one of the same drug and form
-        key = (*form_key, o.drug.strength)
-        if key not in latest or _recency(o) > _recency(latest[key]):
-            latest[key] = o
-    by_request = {_ingredient_key(o) for o in latest.values()}
-
-    others: dict[tuple, MedicationOrder] = {}
-    type_rank = {MEDICATION_STATEMENT: 1, MEDICATION_DISPENSE: 0}
-    for o in candidates:
-        if o.resource_type == MEDICATION_REQUEST or _ingredient_key(o) in by_request:
-            continue
-        key = (_ingredient_key(o), o.drug.form)
-        rank = (type_rank.get(o.resource_type, 0), _recency(o))
-        if key not in others or rank > (type_rank.get(others[key].resource_type, 0), _recency(others[key])):
-            others[key] = o
-
-    keep = {id(o) for o in latest.values()} | {id(o) for o in others.values()}
-    return tuple(o for o in candidates if id(o) in keep)

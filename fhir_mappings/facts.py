@@ -13,8 +13,10 @@ searchset passed whole — are flattened; duplicates by type and id keep the fir
   their doses and dates are not worked out: in a real record they are most of the orders.
   ``drafts``: the hook's draft orders (anything but entered-in-error, any class), mapped with
   ``is_draft=True``.
-- ``opioids_in_effect``, ``episode``, ``is_renewal``, ``previous_supply_end``: :mod:`.episodes`.
-- ``total_medd``: :func:`fhir_mappings.medd.total_medd` over the opioids in effect.
+- ``episode``, ``is_renewal``, ``previous_supply_end``: :mod:`.episodes`.
+- ``regimen``: :func:`fhir_mappings.regimen.current_regimen` — what the patient takes now, drafts
+  applied, with its MEDD. A draft that names no medication at all (the CDS Hooks sandbox sends one
+  when its prescribing screen opens) is not a medication: left out, not an "unnamed medication".
 - taper plans, restriction flag, conditions, exclusions, age: :mod:`.record`.
 - ``unidentified``: displays of record and draft medications of class UNKNOWN, first-seen order.
 - ``service_requests``: the raw ServiceRequests except entered-in-error.
@@ -31,10 +33,9 @@ from .episodes import (
     counts_for_history,
     current_episode,
     is_renewal,
-    opioids_in_effect,
     previous_supply_end,
 )
-from .medd import load_medd_table, total_medd
+from .medd import load_medd_table
 from .medication import identify_drug
 from .model import DrugClass, MedicationOrder, PatientFacts
 from .orders import (
@@ -48,6 +49,7 @@ from .orders import (
     split_reference,
     text,
 )
+from .regimen import REGIMEN_CLASSES, current_regimen
 from .record import age_on, exclusions, patient_resource, read_conditions, restriction_flag, taper_plans
 
 _DRAFT_TYPES = ORDER_TYPES | {"MedicationOrder"}  # DSTU2 name of a MedicationRequest
@@ -75,6 +77,14 @@ def _flatten(items: Any, fullurls: dict[str, dict] | None, depth: int = 0) -> It
                     yield from _flatten([resource], fullurls, depth + 1)
             continue
         yield item
+
+
+_MEDICATION_KEYS = ("medicationCodeableConcept", "medicationReference", "medication")
+
+
+def _names_a_medication(resource: dict) -> bool:
+    """Whether a draft names any medication (a code, a text or a reference)."""
+    return any(resource.get(k) not in (None, {}, [], "") for k in _MEDICATION_KEYS)
 
 
 def _refers_to_medication(resource: dict) -> bool:
@@ -157,6 +167,7 @@ def build_patient_facts(
     # steps look at (opioids, LARO) and the unidentified ones, so those steps need not scan them all.
     orders: list[MedicationOrder] = []
     opioid_orders: list[MedicationOrder] = []
+    regimen_orders: list[MedicationOrder] = []
     laro_orders: list[MedicationOrder] = []
     unidentified: dict[str, None] = {}
     request_pairs: list[tuple[dict, MedicationOrder]] = []
@@ -171,6 +182,8 @@ def build_patient_facts(
                 continue
             orders.append(order)
             drug_class = order.drug.drug_class
+            if drug_class in REGIMEN_CLASSES:
+                regimen_orders.append(order)
             if drug_class is DrugClass.OPIOID:
                 opioid_orders.append(order)
             elif drug_class is DrugClass.LARO:
@@ -184,6 +197,8 @@ def build_patient_facts(
     for raw in draft_resources:
         if text(raw.get("resourceType")) not in _DRAFT_TYPES or raw.get("status") == "entered-in-error":
             continue
+        if not _names_a_medication(raw):
+            continue  # an empty prescribing screen, not a medication (module docstring)
         order = map_order(raw, today, meds.resolver(raw), is_draft=True, medd_table=medd_table)
         if order is not None:
             draft_orders.append(order)
@@ -191,7 +206,6 @@ def build_patient_facts(
                 unidentified.setdefault(order.drug.display or "unnamed medication", None)
 
     # These read only the opioid (or LARO) orders of what they are given: the subsets, in record order.
-    in_effect = opioids_in_effect(opioid_orders, today)
     episode = current_episode(opioid_orders, today, drafts=draft_orders, gap_days=gap_days)
     conditions = read_conditions(buckets.get("Condition", ()), today)
     active_plan, previous = taper_plans(buckets.get("CarePlan", ()), request_pairs, today, meds.resolver({}))
@@ -204,8 +218,7 @@ def build_patient_facts(
         age=age,
         orders=tuple(orders),
         drafts=tuple(draft_orders),
-        opioids_in_effect=in_effect,
-        total_medd=total_medd(in_effect),
+        regimen=current_regimen(regimen_orders, draft_orders, episode, today, gap_days),
         episode=episode,
         conditions=conditions,
         taper_plan=active_plan,

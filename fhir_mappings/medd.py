@@ -220,30 +220,3 @@ def _opioid_medd(table: MeddTable, drug: Drug, dose: DailyDose) -> Medd:
     if row is None:
         return Medd(None, problem=f"daily dose {dose.amount:g} {dose.unit} outside the conversion bands for {ingredient}")
     return Medd(round(dose.amount * row.factor, 1), factor=row.factor, source=row.source)
-
-
-def total_medd(orders: Iterable[MedicationOrder]) -> TotalMedd:
-    """Sum over the opioid orders given; incomplete (with names) if any part is unknown.
-
-    [clinical-rules §4] Only ``drug.is_opioid`` orders count (LARO is not an opioid analgesic here;
-    its exclusion is decided elsewhere). ``value`` is the sum of the known parts (None when no
-    opioid part is known; 0.0 when there is no opioid at all — nothing unknown), ``complete`` is
-    False and ``unknown`` names the opioids whose MEDD could not be computed, so a card can say
-    "at least 45 MEDD; tramadol not convertible" instead of pretending.
-    """
-    total = 0.0
-    known = 0
-    opioids = 0
-    unknown: list[str] = []
-    for order in orders:
-        if not order.drug.is_opioid:
-            continue
-        opioids += 1
-        if order.medd.value is None:
-            if order.drug.display not in unknown:
-                unknown.append(order.drug.display)
-        else:
-            total += order.medd.value
-            known += 1
-    value = round(total, 1) if known or not opioids else None
-    return TotalMedd(value=value, complete=not unknown, unknown=tuple(unknown))

@@ -132,10 +132,32 @@ class DailyDose:
     prn: bool = False  # as needed: amount is the maximum allowed
     basis: str = "dosage"  # "dosage" | "supply" (quantity ÷ supply duration) | "unknown"
     problem: str | None = None
+    # The as-needed maximum included in ``amount`` when fixed and as-needed lines are mixed in one
+    # order ("1 x 2 and 1 extra as needed, at most 2 a day"). None: all of ``amount`` is PRN when
+    # ``prn``, none of it otherwise.
+    prn_part: float | None = None
 
     @property
     def known(self) -> bool:
         return self.amount is not None
+
+    @property
+    def prn_amount(self) -> float | None:
+        """The as-needed maximum per day within ``amount`` (0 for a fixed dose); None when unknown."""
+        if self.amount is None:
+            return None
+        if self.prn_part is not None:
+            return self.prn_part
+        return self.amount if self.prn else 0.0
+
+    @property
+    def fixed_amount(self) -> float | None:
+        """What the patient takes regularly per day, as-needed doses left out [RJL "Praktiska tips
+        och trix": the taper starts from the regular dose]; None when unknown."""
+        prn = self.prn_amount
+        if self.amount is None or prn is None:
+            return None
+        return max(0.0, round(self.amount - prn, 6))
 
 
 @dataclass(frozen=True)
@@ -203,6 +225,49 @@ class TotalMedd:
 
 
 @dataclass(frozen=True)
+class CurrentRegimen:
+    """What the patient takes now: one value that every rule and every card's facts read.
+
+    Built by :func:`fhir_mappings.regimen.current_regimen` (the selection rules are there and in
+    docs/design-notes.md "The current regimen"). ``orders`` are the record's current orders of the
+    classes that matter (opioids, LARO, benzodiazepines, z-drugs, gabapentinoids) with this call's
+    drafts applied: a draft of an ingredient and form replaces the record's order of it, a draft of a
+    new one adds to it. ``record`` is the same before the drafts (what the patient takes today, for
+    comparisons with a draft); ``replaced`` the record orders the drafts renew.
+    """
+
+    orders: tuple[MedicationOrder, ...]
+    record: tuple[MedicationOrder, ...]
+    replaced: tuple[MedicationOrder, ...] = ()
+    # MEDD of the opioids in ``orders``: fixed daily doses plus as-needed maxima (the referral
+    # thresholds, clinical-rules §4 "PRN counts at its maximum"), and fixed doses alone.
+    medd: TotalMedd = TotalMedd(value=0.0, complete=True)
+    fixed_medd: TotalMedd = TotalMedd(value=0.0, complete=True)
+    record_medd: TotalMedd = TotalMedd(value=0.0, complete=True)  # ``record``'s opioids, fixed + PRN
+
+    @property
+    def opioids(self) -> tuple[MedicationOrder, ...]:
+        return tuple(o for o in self.orders if o.drug.is_opioid)
+
+    @property
+    def record_opioids(self) -> tuple[MedicationOrder, ...]:
+        return tuple(o for o in self.record if o.drug.is_opioid)
+
+    @property
+    def takes_opioid(self) -> bool:
+        return any(o.drug.is_opioid for o in self.orders)
+
+    def of_class(self, *classes: DrugClass, record: bool = False) -> tuple[MedicationOrder, ...]:
+        return tuple(o for o in (self.record if record else self.orders) if o.drug.drug_class in classes)
+
+    @property
+    def prn_opioids(self) -> tuple[MedicationOrder, ...]:
+        """Opioids taken as needed (wholly or in part): the card names them and asks for the real
+        consumption [RJL "Praktiska tips och trix"]."""
+        return tuple(o for o in self.opioids if o.daily_dose.prn)
+
+
+@dataclass(frozen=True)
 class Episode:
     """The current continuous opioid episode (merged coverage reaching today or the draft)."""
 
@@ -267,8 +332,7 @@ class PatientFacts:
     age: int | None  # None when birthDate unknown
     orders: tuple[MedicationOrder, ...]  # the record (not drafts), but for drugs of class OTHER (facts.py)
     drafts: tuple[MedicationOrder, ...]  # draft orders from the hook context
-    opioids_in_effect: tuple[MedicationOrder, ...]  # record opioids covering today
-    total_medd: TotalMedd
+    regimen: "CurrentRegimen"  # what the patient takes now, drafts applied (fhir_mappings.regimen)
     episode: Episode
     conditions: Conditions
     taper_plan: TaperPlan | None = None  # the active one

@@ -7,8 +7,8 @@ logic of the service is used, so every expected value in a test stays computed b
   MEDD = amount × ``factor`` when both are given, else unknown.
 - ``sedative(...)``: a benzodiazepine / z-drug draft.
 - ``plan(...)`` with ``step(...)``: an active taper plan with dated steps.
-- ``facts(...)``: PatientFacts; ``opioids_in_effect`` = the record opioids given, total MEDD = their sum
-  (incomplete when one is unknown), episode from ``days`` (< 14 acute, 14–89 subacute, 90–729
+- ``facts(...)``: PatientFacts; the current regimen = the record orders given (``in_effect``) with the
+  drafts applied (:func:`fhir_mappings.regimen.apply_drafts`), episode from ``days`` (< 14 acute, 14–89 subacute, 90–729
   long-term, ≥ 730 multi-year), ``is_renewal`` True when an opioid is drafted and use is ongoing.
 - ``ctx(...)``: RuleContext on ``order-sign`` by ``Practitioner/dr-lind`` with the raw drafts.
 - ``check_texts(finding)``: summary < 140 characters in both languages, no English in Swedish text.
@@ -20,10 +20,12 @@ from datetime import date, timedelta
 from typing import Iterable
 
 from cds_service.rules.base import ORDER_SIGN, ClinicalSettings, Finding, RuleContext
+from fhir_mappings.regimen import apply_drafts, sum_medd
 from fhir_mappings.model import (
     MG,
     UG_PER_H,
     Conditions,
+    CurrentRegimen,
     DailyDose,
     DoseStep,
     Drug,
@@ -160,6 +162,13 @@ def flag(author: str = USER) -> RestrictionFlag:
     return RestrictionFlag(id="flag-1", author=author, start=day(-30), end=day(60))
 
 
+def regimen_of(record: Iterable[MedicationOrder], drafts: Iterable[MedicationOrder] = ()) -> CurrentRegimen:
+    record = tuple(record)
+    orders, replaced = apply_drafts(record, drafts)
+    return CurrentRegimen(orders=orders, record=record, replaced=replaced, medd=sum_medd(orders),
+                          fixed_medd=sum_medd(orders, fixed_only=True), record_medd=sum_medd(record))
+
+
 def facts(
     *,
     drafts: Iterable[MedicationOrder] = (),
@@ -175,13 +184,6 @@ def facts(
 ) -> PatientFacts:
     drafts = tuple(drafts)
     in_effect = tuple(in_effect)
-    values = [o.medd.value for o in in_effect]
-    known = [v for v in values if v is not None]
-    total = TotalMedd(
-        value=sum(known) if known else None,
-        complete=all(v is not None for v in values),
-        unknown=tuple(o.drug.display for o in in_effect if o.medd.value is None),
-    )
     if is_renewal == "auto":
         has_draft_opioid = any(d.drug.is_opioid for d in drafts)
         is_renewal = (days > 0) if has_draft_opioid else None
@@ -191,8 +193,8 @@ def facts(
         age=age,
         orders=in_effect,
         drafts=drafts,
-        opioids_in_effect=tuple(o for o in in_effect if o.drug.is_opioid),
-        total_medd=total,
+        # The regimen of what the test gives: the record orders given are current; drafts applied.
+        regimen=regimen_of(in_effect, drafts),
         episode=episode(days),
         conditions=Conditions(),
         taper_plan=taper_plan,

@@ -1,8 +1,9 @@
 """Test-data builders for R2's rule tests: PatientFacts built directly from the domain model.
 
 Every value is given by the test (doses, MEDDs, days); the builders only assemble them, so expected
-values in the tests stay hand-computed. ``facts(...)`` derives ``opioids_in_effect`` (the opioid orders
-given as in effect), the total MEDD (sum of the given MEDDs, incomplete when one is None) and the
+values in the tests stay hand-computed. ``facts(...)`` derives the current regimen (the opioid orders
+given as current, the other orders given that are current by their status and dates, drafts applied),
+its total MEDD (sum of the given MEDDs, incomplete when one is None) and the
 episode's exposure class from its length (issue 3: < 14 acute, 14–89 subacute, 90–729 long-term,
 ≥ 730 multi-year).
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from cds_service.rules.base import ClinicalSettings, RuleContext
+from fhir_mappings.regimen import REGIMEN_CLASSES, apply_drafts, is_current_status, reaches_today, sum_medd
 from fhir_mappings.model import (
     MG,
     UG_PER_H,
     Conditions,
+    CurrentRegimen,
     DailyDose,
     DoseStep,
     Drug,
@@ -174,6 +177,17 @@ def plan(
     )
 
 
+def _regimen(opioids, orders, drafts, today) -> CurrentRegimen:
+    current = tuple(opioids) + tuple(
+        o for o in orders
+        if not o.drug.is_opioid and o.drug.drug_class in REGIMEN_CLASSES
+        and is_current_status(o) and reaches_today(o, today)
+    )
+    regimen, replaced = apply_drafts(current, drafts)
+    return CurrentRegimen(orders=regimen, record=current, replaced=replaced, medd=sum_medd(regimen),
+                          fixed_medd=sum_medd(regimen, fixed_only=True), record_medd=sum_medd(current))
+
+
 def facts(
     *,
     opioids: tuple[MedicationOrder, ...] = (),
@@ -193,9 +207,6 @@ def facts(
     """``opioids``: record opioid orders in effect today (also put into ``orders``); ``orders``: any
     other record orders (history, sedatives, ...). ``days``: episode length (default 0 without
     opioids, else 200)."""
-    known = [o.medd.value for o in opioids if o.medd.value is not None]
-    unknown = tuple(o.drug.display for o in opioids if o.medd.value is None)
-    total = TotalMedd(value=sum(known) if known else None, complete=not unknown, unknown=unknown)
     if days is None:
         days = 200 if opioids else 0
     return PatientFacts(
@@ -204,8 +215,7 @@ def facts(
         age=age,
         orders=tuple(opioids) + tuple(orders),
         drafts=tuple(drafts),
-        opioids_in_effect=tuple(opioids),
-        total_medd=total,
+        regimen=_regimen(opioids, orders, drafts, today),
         episode=episode(days, today),
         conditions=conditions,
         taper_plan=taper_plan,

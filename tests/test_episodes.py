@@ -16,7 +16,6 @@ from fhir_mappings.episodes import (
     current_episode,
     is_renewal,
     merge_intervals,
-    opioids_in_effect,
     previous_supply_end,
 )
 from fhir_mappings.model import (
@@ -240,52 +239,6 @@ def test_previous_supply_end_none_without_episode():
 
 
 # ---------------------------------------------------------------------------------------------
-# Opioids in effect today
-# ---------------------------------------------------------------------------------------------
-
-def test_in_effect_statuses_and_coverage():
-    active = order("2025-05-01", "2025-06-15", oid="active")
-    completed_running = order("2025-05-10", "2025-06-02", status="completed", oid="completed-running",
-                              drug=oxy(ingredient="tramadol", form=Form.IMMEDIATE, strength=50))
-    completed_out = order("2025-04-01", "2025-06-01", status="completed", oid="ran-out",
-                          drug=oxy(ingredient="morphine"))  # exclusive end Jun 1 = today: ran out
-    stopped = order("2025-05-01", "2025-06-15", status="stopped", oid="stopped", drug=oxy(ingredient="fentanyl"))
-    on_hold = order("2025-05-01", "2025-06-15", status="on-hold", oid="on-hold", drug=oxy(ingredient="codeine"))
-    active_out = order("2025-01-01", "2025-05-01", oid="active-ran-out", drug=oxy(ingredient="tapentadol"))
-    got = {o.id for o in opioids_in_effect([active, completed_running, completed_out, stopped, on_hold, active_out], TODAY)}
-    assert got == {"active", "completed-running"}
-
-
-def test_in_effect_active_supersedes_completed_of_the_same_drug_and_form():
-    old = order("2025-05-01", "2025-06-20", status="completed", oid="old")
-    new = order("2025-05-28", "2025-07-28", oid="new", drug=oxy(strength=5.0))
-    assert [o.id for o in opioids_in_effect([old, new], TODAY)] == ["new"]
-
-
-def test_in_effect_combined_strengths_both_count_same_strength_latest_wins():
-    ten = order("2025-05-01", "2025-07-01", oid="10mg")
-    five = order("2025-05-01", "2025-07-01", oid="5mg", drug=oxy(strength=5.0))
-    ten_again = order("2025-05-20", "2025-07-20", oid="10mg-renewed")
-    ir = order("2025-05-01", "2025-07-01", oid="ir", drug=oxy(form=Form.IMMEDIATE, strength=5.0))
-    got = [o.id for o in opioids_in_effect([ten, five, ten_again, ir], TODAY)]
-    assert got == ["5mg", "10mg-renewed", "ir"]
-
-
-def test_in_effect_request_supersedes_statement_and_dispense_of_the_same_ingredient():
-    request = order("2025-05-01", "2025-07-01", oid="mr")
-    statement = order("2025-05-01", None, rtype="MedicationStatement", oid="ms")
-    dispense = order("2025-05-20", "2025-06-19", status="completed", rtype="MedicationDispense", oid="md")
-    assert [o.id for o in opioids_in_effect([request, statement, dispense], TODAY)] == ["mr"]
-    # Without the request the statement wins over the dispense (it states what is taken).
-    assert [o.id for o in opioids_in_effect([statement, dispense], TODAY)] == ["ms"]
-    assert [o.id for o in opioids_in_effect([dispense], TODAY)] == ["md"]
-
-
-def test_drafts_are_not_in_effect():
-    assert opioids_in_effect([order("2025-05-01", "2025-07-01", draft=True)], TODAY) == ()
-
-
-# ---------------------------------------------------------------------------------------------
 # Readers
 # ---------------------------------------------------------------------------------------------
 
@@ -454,13 +407,6 @@ def test_fentanyl_patches_quantity_times_wear_time():
     assert (o.daily_dose.amount, o.daily_dose.unit) == (25.0, "ug/h")
     # 10 patches × 72 h = 30 days (one patch worn at a time: 25 ÷ 25): May1 + 30 = May31.
     assert o.supply_end == D("2025-05-31")
-
-
-def test_missing_status_counts_like_completed_for_in_effect():
-    with_supply = order("2025-05-20", "2025-06-19", status=None, oid="supplied")
-    open_ended = order("2025-03-01", None, status=None, oid="open", drug=oxy(ingredient="morphine"))
-    # The open one covers only its start day (Mar1), the supplied one covers May20..Jun18.
-    assert [o.id for o in opioids_in_effect([with_supply, open_ended], TODAY)] == ["supplied"]
 
 
 def test_buprenorphine_patch_changed_twice_a_week():

@@ -79,10 +79,10 @@ def test_full_record_with_a_renewal():
     assert facts.episode.start == D("2024-09-01")
     assert facts.episode.days == 273
     assert facts.episode.exposure is Exposure.LONG_TERM
-    assert [o.id for o in facts.opioids_in_effect] == ["mr-c"]
+    assert [o.id for o in facts.regimen.record_opioids] == ["mr-c"]
     # 10 mg × 2/d = 20 mg/d oxycodone × 2 = 40 MEDD.
-    assert facts.total_medd.value == pytest.approx(40.0)
-    assert facts.total_medd.complete is True
+    assert facts.regimen.record_medd.value == pytest.approx(40.0)
+    assert facts.regimen.record_medd.complete is True
     assert facts.previous_supply_end == D("2025-06-18")
     assert facts.is_renewal is True
     assert [(d.id, d.is_draft, d.requester, d.start) for d in facts.drafts] == [("draft-1", True, "Practitioner/gp1", TODAY)]
@@ -102,7 +102,7 @@ def test_new_start_after_a_long_pause():
     # Supply ended Jan31 2024, far more than 30 days before the draft: new start.
     assert facts.is_renewal is False
     assert facts.episode.exposure is Exposure.NONE
-    assert facts.opioids_in_effect == ()
+    assert facts.regimen.record_opioids == ()
 
 
 @pytest.mark.parametrize("reference, extra", [
@@ -125,7 +125,7 @@ def test_medication_reference_by_bundle_fullurl():
     ]}
     facts = build_patient_facts("p1", [bundle], [], TODAY)
     assert [o.drug.ingredient for o in facts.orders] == ["oxycodone"]
-    assert [o.id for o in facts.opioids_in_effect] == ["m2"]
+    assert [o.id for o in facts.regimen.record_opioids] == ["m2"]
 
 
 def test_unresolvable_medication_is_unidentified_not_dropped():
@@ -140,15 +140,15 @@ def test_unknown_dose_makes_total_medd_a_lower_bound_never_zero():
                        medicationReference=None, medicationCodeableConcept={"coding": [{"system": ATC, "code": "N02AX02", "display": "Tramadol"}]})
     known = oxy_mr("known", "2025-05-01")
     facts = build_patient_facts("p1", [MED_OXY, free_text, known], [], TODAY)
-    assert {o.id for o in facts.opioids_in_effect} == {"free", "known"}
-    tramadol = next(o for o in facts.opioids_in_effect if o.id == "free")
+    assert {o.id for o in facts.regimen.record_opioids} == {"free", "known"}
+    tramadol = next(o for o in facts.regimen.record_opioids if o.id == "free")
     assert tramadol.daily_dose.amount is None and tramadol.medd.value is None
     # Known part: 20 mg/d oxycodone × 2 = 40; the tramadol part is unknown, not 0.
-    assert facts.total_medd.value == pytest.approx(40.0)
-    assert facts.total_medd.complete is False and len(facts.total_medd.unknown) == 1
+    assert facts.regimen.record_medd.value == pytest.approx(40.0)
+    assert facts.regimen.record_medd.complete is False and len(facts.regimen.record_medd.unknown) == 1
 
     only_unknown = build_patient_facts("p1", [free_text], [], TODAY)
-    assert only_unknown.total_medd.value is None and only_unknown.total_medd.complete is False
+    assert only_unknown.regimen.record_medd.value is None and only_unknown.regimen.record_medd.complete is False
 
 
 def _coded_mr(mid, atc, display):
@@ -185,7 +185,7 @@ def test_duplicates_from_prefetch_and_fetch_count_once():
     mr = oxy_mr("dup", "2025-05-01")
     facts = build_patient_facts("p1", [MED_OXY, mr, copy.deepcopy(mr), {"resourceType": "Bundle", "entry": [{"resource": mr}]}], [], TODAY)
     assert len(facts.orders) == 1
-    assert facts.total_medd.value == pytest.approx(40.0)  # not 80
+    assert facts.regimen.record_medd.value == pytest.approx(40.0)  # not 80
 
 
 def test_draft_orders_bundle_and_non_medication_drafts():

@@ -211,11 +211,11 @@ def test_build_patient_facts_never_raises_and_unknown_stays_unknown(resources, d
     assert facts.episode.days >= 0
     if facts.episode.start is not None:
         assert facts.episode.exposure is classify_exposure(facts.episode.days)
-    medds = [o.medd.value for o in facts.opioids_in_effect]
+    medds = [o.medd.value for o in facts.regimen.record_opioids]
     if any(v is None for v in medds):
-        assert facts.total_medd.complete is False
+        assert facts.regimen.record_medd.complete is False
     if medds and all(v is None for v in medds):
-        assert facts.total_medd.value is None  # never 0 for all-unknown
+        assert facts.regimen.record_medd.value is None  # never 0 for all-unknown
     if not any(d.drug.is_opioid for d in facts.drafts):
         assert facts.is_renewal is None
     if facts.age is not None:
@@ -244,8 +244,8 @@ def test_without_dose_information_the_dose_is_unknown_never_zero(resource):
     assert o.daily_dose.amount is None and o.daily_dose.problem
     assert o.medd.value is None
     facts = build_patient_facts("p1", [resource], [], TODAY)
-    if facts.opioids_in_effect:
-        assert facts.total_medd.complete is False and facts.total_medd.value is None
+    if facts.regimen.record_opioids:
+        assert facts.regimen.record_medd.complete is False and facts.regimen.record_medd.value is None
 
 
 HUGE = 10**400  # JSON allows it, Python's json module (the FHIR fallback's reader) reads it exactly; no float holds it

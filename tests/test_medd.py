@@ -12,7 +12,8 @@ from datetime import date
 import pytest
 
 from fhir_mappings.dosage import daily_dose
-from fhir_mappings.medd import load_medd_table, medd, medd_memo, total_medd
+from fhir_mappings.medd import load_medd_table, medd, medd_memo
+from fhir_mappings.regimen import sum_medd as total_medd
 from fhir_mappings.medication import identify_drug
 from fhir_mappings.model import (MG, UG_PER_H, DailyDose, Drug, DrugClass, Form, Medd, MedicationOrder,
                                  TotalMedd)

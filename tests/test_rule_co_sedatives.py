@@ -59,16 +59,22 @@ def test_drafted_sedative_during_taper_is_left_to_withdrawal_sedative():
 
 
 def test_sedative_not_in_effect_is_silent():
-    ended = other(DrugClass.BENZODIAZEPINE, "Stesolid 5 mg", start=day(-90), supply_end=day(-10))
+    # ended more than the episode gap (30 days) ago: no longer taken (fhir_mappings.regimen "Reach")
+    ended = other(DrugClass.BENZODIAZEPINE, "Stesolid 5 mg", start=day(-90), supply_end=day(-31))
     stopped = other(DrugClass.BENZODIAZEPINE, "Sobril 10 mg", status="stopped", start=day(-20), supply_end=day(10))
     future = other(DrugClass.Z_DRUG, "Imovane 7,5 mg", start=day(1), supply_end=day(30))
     assert rule.findings(facts(opioids=(OXY,), orders=(ended, stopped, future)), ctx()) == []
+    # a supply that ran out 10 days ago is a late renewal, not an end: still taken
+    late = other(DrugClass.BENZODIAZEPINE, "Stesolid 5 mg", start=day(-40), supply_end=day(-10))
+    assert rule.findings(facts(opioids=(OXY,), orders=(late,)), ctx())
     # supply ends tomorrow (exclusive end day(1)): still in effect today
     last_day = other(DrugClass.BENZODIAZEPINE, "Stesolid 5 mg", start=day(-29), supply_end=day(1))
     assert rule.findings(facts(opioids=(OXY,), orders=(last_day,)), ctx())
-    # supply ended today (exclusive end day(0)): not in effect
-    gone = other(DrugClass.BENZODIAZEPINE, "Stesolid 5 mg", start=day(-30), supply_end=day(0))
-    assert rule.findings(facts(opioids=(OXY,), orders=(gone,)), ctx()) == []
+    # the last day of supply (exclusive end today) and 30 days after it: still taken (renewal due);
+    # 31 days after: ended
+    for end, taken in ((0, True), (-30, True), (-31, False)):
+        supply = other(DrugClass.BENZODIAZEPINE, "Stesolid 5 mg", start=day(end - 30), supply_end=day(end))
+        assert bool(rule.findings(facts(opioids=(OXY,), orders=(supply,)), ctx())) is taken, end
 
 
 def test_other_drug_classes_do_not_count():
@@ -89,5 +95,6 @@ def test_silent_for_excluded_patients(exclusion):
 def test_drafted_opioid_is_marked_as_being_ordered():
     draft = opioid(draft=True, id="d-oxy")
     [finding] = rule.findings(facts(opioids=(OXY,), orders=(DIAZEPAM,), drafts=(draft,)), ctx("order-sign"))
-    # record order and its renewal: 40 mg oxycodone × 2 = 80 MEDD each
-    assert "Oxykodon depot 20 mg: 40 mg/dygn (80 MEDD); Oxykodon depot 20 mg: 40 mg/dygn (80 MEDD) (ordineras nu)" in finding.detail["sv"]
+    # the renewal replaces the record order (current regimen): listed once, 40 mg oxycodone × 2 = 80 MEDD
+    assert "Oxykodon depot 20 mg: 40 mg/dygn (80 MEDD) (ordineras nu)" in finding.detail["sv"]
+    assert finding.detail["sv"].count("Oxykodon depot 20 mg") == 1

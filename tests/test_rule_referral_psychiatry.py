@@ -164,13 +164,31 @@ def test_silent_when_an_open_psychiatry_referral_exists():
     assert rule.findings(facts(opioids=(oxy(45),), service_requests=(done, pain)), ctx())
 
 
-def test_draft_counts_only_when_the_record_has_no_opioid():
-    # record empty, draft of 40 mg oxycodone = 80 MEDD: the draft is the current total
-    draft = oxy(40, draft=True, id="draft-1")
-    [finding] = rule.findings(facts(drafts=(draft,)), ctx("order-sign"))
+def test_the_draft_is_part_of_the_current_regimen():
+    draft = oxy(40, draft=True, id="draft-1")  # 40 mg × 2 = 80 MEDD
+    # a new start at a high dose is not hard-to-treat dependence: established use is required
+    assert rule.findings(facts(drafts=(draft,), days=0), ctx("order-sign")) == []
+    # 20 days of use with the record empty (opioids from elsewhere): the draft is the current total
+    [finding] = rule.findings(facts(drafts=(draft,), days=20), ctx("order-sign"))
     assert "80 MEDD" in finding.summary["sv"]
-    # record 10 mg (20 MEDD) + renewal draft 40 mg: the record counts, drafts renew it
-    assert rule.findings(facts(opioids=(oxy(10),), drafts=(draft,)), ctx("order-sign")) == []
+    # record 10 mg (20 MEDD) renewed at 40 mg: the renewal replaces the record's order, 80 MEDD
+    [finding] = rule.findings(facts(opioids=(oxy(10),), drafts=(draft,)), ctx("order-sign"))
+    assert "80 MEDD" in finding.summary["sv"]
+    # the reverse: record 40 mg renewed at 10 mg is 20 MEDD, no card
+    assert rule.findings(facts(opioids=(oxy(40),), drafts=(oxy(10, draft=True, id="d2"),)), ctx("order-sign")) == []
+
+
+def test_two_opioids_one_renewed_count_together():
+    # oxycodone 20 mg/day (40 MEDD) renewed + morphine 40 mg/day (40 MEDD) in the record: 80 MEDD
+    morphine = opioid("Morfin depot 20 mg", "morphine", 40, medd=40.0, id="mo-1")
+    [finding] = rule.findings(facts(opioids=(oxy(20), morphine), drafts=(oxy(20, draft=True, id="d1"),)),
+                              ctx("order-sign"))
+    assert "80 MEDD" in finding.summary["sv"]
+
+
+def test_dependence_without_a_current_opioid_gives_no_card():
+    f = facts(conditions=Conditions(opioid_dependence=True, substance_use=("F11.2",)), days=0)
+    assert rule.findings(f, ctx()) == []
 
 
 def test_summary_and_detail_in_both_languages():

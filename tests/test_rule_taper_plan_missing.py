@@ -34,7 +34,7 @@ TRAMADOL_FACTOR = 0.2  # 300 mg tramadol = 60 MEDD
 
 def run(days=120, *, amount=40.0, record_amount=40.0, ingredient="oxycodone", unit=MG, form=Form.DEPOT,
         extra=(), **kw):
-    d = draft(ingredient, amount, unit=unit, form=form)
+    d = draft(ingredient, amount, unit=unit, form=form, factor=OXY_FACTOR)
     in_effect = [order(ingredient, record_amount, unit=unit, form=form, factor=OXY_FACTOR)] if record_amount is not False else []
     in_effect += list(extra)
     f = facts(drafts=[d], in_effect=in_effect, days=days, **kw)

@@ -16,7 +16,6 @@ from cds_service.rules import referral_pain_clinic, referral_psychiatry
 from cds_service.rules.referral_common import (
     Versus,
     existing_referral,
-    in_effect,
     medd_versus,
     referral_content,
     referral_suggestion,
@@ -129,13 +128,6 @@ def test_medd_versus_limit():
     assert medd_versus(TotalMedd(60.0, False, ("x",)), 60) is Versus.UNDECIDED
     assert medd_versus(TotalMedd(None, False, ("x",)), 60) is Versus.UNDECIDED
     assert medd_versus(TotalMedd(None, True), 60) is Versus.AT_OR_BELOW  # no opioid at all
-
-
-def test_in_effect_coverage_and_status():
-    assert in_effect(other(DrugClass.NSAID, "a", start=day(-1), supply_end=day(1)), TODAY)
-    assert not in_effect(other(DrugClass.NSAID, "a", start=day(-10), supply_end=day(0)), TODAY)  # exclusive end
-    assert not in_effect(other(DrugClass.NSAID, "a", start=day(1), supply_end=day(9)), TODAY)
-    assert not in_effect(other(DrugClass.NSAID, "a", status="stopped", start=day(-1), supply_end=day(9)), TODAY)
 
 
 def test_taper_progress_today_and_next():

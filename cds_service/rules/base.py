@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 Localized = Mapping[str, str]  # {"sv": "...", "en": "..."}
 
@@ -121,5 +121,9 @@ class RuleContext:
     # The draft orders as the EHR sent them, keyed by resource id: rules that propose an *update* of a
     # draft (e.g. exit-plan) return the draft itself, amended.
     drafts_raw: Mapping[str, dict] = field(default_factory=dict)
+    # The record's resources as the EHR sent or the FHIR server gave them: a rule that proposes an
+    # *update* of a record order (ending an old prescription) returns that resource, amended. Looked
+    # through only then (``common.record_resource``), never indexed on the hot path.
+    record_resources: Iterable[dict] = ()
     # Work shared by rules within one hook call (e.g. the taper proposal that two cards build on).
     memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)

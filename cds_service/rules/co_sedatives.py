@@ -26,24 +26,22 @@ from __future__ import annotations
 
 from fhir_mappings.model import DrugClass, PatientFacts
 
-from .base import ALL_HOOKS, PATIENT_VIEW, RJL, Finding, RuleContext
-from .common import SEDATIVE_CLASSES, draft_opioids, draft_sedatives, drug_name, in_taper, loc
-from .referral_common import bullet, dose_text, ongoing_opioid_use, orders_text, record_in_effect
+from .base import ALL_HOOKS, RJL, Finding, RuleContext
+from .common import SEDATIVE_CLASSES, drug_name, in_taper, loc
+from .referral_common import bullet, dose_text, ongoing_opioid_use, orders_text
 
 TOPIC = "co-sedatives"
 HOOKS = ALL_HOOKS
 
 
 def record_sedatives(facts: PatientFacts, ctx: RuleContext):
-    return record_in_effect(facts, ctx.today, SEDATIVE_CLASSES)
-
-
-def drafted_sedatives(facts: PatientFacts, ctx: RuleContext):
-    return [] if ctx.hook == PATIENT_VIEW else draft_sedatives(facts)
+    """The record's current sedatives (the current regimen before this call's drafts)."""
+    return facts.regimen.of_class(*SEDATIVE_CLASSES, record=True)
 
 
 def sedatives(facts: PatientFacts, ctx: RuleContext):
-    return [*record_sedatives(facts, ctx), *drafted_sedatives(facts, ctx)]
+    """The current regimen's sedatives, drafts applied: a renewed one is listed once."""
+    return facts.regimen.of_class(*SEDATIVE_CLASSES)
 
 
 def inclusion_criteria(facts: PatientFacts, ctx: RuleContext) -> bool:
@@ -74,7 +72,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     found = sedatives(facts, ctx)
     benzos = [o for o in found if o.drug.drug_class is DrugClass.BENZODIAZEPINE]
     zdrugs = [o for o in found if o.drug.drug_class is DrugClass.Z_DRUG]
-    opioids = [*facts.opioids_in_effect, *(draft_opioids(facts) if ctx.hook != PATIENT_VIEW else ())]
+    opioids = facts.regimen.opioids
 
     if benzos and zdrugs:
         summary = loc(

@@ -8,9 +8,10 @@ Stable API (other rules import it):
 
 Drafts and taper state
   - :func:`draft_opioids`, :func:`draft_sedatives`, :func:`draft_reference`, :func:`raw_draft`
+  - :func:`record_resource`, :func:`valid_prescriptions` — the record's orders a suggestion ends
   - :func:`in_taper`, :func:`today_step`, :func:`taper_end`, :func:`tapered_ingredient`
   - :func:`current_daily_dose` — the record's daily dose of one ingredient today (honest sum)
-  - :func:`opioid_ingredients` — distinct opioid ingredients in effect and drafted
+  - :func:`opioid_ingredients` — distinct opioid ingredients of the current regimen
   - :func:`same_reference` — do two FHIR references name the same resource?
   - ``MAX_RAW_DRAFT_CHARS`` — larger raw drafts are not echoed in update suggestions
 Formatting
@@ -43,6 +44,8 @@ from fhir_mappings.model import (
     PatientFacts,
     TaperPlan,
 )
+
+from fhir_mappings.regimen import daily_dose as regimen_daily_dose
 
 from .base import RuleContext
 
@@ -102,6 +105,40 @@ def raw_draft(ctx: RuleContext, order: MedicationOrder) -> dict | None:
     return found if size <= MAX_RAW_DRAFT_CHARS else None
 
 
+def record_resource(ctx: RuleContext, order: MedicationOrder) -> dict | None:
+    """The record resource ``order`` was read from (same type and id), as the EHR sent it, or None
+    (no valid id, not found, or larger than ``MAX_RAW_DRAFT_CHARS``: not echoed in a suggestion)."""
+    if draft_reference(order) is None:
+        return None
+    for r in getattr(ctx, "record_resources", ()) or ():
+        if isinstance(r, dict) and r.get("id") == order.id and r.get("resourceType") == order.resource_type:
+            try:
+                size = len(json.dumps(r))
+            except (TypeError, ValueError):
+                return None
+            return r if size <= MAX_RAW_DRAFT_CHARS else None
+    return None
+
+
+def valid_prescriptions(facts: PatientFacts, ingredient: str | None) -> list[MedicationOrder]:
+    """The record's prescriptions of ``ingredient`` that can still be collected at the pharmacy:
+    MedicationRequests with status active whose validity has not run out. A taper must end them, or
+    the old dose can be collected beside the schedule [RJL "Praktiska tips och trix": "Glöm inte att
+    makulera giltiga recept"]."""
+    if not ingredient:
+        return []
+    out = []
+    for o in facts.orders:
+        if o.is_draft or o.resource_type != "MedicationRequest" or o.status != "active":
+            continue
+        if not o.drug.is_opioid or o.drug.ingredient != ingredient:
+            continue
+        if o.supply_basis == "validity" and o.supply_end is not None and o.supply_end <= facts.today:
+            continue
+        out.append(o)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # Taper state
 
@@ -131,45 +168,36 @@ def taper_end(plan: TaperPlan | None) -> date | None:
 
 
 def tapered_ingredient(facts: PatientFacts) -> str | None:
-    """The ingredient being tapered: the plan's, else the only opioid ingredient in effect, else None."""
+    """The ingredient being tapered: the plan's, else the only opioid ingredient the record's current
+    regimen holds, else None."""
     plan = facts.taper_plan
     if plan is not None and plan.ingredient:
         return plan.ingredient
-    ingredients = {o.drug.ingredient for o in facts.opioids_in_effect if o.drug.ingredient}
+    ingredients = {o.drug.ingredient for o in facts.regimen.record_opioids if o.drug.ingredient}
     if len(ingredients) == 1:
         return next(iter(ingredients))
     return None
 
 
-def current_daily_dose(facts: PatientFacts, ingredient: str | None) -> DailyDose:
-    """The record's daily dose of ``ingredient`` in effect today, summed over its orders.
+def current_daily_dose(facts: PatientFacts, ingredient: str | None, *, fixed_only: bool = False) -> DailyDose:
+    """The record's daily dose of ``ingredient`` in the current regimen (before this call's drafts).
 
-    Includes as-needed orders at their maximum (RJL "Praktiska tips": count the total daily dose
-    including PRN doses). Unknown (amount None, with a problem) when no order of that ingredient is
-    in effect, when any part is unknown, or when the units differ — never a partial sum.
+    Summed over its orders: as-needed orders at their maximum (RJL "Praktiska tips": the total daily
+    dose including PRN doses), or — ``fixed_only`` — the regular dose alone, the one a taper starts
+    from. Unknown (amount None, with a problem) when no order of that ingredient is current, when any
+    part is unknown, or when the units differ — never a partial sum (:func:`fhir_mappings.regimen.daily_dose`).
     """
-    if not ingredient:
-        return DailyDose(None, None, basis="unknown", problem="ingredient unknown")
-    orders = [o for o in facts.opioids_in_effect if o.drug.ingredient == ingredient]
-    if not orders:
-        return DailyDose(None, None, basis="unknown", problem=f"no {ingredient} in effect in the record")
-    units = {o.daily_dose.unit for o in orders}
-    if any(not o.daily_dose.known for o in orders):
-        return DailyDose(None, None, basis="unknown", problem=f"daily dose of {ingredient} partly unknown")
-    if len(units) != 1:
-        return DailyDose(None, None, basis="unknown", problem=f"{ingredient} in different units")
-    total = sum(o.daily_dose.amount or 0.0 for o in orders)
-    return DailyDose(total, units.pop(), prn=all(o.daily_dose.prn for o in orders), basis="dosage")
+    return regimen_daily_dose(facts.regimen.record, ingredient, fixed_only=fixed_only)
 
 
 def opioid_ingredients(facts: PatientFacts) -> list[str]:
-    """Distinct opioid ingredients in effect in the record or drafted, in first-seen order.
+    """Distinct opioid ingredients of the current regimen (drafts applied), in first-seen order.
 
     An opioid whose ingredient is unknown counts under its display name, so that "several opioids"
     is never missed because one could not be identified.
     """
     seen: list[str] = []
-    for order in (*facts.opioids_in_effect, *draft_opioids(facts)):
+    for order in facts.regimen.opioids:
         key = order.drug.ingredient or order.drug.display
         if key not in seen:
             seen.append(key)

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from fhir_mappings.model import MedicationOrder, PatientFacts
 
-from .base import ALL_HOOKS, PATIENT_VIEW, RJL, Finding, RuleContext
-from .common import draft_opioids, drug_name, fmt_medd, fmt_number
-from .referral_common import Versus, bullet, effective_total, medd_versus, problem_text
+from .base import ALL_HOOKS, RJL, Finding, RuleContext
+from .common import drug_name, fmt_medd, fmt_number
+from .referral_common import Versus, bullet, medd_versus, problem_text
 
 TOPIC = "medd-unknown"
 HOOKS = ALL_HOOKS
@@ -35,9 +35,8 @@ _SUMMARY_NAME_MAX = 40
 
 
 def considered_opioids(facts: PatientFacts, ctx: RuleContext) -> list[MedicationOrder]:
-    """Opioids in effect in the record, plus the drafted ones on the order hooks."""
-    drafts = draft_opioids(facts) if ctx.hook != PATIENT_VIEW else []
-    return [*facts.opioids_in_effect, *drafts]
+    """The opioids of the current regimen (this call's drafts applied: on patient-view there are none)."""
+    return list(facts.regimen.opioids)
 
 
 def unknown_medd(facts: PatientFacts, ctx: RuleContext) -> list[MedicationOrder]:
@@ -80,7 +79,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     unknown = unknown_medd(facts, ctx)
     low = low_confidence(facts, ctx)
     unidentified = relevant_unidentified(facts, ctx)
-    total = effective_total(facts)
+    total = facts.regimen.medd
     limit = ctx.settings.referral_medd
     undecided = bool(unknown) and medd_versus(total, limit) is Versus.UNDECIDED and not facts.excluded
 
@@ -89,20 +88,16 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         sv = lang == "sv"
         bound = fmt_medd(total.value, lang, complete=total.complete, suffix=False)
         if unknown:
-            who = _short(drug_name(unknown[0].drug, lang)) if len(unknown) == 1 else (
-                f"{len(unknown)} opioider" if sv else f"{len(unknown)} opioids")
-            if not total.complete:
-                summary[lang] = (
-                    f"MEDD kunde inte beräknas för {who} – total MEDD är {bound}"
-                    if sv
-                    else f"MEDD could not be computed for {who} – total MEDD is {bound}"
-                )
-            else:  # only drafted opioids are unknown; the record's total itself is complete
-                summary[lang] = (
-                    f"MEDD kunde inte beräknas för {who} som ordineras nu"
-                    if sv
-                    else f"MEDD could not be computed for {who} being ordered"
-                )
+            names = list(dict.fromkeys(drug_name(o.drug, lang) for o in unknown))  # one drug, two orders: one name
+            who = _short(names[0]) if len(names) == 1 else (
+                f"{len(names)} opioider" if sv else f"{len(names)} opioids")
+            if all(o.is_draft for o in unknown):
+                who += " som ordineras nu" if sv else " being ordered"
+            summary[lang] = (
+                f"MEDD kunde inte beräknas för {who} – total MEDD är {bound}"
+                if sv
+                else f"MEDD could not be computed for {who} – total MEDD is {bound}"
+            )
         elif low:
             who = _short(drug_name(low[0].drug, lang)) if len(low) == 1 else (
                 f"{len(low)} opioider" if sv else f"{len(low)} opioids")
@@ -124,10 +119,10 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         parts = []
         if unknown:
             parts.append(
-                f"**MEDD kunde inte beräknas för alla opioider** – total MEDD i journalen är "
+                f"**MEDD kunde inte beräknas för alla opioider** – total MEDD är "
                 f"{fmt_medd(total.value, lang, complete=total.complete, suffix=False)}. Okända delar räknas inte som 0."
                 if sv
-                else f"**MEDD could not be computed for every opioid** – total MEDD in the record is "
+                else f"**MEDD could not be computed for every opioid** – total MEDD is "
                 f"{fmt_medd(total.value, lang, complete=total.complete, suffix=False)}. Unknown parts are not counted as 0."
             )
             parts.append(bullet(

@@ -47,13 +47,13 @@ def _table(facts: PatientFacts, lang: str) -> str:
     sv = lang == "sv"
     head = "| Läkemedel | Dygnsdos | MEDD |" if sv else "| Medication | Daily dose | MEDD |"
     lines = [head, "|---|---|---|"]
-    for o in facts.opioids_in_effect:
+    for o in facts.regimen.opioids:
         dose = fmt_daily_dose(o.daily_dose.amount, o.daily_dose.unit, lang)
         if o.daily_dose.known and o.daily_dose.prn:
             dose += " vid behov (max)" if sv else " as needed (max)"
         medd = fmt_medd(o.medd.value, lang, suffix=False)
         lines.append(f"| {drug_name(o.drug, lang)} | {dose} | {medd} |")
-    total = facts.total_medd
+    total = facts.regimen.medd
     lines.append(f"| **{'Totalt' if sv else 'Total'}** | | **{total_medd_text(total, lang).replace(' MEDD', '')}** |")
     return "\n".join(lines)
 
@@ -72,7 +72,7 @@ def _pace(facts: PatientFacts, lang: str) -> str:
             if sv
             else "slowly, 10 % of the daily dose per week down to 30 %, then slower"
         )
-    if any(o.drug.ingredient == "tramadol" for o in facts.opioids_in_effect):
+    if any(o.drug.ingredient == "tramadol" for o in facts.regimen.opioids):
         pace += "; tramadol: 4 veckor på varje dos-steg" if sv else "; tramadol: 4 weeks on every dose step"
     return pace
 
@@ -81,7 +81,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts):
         return []
     days = facts.episode.days
-    total = facts.total_medd
+    total = facts.regimen.medd
     over_limit = medd_versus(total, ctx.settings.referral_medd) is Versus.ABOVE
     limit = ctx.settings.referral_medd
 
@@ -127,7 +127,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             ]
         )
         body = [lead]
-        body.append(_table(facts, lang) if facts.opioids_in_effect else (
+        body.append(_table(facts, lang) if facts.regimen.opioids else (
             "Inga opioider i effekt i journalen i dag." if sv else "No opioid in effect in the record today."
         ))
         body.append(bullet(facts_lines))
@@ -158,7 +158,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                         "unit": o.daily_dose.unit,
                         "medd": o.medd.value,
                     }
-                    for o in facts.opioids_in_effect
+                    for o in facts.regimen.opioids
                 ],
                 "totalMedd": total.value,
                 "totalMeddComplete": total.complete,

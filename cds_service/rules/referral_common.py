@@ -31,12 +31,12 @@ from fhir_mappings.model import (
     TaperPlan,
     TotalMedd,
 )
+from fhir_mappings.regimen import daily_dose as regimen_daily_dose
 from fhir_mappings.systems import TRAPPA_REFERRAL
 
 from .base import Action, Localized, RuleContext, Suggestion
 from .common import (
     LANGS,
-    current_daily_dose,
     draft_opioids,
     exposure_text,
     fmt_date,
@@ -167,30 +167,7 @@ def problem_text(problem: str | None, lang: str = SV) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The record: what is in effect
-
-
-def in_effect(order: MedicationOrder, day: date) -> bool:
-    """Does the order cover ``day``?
-
-    Coverage is [start, supply_end). An order without known coverage counts when its status says it
-    is current (active / on-hold / intended for statements; a dispense with no supply data does not
-    count: we cannot tell). Ended statuses never count.
-    """
-    status = (order.status or "").lower()
-    if status in ("stopped", "cancelled", "entered-in-error", "revoked", "not-taken", "declined"):
-        return False
-    if order.start and order.start > day:
-        return False
-    if order.supply_end is not None:
-        return day < order.supply_end
-    if order.resource_type == "MedicationDispense":
-        return False
-    return status in ("active", "on-hold", "intended")
-
-
-def record_in_effect(facts: PatientFacts, day: date, classes: Sequence[DrugClass]) -> list[MedicationOrder]:
-    return [o for o in facts.orders if o.drug.drug_class in classes and in_effect(o, day)]
+# The record: what the patient takes (facts.regimen, fhir_mappings.regimen)
 
 
 def drafts_of(facts: PatientFacts, classes: Sequence[DrugClass]) -> list[MedicationOrder]:
@@ -213,20 +190,6 @@ class Versus(str, Enum):
     ABOVE = "above"  # known part alone exceeds the limit (a lower bound above is still above)
     AT_OR_BELOW = "at-or-below"  # complete total within the limit
     UNDECIDED = "undecided"  # incomplete total whose known part is within the limit
-
-
-def effective_total(facts: PatientFacts) -> TotalMedd:
-    """The patient's current total MEDD: the record's opioids in effect.
-
-    Drafts usually renew what is in effect, so adding them would double count; only when the record
-    holds no opioid in effect (a start, or opioids prescribed elsewhere) are the drafts' MEDDs used.
-    """
-    parts = draft_opioids(facts)
-    if facts.opioids_in_effect or not parts:
-        return facts.total_medd
-    known = [d.medd.value for d in parts if d.medd.value is not None]
-    unknown = tuple(d.drug.display for d in parts if d.medd.value is None)
-    return TotalMedd(value=sum(known) if known else None, complete=not unknown, unknown=unknown)
 
 
 def medd_versus(total: TotalMedd, limit: float) -> Versus:
@@ -369,8 +332,8 @@ class TaperProgress:
 def taper_progress(facts: PatientFacts, today: date) -> TaperProgress | None:
     """Where the active taper plan stands today, or None when there is no active plan.
 
-    ``current`` is the record's daily dose of the tapered ingredient in effect today
-    (:func:`common.current_daily_dose`: an honest sum, unknown when any part is unknown); a unit that
+    ``current`` is the record's daily dose of the tapered ingredient prescribed for today — the current
+    regimen's orders whose supply covers today (an honest sum, unknown when any part is unknown); a unit that
     differs from the plan's makes the comparison impossible (``current`` None, with a problem).
     """
     plan = facts.taper_plan
@@ -390,7 +353,11 @@ def taper_progress(facts: PatientFacts, today: date) -> TaperProgress | None:
     later = [s for s in steps if s.start and s.start > today]
     nxt = min(later, key=lambda s: s.start) if later else None
 
-    record = current_daily_dose(facts, tapered_ingredient(facts))
+    # Only prescriptions whose supply covers today say whether the taper follows the plan: the last
+    # step's order runs out on the day the next step starts, and that is the plan, not a stall.
+    covering = [o for o in facts.regimen.record
+                if o.supply_end is None or o.supply_end > today]
+    record = regimen_daily_dose(covering, tapered_ingredient(facts))
     current, problem = record.amount, record.problem
     if current is not None and unit and record.unit != unit:
         current, problem = None, "record dose unit differs from the plan's"
@@ -474,12 +441,12 @@ def referral_content(
     and what the physician must add because the record cannot show it.
     """
     out: dict[str, str] = {}
-    total = effective_total(facts)
+    total = facts.regimen.medd
     for lang in LANGS:
         sv = lang == SV
         lines = [("Frågeställning: " if sv else "Question: ") + question[lang], ""]
         lines.append("Aktuell opioidbehandling:" if sv else "Current opioid treatment:")
-        current = orders_text(facts.opioids_in_effect, lang) or orders_text(draft_opioids(facts), lang)
+        current = orders_text(facts.regimen.opioids, lang)
         lines += [f"- {x}" for x in current] or ["- " + ("ingen i journalen" if sv else "none in the record")]
         lines.append(f"Total MEDD: {total_medd_text(total, lang)}")
         if total.unknown:
@@ -530,13 +497,43 @@ def _codings(value) -> Iterable[dict]:
             yield from _codings(v)
 
 
+# An open referral is recognised by Trappa's own target coding, or — for referrals written in the EHR,
+# whose codes differ between regions — by the words its code, performer type or category use.
+_REFERRAL_WORDS = {
+    PSYCHIATRY: re.compile(r"beroende|psykiatri|addiction|psychiatr|substance", re.IGNORECASE),
+    PAIN_CLINIC: re.compile(r"smärt|pain", re.IGNORECASE),
+}
+
+
+def _texts(value) -> Iterable[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in ("text", "display") and isinstance(v, str):
+                yield v
+            else:
+                yield from _texts(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _texts(v)
+
+
+def _names_target(sr: dict, target: str) -> bool:
+    codings = list(_codings(sr))
+    if any(c.get("system") == TRAPPA_REFERRAL and c.get("code") == target for c in codings):
+        return True
+    named = (sr.get("code"), sr.get("performerType"), sr.get("category"), sr.get("performer"))
+    return any(_REFERRAL_WORDS[target].search(t) for t in _texts(list(named)))
+
+
 def existing_referral(facts: PatientFacts, target: str) -> dict | None:
-    """An open referral to ``target`` already in the record (one Trappa proposed and the EHR kept:
-    a Coding ``urn:trappa:referral-target|<target>``, status draft/active/on-hold)."""
+    """An open referral to ``target`` already in the record (status draft/active/on-hold): one
+    Trappa proposed and the EHR kept (``urn:trappa:referral-target|<target>``), or one whose code,
+    performer type, category or performer names the service. Proposing it again at every renewal of
+    a running taper would only be noise."""
     for sr in facts.service_requests:
         if not isinstance(sr, dict) or sr.get("status") not in REFERRAL_ACTIVE_STATUSES:
             continue
-        if any(c.get("system") == TRAPPA_REFERRAL and c.get("code") == target for c in _codings(sr)):
+        if _names_target(sr, target):
             return sr
     return None
 
@@ -597,15 +594,12 @@ __all__ = [
     "dose_text",
     "drafts_of",
     "duration_text",
-    "effective_total",
     "existing_referral",
     "failed_tapers",
-    "in_effect",
     "loc",
     "medd_versus",
     "ongoing_opioid_use",
     "orders_text",
-    "record_in_effect",
     "referral_content",
     "referral_suggestion",
     "taper_line",

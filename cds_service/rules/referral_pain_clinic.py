@@ -36,7 +36,6 @@ from .referral_common import (
     PAIN_CLINIC_UNKNOWABLE,
     TaperProgress,
     Versus,
-    effective_total,
     existing_referral,
     medd_versus,
     referral_suggestion,
@@ -65,7 +64,7 @@ def inclusion_criteria(facts: PatientFacts, ctx: RuleContext) -> bool:
     p = progress(facts, ctx)
     if p is None or p.stalled is not True:
         return False
-    return medd_versus(effective_total(facts), ctx.settings.referral_medd) is not Versus.ABOVE
+    return medd_versus(facts.regimen.medd, ctx.settings.referral_medd) is not Versus.ABOVE
 
 
 def exclusion_criteria(facts: PatientFacts) -> bool:
@@ -78,7 +77,7 @@ def is_applicable(facts: PatientFacts, ctx: RuleContext) -> bool:
 
 def checklist(facts: PatientFacts, ctx: RuleContext) -> list[tuple[str, dict[str, str], str, dict[str, str]]]:
     """(key, requirement, state, note) for each entry criterion of the pain clinic."""
-    total = effective_total(facts)
+    total = facts.regimen.medd
     limit = ctx.settings.referral_medd
     versus = medd_versus(total, limit)
     tried = {t.treatment.key: t for t in treatments_tried(facts)}
@@ -248,7 +247,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 "unit": p.unit,
                 "stepNumber": p.step_number,
                 "steps": p.steps,
-                "meddCriterion": medd_versus(effective_total(facts), ctx.settings.referral_medd).value,
+                "meddCriterion": medd_versus(facts.regimen.medd, ctx.settings.referral_medd).value,
                 "checklist": {key: state for key, _, state, _ in rows},
             },
             suggestions=(suggestion,) if suggestion else (),

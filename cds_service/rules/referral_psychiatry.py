@@ -5,18 +5,24 @@ eller ta över … vid höga dygnsdoser över 60 MEDD, efter upprepade misslycka
 vid blandberoende eller komplikationer till substansbruk"; clinical-rules §5.
 
 When
+  - the patient takes an opioid or a sedative now (the current regimen), and
   - total MEDD is over 60 (``settings.referral_medd``; an incomplete total counts when its known part
-    alone is over 60), or
+    alone is over 60) in established use (the episode at least subacute, ≥ 14 days), or
   - at least 2 earlier tapers failed (``settings.failed_tapers_for_referral``; outcome "failed"), or
   - the record holds an opioid (F11) or sedative (F13) dependence diagnosis, or
   - mixed dependence (F19, or two or more F1x groups), and
   - the patient is not excluded (cancer, palliative care, LARO, under 18), and
-  - no open referral to psychiatry that Trappa proposed is already in the record
+  - no open referral to psychiatry or an addiction clinic is already in the record (one Trappa proposed,
+    or one coded or named so), so the card does not repeat at every renewal of a running taper
 Then
   - warn, listing the criteria met; suggest a referral (ServiceRequest, target "psychiatry")
     pre-filled from the record; with a long-term-pain code too, mention a team conference.
 
 Decisions where the guideline is silent:
+  - A high dose at a new start is not "svårbehandlat läkemedelsberoende": the MEDD criterion needs
+    established use. The total includes as-needed maxima (clinical-rules §4).
+  - A dependence diagnosis without any current opioid or sedative gives no card: there is no taper
+    for psychiatry to take part in or take over.
   - An incomplete MEDD total whose known part is ≤ 60 decides nothing: the MEDD criterion is
     "undecided". It does not make this card fire (a warning on a guess would be a false alarm) and is
     never read as "≤ 60": when another criterion fires the card, the detail says MEDD could not be
@@ -27,7 +33,7 @@ Decisions where the guideline is silent:
 """
 from __future__ import annotations
 
-from fhir_mappings.model import PatientFacts
+from fhir_mappings.model import DrugClass, Exposure, PatientFacts
 
 from .base import ALL_HOOKS, RJL, Finding, RuleContext
 from .common import fmt_medd, fmt_number
@@ -36,7 +42,6 @@ from .referral_common import (
     Versus,
     bullet,
     duration_text,
-    effective_total,
     existing_referral,
     failed_tapers,
     medd_versus,
@@ -49,16 +54,23 @@ from .referral_common import (
 TOPIC = "referral-psychiatry"
 HOOKS = ALL_HOOKS
 
+ESTABLISHED_USE = (Exposure.SUBACUTE, Exposure.LONG_TERM, Exposure.MULTI_YEAR)
+_TAPERED_CLASSES = (DrugClass.OPIOID, DrugClass.BENZODIAZEPINE, DrugClass.Z_DRUG)
+
 
 def medd_criterion(facts: PatientFacts, ctx: RuleContext) -> Versus:
-    return medd_versus(effective_total(facts), ctx.settings.referral_medd)
+    return medd_versus(facts.regimen.medd, ctx.settings.referral_medd)
+
+
+def takes_something_to_taper(facts: PatientFacts) -> bool:
+    return bool(facts.regimen.of_class(*_TAPERED_CLASSES))
 
 
 def criteria_met(facts: PatientFacts, ctx: RuleContext) -> dict[str, bool]:
     """Each criterion of [RJL "Hjälp och kontaktvägar"] that the record can decide."""
     c = facts.conditions
     return {
-        "highMedd": medd_criterion(facts, ctx) is Versus.ABOVE,
+        "highMedd": facts.episode.exposure in ESTABLISHED_USE and medd_criterion(facts, ctx) is Versus.ABOVE,
         "failedTapers": len(failed_tapers(facts)) >= ctx.settings.failed_tapers_for_referral,
         "opioidDependence": c.opioid_dependence,
         "sedativeDependence": c.sedative_dependence,
@@ -67,7 +79,7 @@ def criteria_met(facts: PatientFacts, ctx: RuleContext) -> dict[str, bool]:
 
 
 def inclusion_criteria(facts: PatientFacts, ctx: RuleContext) -> bool:
-    return any(criteria_met(facts, ctx).values())
+    return takes_something_to_taper(facts) and any(criteria_met(facts, ctx).values())
 
 
 def exclusion_criteria(facts: PatientFacts) -> bool:
@@ -81,7 +93,7 @@ def is_applicable(facts: PatientFacts, ctx: RuleContext) -> bool:
 def _criteria_lines(facts: PatientFacts, ctx: RuleContext, met: dict[str, bool], lang: str) -> list[str]:
     sv = lang == "sv"
     limit = fmt_number(ctx.settings.referral_medd, lang)
-    total = effective_total(facts)
+    total = facts.regimen.medd
     lines = []
     if met["highMedd"]:
         lines.append(
@@ -109,7 +121,7 @@ def _criteria_lines(facts: PatientFacts, ctx: RuleContext, met: dict[str, bool],
 
 def _short_labels(facts: PatientFacts, ctx: RuleContext, met: dict[str, bool], lang: str) -> list[str]:
     sv = lang == "sv"
-    total = effective_total(facts)
+    total = facts.regimen.medd
     limit = fmt_number(ctx.settings.referral_medd, lang)
     labels = []
     if met["highMedd"]:
@@ -131,7 +143,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts, ctx):
         return []
     met = criteria_met(facts, ctx)
-    total = effective_total(facts)
+    total = facts.regimen.medd
     medd_state = medd_criterion(facts, ctx)
     failed = failed_tapers(facts)
     complex_pain = facts.conditions.long_term_pain
@@ -167,7 +179,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             )
         situation = [
             ("Opioider: " if sv else "Opioids: ")
-            + ("; ".join(orders_text(facts.opioids_in_effect, lang)) or ("inga i journalen" if sv else "none in the record")),
+            + ("; ".join(orders_text(facts.regimen.opioids, lang)) or ("inga i journalen" if sv else "none in the record")),
             ("Behandlingstid: " if sv else "Duration: ") + duration_text(facts, lang),
         ]
         if failed:

@@ -114,7 +114,7 @@ def _resulting_amount(draft: MedicationOrder, facts: PatientFacts, unit: str | N
     if draft.daily_dose.unit != unit:
         return None, 0.0, "draft and plan in different units"
     extras = [
-        o for o in facts.opioids_in_effect
+        o for o in facts.regimen.record_opioids
         if o.drug.ingredient == draft.drug.ingredient and o.drug.form != draft.drug.form and o.id != draft.id
     ]
     added = 0.0
@@ -146,7 +146,7 @@ def compare(draft: MedicationOrder, facts: PatientFacts, ctx: RuleContext) -> Co
         return Comparison(draft, "step", step.daily_dose.amount, step.daily_dose.unit, amount=amount,
                           added=added, step=step, problem=problem)
     # Another opioid: any amount beyond what is in effect today raises the total MEDD.
-    in_effect = [o for o in facts.opioids_in_effect if o.drug.ingredient == ingredient]
+    in_effect = [o for o in facts.regimen.record_opioids if o.drug.ingredient == ingredient]
     if not in_effect:
         return Comparison(draft, "other", 0.0, draft.daily_dose.unit, amount=draft.daily_dose.amount,
                           new_opioid=True)

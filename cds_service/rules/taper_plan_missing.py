@@ -22,8 +22,14 @@ Then
   - When the daily dose cannot be read (neither the record nor the draft): warn all the same, say
     that no schedule could be computed, and offer no suggestion.
 
-Starting dose: the record's current daily dose of the drafted ingredient (what the patient takes
-today, including as-needed doses, [RJL "Praktiska tips"]); when that is unknown, the draft's dose.
+Starting dose: the fixed daily dose of the drafted ingredient in the current regimen (what the patient
+takes regularly today; as-needed doses are named on the card and their real consumption asked for,
+[RJL "Praktiska tips och trix"]); when that is unknown, the draft's fixed dose. Never above the
+regular dose: depot 20 mg × 2 plus 5 mg as needed starts at 40 mg/dygn, not 60.
+
+The suggestion also ends the record's other still-valid prescriptions of the tapered opioid (an
+update to status stopped) so the old dose cannot be collected beside the schedule ("Glöm inte att
+makulera giltiga recept", [RJL "Praktiska tips och trix"]).
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
 from .common import (
     bullets,
     current_daily_dose,
+    drug_name,
     draft_opioids,
     draft_reference,
     exposure_text,
@@ -49,7 +56,9 @@ from .common import (
     loc,
     localized,
     opioid_ingredients,
+    record_resource,
     taper_table,
+    valid_prescriptions,
 )
 
 TOPIC = "taper-plan-missing"
@@ -128,16 +137,26 @@ def is_applicable(facts: PatientFacts) -> bool:
 
 
 def starting_dose(facts: PatientFacts, draft: MedicationOrder) -> tuple[DailyDose, str]:
-    """The daily dose the taper starts from and where it came from ("record" | "draft" | "unknown").
+    """The daily dose the taper starts from and where it came from ("record" | "draft" |
+    "prn-only" | "unknown").
 
-    The record's current dose of the ingredient is preferred (what the patient takes today); it is
-    used only when its unit matches the draft's (a patch is not tapered from tablets).
+    The fixed daily dose, never the as-needed maxima on top of it: a taper must not start above what
+    the patient takes regularly [RJL "Praktiska tips och trix": map the real consumption of the
+    as-needed doses; clinical-rules §3]. The record's current regimen is preferred (what the patient
+    takes today); it is used only when its unit matches the draft's (a patch is not tapered from
+    tablets). When the patient takes the opioid only as needed there is no regular dose to start
+    from: "prn-only", no schedule until the consumption is known.
     """
-    record = current_daily_dose(facts, draft.drug.ingredient)
-    if record.known and (draft.daily_dose.unit is None or record.unit == draft.daily_dose.unit):
+    ingredient = draft.drug.ingredient
+    record = current_daily_dose(facts, ingredient, fixed_only=True)
+    unit_fits = record.known and (draft.daily_dose.unit is None or record.unit == draft.daily_dose.unit)
+    if unit_fits and record.amount:
         return record, "record"
-    if draft.daily_dose.known:
-        return draft.daily_dose, "draft"
+    fixed = draft.daily_dose.fixed_amount
+    if fixed:
+        return DailyDose(fixed, draft.daily_dose.unit, basis=draft.daily_dose.basis), "draft"
+    if (unit_fits and record.amount == 0) or (fixed == 0 and not record.known):
+        return DailyDose(None, None, basis="unknown", problem="taken as needed only"), "prn-only"
     problem = draft.daily_dose.problem or record.problem or "daily dose unknown"
     return DailyDose(None, None, basis="unknown", problem=problem), "unknown"
 
@@ -210,7 +229,8 @@ def _proposal(facts: PatientFacts, ctx: RuleContext) -> TaperProposal | None:
     if not draft.drug.ingredient:
         return TaperProposal(draft, None, dose, basis, None, (), "no-ingredient")
     if not dose.known:
-        return TaperProposal(draft, draft.drug.ingredient, dose, basis, None, (), "no-dose")
+        reason = "prn-only" if basis == "prn-only" else "no-dose"
+        return TaperProposal(draft, draft.drug.ingredient, dose, basis, None, (), reason)
     try:
         schedule = _schedule(draft, dose, facts, ctx)
     except (ValueError, KeyError):  # a malformed strengths table; the schedule itself never raises
@@ -229,6 +249,12 @@ _NO_STEPS_TEXT = {
         "ange aktuell dygnsdos.",
         "The daily dose could not be read from the record or the draft, so no schedule was computed – "
         "enter the current daily dose.",
+    ),
+    "prn-only": loc(
+        "Opioiden tas bara vid behov, så det finns ingen fast dygnsdos att trappa ned från – kartlägg "
+        "förbrukningen med ett veckoschema under 1–2 veckor och gör schemat från den.",
+        "The opioid is taken as needed only, so there is no fixed daily dose to taper from – map the "
+        "consumption with a weekly chart over 1–2 weeks and make the schedule from it.",
     ),
     "no-ingredient": loc(
         "Opioiden kunde inte identifieras, så inget schema har beräknats.",
@@ -298,7 +324,29 @@ def _plan_suggestion(prop: TaperProposal, schedule, label, recommended, facts, c
                 resource_id=ref,
             )
         )
+    actions += _end_valid_prescriptions(prop, facts, ctx)
     return Suggestion(label=label, actions=tuple(actions), is_recommended=recommended)
+
+
+def _end_valid_prescriptions(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext) -> list[Action]:
+    """Updates that stop the record's still-valid prescriptions of the tapered opioid (module docstring)."""
+    actions = []
+    for order in valid_prescriptions(facts, prop.ingredient):
+        if order.id == prop.draft.id:
+            continue  # the renewal itself, when the EHR sent it in the record too
+        raw = record_resource(ctx, order)
+        if raw is None:
+            continue  # not echoed: the card's text still names it
+        ended = dict(raw)
+        ended["status"] = "stopped"
+        ended["statusReason"] = {"text": "Ersätts av nedtrappningsschema"}
+        name = drug_name(order.drug, "sv")
+        actions.append(Action(
+            "update",
+            loc(f"Avsluta giltigt recept: {name}", f"End the valid prescription: {drug_name(order.drug, 'en')}"),
+            resource=ended,
+        ))
+    return actions
 
 
 def _suggestions(prop: TaperProposal, facts, ctx) -> tuple[Suggestion, ...]:
@@ -421,7 +469,7 @@ def _support(lang: str) -> str:
 def _several_opioids(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | None:
     if len(opioid_ingredients(facts)) < 2:
         return None
-    total = fmt_medd(facts.total_medd.value, lang, complete=facts.total_medd.complete)
+    total = fmt_medd(facts.regimen.medd.value, lang, complete=facts.regimen.medd.complete)
     name = ingredient_name(prop.ingredient, lang)
     if lang == "sv":
         return (
@@ -429,6 +477,38 @@ def _several_opioids(facts: PatientFacts, prop: TaperProposal, lang: str) -> str
             f"först; schemat gäller {name}."
         )
     return f"**Several opioids:** total {total}. The patient chooses which opioid to taper first; this schedule is for {name}."
+
+
+def _as_needed(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | None:
+    """Names the as-needed opioids and asks for their real consumption [RJL "Praktiska tips och trix"]."""
+    prn = facts.regimen.prn_opioids
+    if not prn:
+        return None
+    listed = "; ".join(
+        f"{drug_name(o.drug, lang)}: "
+        + (f"högst {fmt_daily_dose(o.daily_dose.prn_amount, o.daily_dose.unit, lang)}" if lang == "sv"
+           else f"at most {fmt_daily_dose(o.daily_dose.prn_amount, o.daily_dose.unit, lang)}")
+        for o in prn
+    )
+    if lang == "sv":
+        start = ("Schemat utgår från den fasta dygnsdosen, inte från vid behovsdoserna. "
+                 if prop.schedule is not None else "")
+        return (f"**Vid behovsdoser:** {listed}. {start}Kartlägg förbrukningen med ett veckoschema under "
+                "1–2 veckor.")
+    start = "The schedule starts from the fixed daily dose, not the as-needed doses. " if prop.schedule is not None else ""
+    return f"**As-needed doses:** {listed}. {start}Map the consumption with a weekly chart over 1–2 weeks."
+
+
+def _valid_prescriptions_line(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | None:
+    valid = valid_prescriptions(facts, prop.ingredient)
+    if not valid:
+        return None
+    names = ", ".join(dict.fromkeys(drug_name(o.drug, lang) for o in valid))
+    if lang == "sv":
+        return (f"**Makulera giltiga recept** av {ingredient_name(prop.ingredient, lang)} som schemat ersätter: "
+                f"{names} (förslaget avslutar dem).")
+    return (f"**Cancel the valid prescriptions** of {ingredient_name(prop.ingredient, lang)} the schedule "
+            f"replaces: {names} (the suggestion ends them).")
 
 
 def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: str) -> str:
@@ -466,6 +546,7 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
                     [
                         _pace_line(default, lang),
                         _several_opioids(facts, prop, lang),
+                        _as_needed(facts, prop, lang),
                     ]
                 )
             )
@@ -504,6 +585,8 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
             if code in _SCHEDULE_NOTES:
                 lines.append(_SCHEDULE_NOTES[code][lang])
         lines.append(_several_opioids(facts, prop, lang))
+        lines.append(_as_needed(facts, prop, lang))
+        lines.append(_valid_prescriptions_line(facts, prop, lang))
         parts.append(bullets(lines))
     parts.append(_agreement(lang))
     if schedule is not None:
@@ -530,6 +613,11 @@ def _facts(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext) -> dict[s
         "projectedEnd": schedule.end.isoformat() if schedule is not None and schedule.end else None,
         "taperDays": schedule.total_days if schedule is not None else None,
         "alternativePaces": [_pace_value(s) for _, s in prop.alternatives],
+        "asNeeded": [
+            {"display": o.drug.display, "maxDailyDose": o.daily_dose.prn_amount, "unit": o.daily_dose.unit}
+            for o in facts.regimen.prn_opioids
+        ],
+        "validPrescriptionsEnded": [o.id for o in valid_prescriptions(facts, prop.ingredient)],
     }
     if schedule is not None and schedule.total_days is not None:
         out["longTaper"] = schedule.total_days > ctx.settings.long_taper_days

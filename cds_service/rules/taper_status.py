@@ -198,7 +198,7 @@ def _ended(facts: PatientFacts, ctx: RuleContext, plan: TaperPlan, end: date):
                 if sv
                 else "The plan is still active in the record – close it if the taper is done."
             )
-        still = [o for o in facts.opioids_in_effect if plan.ingredient is None or o.drug.ingredient == plan.ingredient]
+        still = [o for o in facts.regimen.record_opioids if plan.ingredient is None or o.drug.ingredient == plan.ingredient]
         if still:
             lines.append(
                 f"Journalen visar fortfarande {drug[lang]} i effekt – stäm av med patienten."

@@ -55,7 +55,7 @@ def call_service(service_id: str):
             body = parse_json(raw)
             if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
                 hook_instance = body["hookInstance"]
-            result = evaluate_request(service, body, settings, current_app.extensions["trappa.fetcher"], lang)
+            result = evaluate_request(service, body, settings, current_app.extensions["trappa.fetcher"], lang, raw=raw)
             try:
                 payload = dump_response(result.response)
             except RecursionError:  # a suggestion that echoes a pathologically nested draft order
