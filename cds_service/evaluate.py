@@ -16,7 +16,7 @@ from .config import Settings
 from .errors import RequestProblem
 from .fhir_client import FhirFetcher, bundle_resources
 from .gather import fetch_missing_medications, gather
-from .protocol import validate_request
+from .protocol import validate_request, with_bare_ids
 from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, ClinicalSettings, RuleContext
 from .services import Service
 
@@ -75,6 +75,7 @@ def evaluate_request(
 
 def _evaluate(service, body, settings, fetcher, lang, clinical) -> Evaluation:
     validate_request(body, service.hook)
+    body = with_bare_ids(body)  # "Patient/123" → "123", before anything reads an id
     today = today_for(body, settings)
     data = gather(body, settings, fetcher)
     context = body["context"]
