@@ -17,7 +17,7 @@ from .errors import RequestProblem
 from .fhir_client import FhirFetcher, bundle_resources
 from .gather import fetch_missing_medications, gather
 from .protocol import validate_request, with_bare_ids
-from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, ClinicalSettings, RuleContext
+from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, RuleContext
 from .services import Service
 
 
@@ -62,18 +62,19 @@ def evaluate_request(
     settings: Settings,
     fetcher: FhirFetcher | None = None,
     lang: str = "sv",
-    clinical: ClinicalSettings | None = None,
 ) -> Evaluation:
+    """The CDS Hooks response to ``body``; the rules' thresholds are ``settings.clinical`` (loaded once
+    at start-up). Raises RequestProblem for a 4xx."""
     if not isinstance(body, dict):
         raise RequestProblem(400, "invalid", "request body must be a JSON object")
     try:
-        return _evaluate(service, body, settings, fetcher, lang, clinical)
+        return _evaluate(service, body, settings, fetcher, lang)
     except RecursionError:
         # JSON that parses can still be nested deeper than validation and rendering can walk.
         raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
 
 
-def _evaluate(service, body, settings, fetcher, lang, clinical) -> Evaluation:
+def _evaluate(service, body, settings, fetcher, lang) -> Evaluation:
     validate_request(body, service.hook)
     body = with_bare_ids(body)  # "Patient/123" → "123", before anything reads an id
     today = today_for(body, settings)
@@ -87,7 +88,7 @@ def _evaluate(service, body, settings, fetcher, lang, clinical) -> Evaluation:
         today=today,
         user_ref=context.get("userId"),
         patient_ref=f"Patient/{context['patientId']}",
-        settings=clinical or ClinicalSettings(),
+        settings=settings.clinical,
         drafts_raw={d["id"]: d for d in drafts if isinstance(d.get("id"), str)},
     )
     findings = rules.evaluate(facts, ctx)
