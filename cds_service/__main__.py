@@ -19,8 +19,10 @@ def _serve(args) -> int:
     from .config import Settings
     from .storage import Store
 
+    # Read (and checked: ConfigurationError, see main) in the master, before any worker starts.
+    settings = Settings.from_env()
     # Create the tables once in the master, before the workers start and race to do it.
-    Store(Settings.from_env().database_url).engine.dispose()
+    Store(settings.database_url).engine.dispose()
     run_gunicorn(create_app, args.host, args.port, args.workers, args.threads)
     return 0
 
@@ -153,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--no-clock-override", action="store_true", help="ignore extension.trappa.today")
     ev.set_defaults(func=_evaluate)
     args = parser.parse_args(argv)
-    return args.func(args)
+    from .config import ConfigurationError
+
+    try:
+        return args.func(args)
+    except ConfigurationError as exc:  # an invalid setting: its name and range, not a traceback
+        print(f"error: configuration: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

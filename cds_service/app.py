@@ -37,8 +37,14 @@ SECURITY_HEADERS = {
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    # Read once, here: a clinical setting out of its range raises ConfigurationError and the service does
+    # not start (config.py). Every hook call then evaluates with settings.clinical.
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    changed = settings.clinical.differences()
+    if changed:  # the thresholds this service decides with, in the log (once per worker, at start-up)
+        log.info("clinical settings differing from the defaults: %s",
+                 ", ".join(f"{k}={v:g}" for k, v in changed.items()))
     # The clinical tables are configuration: parsed here, so that a malformed or missing one stops the
     # start-up (ValueError, OSError) instead of failing every hook call with a 500.
     load_medd_table()

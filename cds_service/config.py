@@ -2,9 +2,16 @@
 
 Every setting has a default that works on a fresh machine with nothing else running: an embedded SQLite
 database, Swedish texts, and a FHIR fallback with a hard time budget.
+
+The clinical thresholds (:class:`ClinicalSettings`) are read once, at start-up, with the rest. Unlike
+the technical settings, a value that is not a number in its range does not fall back to the default: it
+raises :class:`ConfigurationError` and the service does not start, as with a malformed MEDD table. A
+region that sets its referral limit and gets ours without noticing would be shown cards it did not
+decide on.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +49,97 @@ def _level(value: str | None, default: str) -> str:
 DEFAULT_DB_PATH = Path("var") / "trappa.sqlite3"
 
 
+class ConfigurationError(ValueError):
+    """A setting the service must not start with; the message names the variable and what it allows."""
+
+
+#: Largest day count any clinical setting takes (ten years): beyond it a value is a typo, and date
+#: arithmetic on it (today + days) stays far from its limits.
+MAX_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class ClinicalSettings:
+    """Thresholds that are configuration with a default, not constants: "Every number below is
+    configuration with a default … regions differ" (docs/clinical-rules.md, preamble). Rules read them
+    from ``RuleContext.settings``; :meth:`from_env` reads them from ``CLINICAL_VARIABLES``."""
+
+    # [RJL "Hjälp och kontaktvägar"], clinical-rules §5: over 60 MEDD → psychiatry/addiction referral.
+    referral_medd: float = 60.0
+    # §5: "upprepade misslyckade nedtrappningsförsök" → referral; "repeated" read as at least 2.
+    failed_tapers_for_referral: int = 2
+    # [RJL "Allmänna principer"], §2: a taper of more than about half a year causes needless suffering.
+    long_taper_days: int = 183
+    # §2: post-withdrawal symptoms can last up to 6 months after a taper ends: follow-up that long.
+    post_withdrawal_days: int = 183
+    # §2: "a short check-in every week" during a taper.
+    follow_up_days: int = 7
+    # §2–§3: the next step may be prescribed a few days before the supply runs out; earlier is "early"
+    # (lost medication is not replaced). The service's default, not a guideline figure.
+    early_renewal_margin_days: int = 3
+    # §3 and [RJL "Allmänna principer"]: acute withdrawal usually passes within 1–2 weeks, so the
+    # prescribing restriction lasts that long past the taper's end.
+    restriction_margin_days: int = 14
+    # §7, [VGR "Iatrogent läkemedelsberoende"]: a new start needs a planned end; 7 days is a common
+    # acute course, under the 2 weeks after which stopping may cause withdrawal. The service's default.
+    exit_plan_days: int = 7
+
+    @classmethod
+    def from_env(cls, env: os._Environ | dict | None = None) -> "ClinicalSettings":
+        """The settings of ``env`` (default: the process environment); an unset or empty variable gives
+        the default. Raises ConfigurationError for any value outside its range."""
+        e = os.environ if env is None else env
+        values = {}
+        for name, variable, low, high in CLINICAL_VARIABLES:
+            raw = e.get(variable)
+            if raw is None or raw.strip() == "":
+                continue
+            values[name] = _clinical_value(variable, raw, getattr(cls, name), low, high)
+        return cls(**values)
+
+    def differences(self) -> dict[str, float | int]:
+        """``{variable: value}`` of the settings that differ from the defaults (for the start-up log)."""
+        default = ClinicalSettings()
+        return {v: getattr(self, n) for n, v, _, _ in CLINICAL_VARIABLES if getattr(self, n) != getattr(default, n)}
+
+
+#: (field, environment variable, least, greatest value). The README's configuration table lists them.
+CLINICAL_VARIABLES: tuple[tuple[str, str, float, float], ...] = (
+    ("referral_medd", "TRAPPA_REFERRAL_MEDD", 0, 1000),  # MEDD mg; 0 itself is refused (below)
+    ("failed_tapers_for_referral", "TRAPPA_FAILED_TAPERS_FOR_REFERRAL", 1, 100),
+    ("long_taper_days", "TRAPPA_LONG_TAPER_DAYS", 1, MAX_DAYS),
+    ("post_withdrawal_days", "TRAPPA_POST_WITHDRAWAL_DAYS", 1, MAX_DAYS),
+    ("follow_up_days", "TRAPPA_FOLLOW_UP_DAYS", 1, MAX_DAYS),
+    ("early_renewal_margin_days", "TRAPPA_EARLY_RENEWAL_MARGIN_DAYS", 0, MAX_DAYS),
+    ("restriction_margin_days", "TRAPPA_RESTRICTION_MARGIN_DAYS", 0, MAX_DAYS),
+    ("exit_plan_days", "TRAPPA_EXIT_PLAN_DAYS", 1, MAX_DAYS),
+)
+
+
+def _clinical_value(variable: str, raw: str, default: float | int, low: float, high: float) -> float | int:
+    text = raw.strip()
+    if isinstance(default, float):  # a MEDD: any number above 0
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        # NaN and infinity parse, and would make every comparison with the limit false.
+        if value is None or not math.isfinite(value) or not low < value <= high:
+            raise ConfigurationError(
+                f"{variable}={raw!r}: must be a number above {low:g} and at most {high:g} (default {default:g})"
+            )
+        return value
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ConfigurationError(
+            f"{variable}={raw!r}: must be a whole number from {low:g} to {high:g} (default {default})"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     # Storage: feedback, audit trail, seen JWT ids. Any SQLAlchemy URL (postgresql+psycopg://…).
@@ -77,10 +175,13 @@ class Settings:
     fhir_max_response_bytes: int = 20 * 1024 * 1024
     # Log level of the service's own loggers (DEBUG, INFO, WARNING, ...). Tokens are never logged.
     log_level: str = "INFO"
+    # Clinical thresholds (README table, clinical-rules): the same for every hook call of the process.
+    clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
     extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: os._Environ | dict | None = None) -> "Settings":
+        """Raises ConfigurationError for a clinical setting out of its range (ClinicalSettings.from_env)."""
         e = os.environ if env is None else env
         dev = _bool(e.get("TRAPPA_DEV_MODE"), False)
         return cls(
@@ -103,6 +204,7 @@ class Settings:
             jwks_refresh_interval_s=_float(e.get("TRAPPA_JWKS_REFRESH_INTERVAL"), cls.jwks_refresh_interval_s),
             fhir_max_response_bytes=_int(e.get("TRAPPA_FHIR_MAX_RESPONSE_BYTES"), cls.fhir_max_response_bytes),
             log_level=_level(e.get("TRAPPA_LOG_LEVEL"), cls.log_level),
+            clinical=ClinicalSettings.from_env(e),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -18,8 +18,8 @@ from .config import Settings
 from .errors import RequestProblem
 from .fhir_client import FhirFetcher, bundle_resources
 from .gather import fetch_missing_medications, gather
-from .protocol import validate_request
-from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, ClinicalSettings, RuleContext
+from .protocol import validate_request, with_bare_ids
+from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, RuleContext
 from .services import Service
 
 
@@ -64,15 +64,16 @@ def evaluate_request(
     settings: Settings,
     fetcher: FhirFetcher | None = None,
     lang: str = "sv",
-    clinical: ClinicalSettings | None = None,
     raw: bytes | None = None,
 ) -> Evaluation:
-    """``raw``: the request body as received, when ``body`` was decoded from it in outline
-    (``jsonio.parse_json``): a suggestion that updates a record order returns that order whole."""
+    """The CDS Hooks response to ``body``; the rules' thresholds are ``settings.clinical`` (loaded once
+    at start-up). Raises RequestProblem for a 4xx. ``raw``: the request body as received, when ``body``
+    was decoded from it in outline (``jsonio.parse_json``): a suggestion that updates a record order
+    returns that order whole."""
     if not isinstance(body, dict):
         raise RequestProblem(400, "invalid", "request body must be a JSON object")
     try:
-        return _evaluate(service, body, settings, fetcher, lang, clinical, raw)
+        return _evaluate(service, body, settings, fetcher, lang, raw)
     except RecursionError:
         # JSON that parses can still be nested deeper than validation and rendering can walk.
         raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
@@ -103,8 +104,9 @@ class _WholeRecord:
         return iter(self._full)
 
 
-def _evaluate(service, body, settings, fetcher, lang, clinical, raw) -> Evaluation:
+def _evaluate(service, body, settings, fetcher, lang, raw) -> Evaluation:
     validate_request(body, service.hook)
+    body = with_bare_ids(body)  # "Patient/123" → "123", before anything reads an id
     today = today_for(body, settings)
     data = gather(body, settings, fetcher)
     context = body["context"]
@@ -116,7 +118,7 @@ def _evaluate(service, body, settings, fetcher, lang, clinical, raw) -> Evaluati
         today=today,
         user_ref=context.get("userId"),
         patient_ref=f"Patient/{context['patientId']}",
-        settings=clinical or ClinicalSettings(),
+        settings=settings.clinical,
         drafts_raw={d["id"]: d for d in drafts if isinstance(d.get("id"), str)},
         record_resources=_WholeRecord(raw, data.resources),
     )

@@ -9,10 +9,16 @@ tenth of a typical evaluation. Only when the fast one says no does the reference
 word the first violation, so a client gets the same 400 as before. ``tests/test_protocol.py`` checks
 that both agree on fixture, generated and mutated requests; where they would not, the reference one
 decides (a request it accepts is accepted).
+
+``context.patientId`` and ``context.encounterId`` may be a bare id, as CDS Hooks 2.0 names them, or a
+reference to it (``Patient/123``, ``Encounter/45``), as the CDC opioid CDS's example requests and several
+EHRs send (docs: real senders). :func:`with_bare_ids` turns the second into the first once, right after
+validation, so that prefetch queries, references in suggestions and the record's Patient use the id.
 """
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -97,3 +103,41 @@ def validate_request(body, hook: str) -> None:
 
 def validate_feedback(body) -> None:
     _check("feedback", body)
+
+
+#: A FHIR id (R4 datatypes: ``[A-Za-z0-9\-\.]{1,64}``), matched in full. The schemas say the same, but
+#: Python's ``$`` also matches before a final newline, so the reference validator lets ``"123\n"`` through
+#: when the fast one refuses it; here it is refused, before it can reach a query or a reference.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+#: The context ids that may come as a reference, and the resource type that reference must name.
+_REFERENCE_IDS = (("patientId", "Patient"), ("encounterId", "Encounter"))
+
+
+def bare_id(value, resource_type: str) -> str | None:
+    """``value`` as a bare id: ``"123"`` and ``"<resource_type>/123"`` both give ``"123"``; None for
+    anything else (another type, an empty id, more path segments, characters outside the id syntax)."""
+    if not isinstance(value, str):
+        return None
+    bare = value.removeprefix(resource_type + "/")
+    return bare if _FHIR_ID.fullmatch(bare) else None
+
+
+def with_bare_ids(body: dict) -> dict:
+    """The validated request with its context's patientId and encounterId as bare ids: ``body`` itself
+    when they are already bare, else a copy (envelope and context shallow; the caller's body is not
+    changed). Raises RequestProblem(400) naming the field when one is not an id of its type."""
+    context = body["context"]
+    changed = {}
+    for name, resource_type in _REFERENCE_IDS:
+        if name not in context:  # encounterId is optional; the schema requires patientId
+            continue
+        value = context[name]
+        bare = bare_id(value, resource_type)
+        if bare is None:
+            shown = repr(value)[:80]
+            raise RequestProblem(
+                400, "invalid", f"context.{name}: {shown} is not an id or {resource_type}/<id>", f"context.{name}"
+            )
+        if bare != value:
+            changed[name] = bare
+    return {**body, "context": {**context, **changed}} if changed else body

@@ -150,6 +150,11 @@ MALFORMED = [
     ("no context", "trappa-order-sign", _without(["context"]), None, 400, ["context"]),
     ("context without patientId", "trappa-order-sign", _without(["context", "patientId"]), None, 400, ["patientId"]),
     ("patientId with a slash", "trappa-order-sign", _set(["context", "patientId"], "../../admin"), None, 400, ["patientId"]),
+    # A reference is taken for the bare id only when it names the right type and one id.
+    ("patientId names a Practitioner", "trappa-order-sign", _set(["context", "patientId"], "Practitioner/1"), None, 400, ["context.patientId"]),
+    ("patientId Patient/ without an id", "trappa-order-sign", _set(["context", "patientId"], "Patient/"), None, 400, ["context.patientId"]),
+    ("patientId with two segments", "trappa-order-sign", _set(["context", "patientId"], "Patient/a/b"), None, 400, ["context.patientId"]),
+    ("encounterId names a Patient", "trappa-order-sign", _set(["context", "encounterId"], "Patient/1"), None, 400, ["context.encounterId"]),
     ("userId not a reference", "trappa-order-sign", _set(["context", "userId"], "dr-lind"), None, 400, ["userId"]),
     ("draftOrders not a Bundle", "trappa-order-sign", _set(["context", "draftOrders"], {"resourceType": "MedicationRequest"}), None, 400, ["draftOrders"]),
     ("draftOrders a list", "trappa-order-sign", _set(["context", "draftOrders"], []), None, 400, ["draftOrders"]),
@@ -176,6 +181,93 @@ def test_malformed_requests_get_the_right_4xx_with_an_operation_outcome(service,
     diagnostics = outcome["issue"][0]["diagnostics"]
     for word in words:
         assert word.lower() in diagnostics.lower(), diagnostics
+
+
+def _cards_without_uuids(value):
+    """Card and suggestion uuids are new on every call; everything else must be equal."""
+    if isinstance(value, dict):
+        return {k: ("<uuid>" if k == "uuid" else _cards_without_uuids(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cards_without_uuids(v) for v in value]
+    return value
+
+
+def _referenced(cards: list) -> set[str]:
+    """Every reference in the suggested resources."""
+    out: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                out.add(node["reference"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk([s for c in cards for s in c.get("suggestions", [])])
+    return out
+
+
+def test_cdc_shaped_request_with_reference_ids_gets_cards(service):
+    """The CDC opioid CDS's example requests (and several EHRs) send patientId "Patient/…" and
+    encounterId "Encounter/…": a request of their shape — RxNorm-coded order-sign, dataDateRoller
+    extensions, null prefetch keys — is answered with the cards its record calls for, not a 400."""
+    body = load_fixture("requests/order-sign.cdc-shaped.json")
+    assert body["context"]["patientId"] == "Patient/example-rec-01"
+    assert body["context"]["encounterId"].startswith("Encounter/")
+    resp = service.post("/cds-services/trappa-order-sign", body)
+    assert resp.status_code == 200, resp.text[:500]
+    cards = resp.json()["cards"]
+    topics = [c["source"]["topic"]["code"] for c in cards]
+    # 179 days of oxycodone ER 10 mg × 2 renewed without a plan [RJL "När behövs nedtrappning?"]
+    assert {"taper-plan-missing", "prescribing-restriction"} <= set(topics)
+    taper = cards[topics.index("taper-plan-missing")]["extension"]["trappa"]
+    assert (taper["exposure"], taper["meddMg"]) == ("long-term", 40)
+    # The suggested CarePlan, MedicationRequest and Flag are about the patient, referenced once.
+    patients = {r for r in _referenced(cards) if r.startswith("Patient")}
+    assert patients == {"Patient/example-rec-01"}
+
+
+def test_reference_and_bare_context_ids_give_the_same_cards(service):
+    """Metamorphic: "Patient/x" / "Encounter/y" and the bare ids are the same request."""
+    as_reference = load_fixture("requests/order-sign.cdc-shaped.json")
+    bare = copy.deepcopy(as_reference)
+    bare["context"]["patientId"] = "example-rec-01"
+    bare["context"]["encounterId"] = "example-rec-01-context"
+    answers = [service.post("/cds-services/trappa-order-sign", b) for b in (as_reference, bare)]
+    assert [a.status_code for a in answers] == [200, 200]
+    first, second = (_cards_without_uuids(a.json()["cards"]) for a in answers)
+    assert first and first == second
+
+
+def test_reference_context_ids_render_prefetch_queries_with_the_bare_id(service):
+    """Without prefetch the service fills its templates ("Patient/{{context.patientId}}") itself: a
+    reference id must give Patient/anna-testsson, not Patient/Patient/anna-testsson."""
+    from tests.support.scripted_fhir import Reply, ScriptedServer, bundle
+
+    resources = [e["resource"] for e in load_fixture("patients/anna-testsson.json")["entry"]]
+
+    def fhir(seen):
+        path = seen.path.split("?")[0].removeprefix("/fhir/")
+        if "/" in path:  # a read: Type/id
+            rtype, rid = path.split("/", 1)
+            found = [r for r in resources if r["resourceType"] == rtype and r.get("id") == rid]
+            return Reply(200, found[0]) if found else Reply(404, {"resourceType": "OperationOutcome", "issue": []})
+        return Reply(200, bundle([r for r in resources if r["resourceType"] == path]))
+
+    with ScriptedServer(fhir) as server:
+        body = load_fixture("requests/order-sign.anna-testsson.no-prefetch.json")
+        body["fhirServer"] = server.base_url + "/fhir"
+        body["context"]["patientId"] = "Patient/anna-testsson"
+        resp = service.post("/cds-services/trappa-order-sign", body)
+        assert resp.status_code == 200, resp.text[:500]
+        paths = [s.path for s in server.requests()]
+    assert "/fhir/Patient/anna-testsson" in paths
+    assert any(p.startswith("/fhir/MedicationRequest?patient=anna-testsson&") for p in paths), paths
+    assert not any("Patient%2F" in p or "Patient/Patient" in p or "patient=Patient" in p for p in paths), paths
+    assert "taper-plan-missing" in [c["source"]["topic"]["code"] for c in resp.json()["cards"]]
 
 
 def test_a_record_of_five_thousand_orders_is_answered_with_cards(service):

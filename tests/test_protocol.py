@@ -2,6 +2,8 @@
 one (jsonschema) must agree, since the fast one alone decides that a request is valid."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,3 +119,100 @@ def test_an_invalid_request_is_worded_by_the_reference_validator():
         protocol.validate_request(body, body["hook"])
     assert failed.value.status == 400
     assert failed.value.message.startswith("context.patientId: 42 is not of type 'string'")
+
+
+# ------------------------------------------------------------------------------------------------
+# context.patientId / context.encounterId: a bare id or a reference to it (docs: real senders, the CDC
+# opioid CDS's example requests send "Patient/example-…" and "Encounter/…")
+
+
+def _with_ids(hook: str, **ids) -> dict:
+    body = next(b for b in fixture_requests() if b["hook"] == hook)
+    body["context"].update(ids)
+    return body
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+@pytest.mark.parametrize("patient_id, encounter_id", [
+    ("example-rec-01", "e-45"),
+    ("Patient/example-rec-01", "Encounter/e-45"),
+    ("Patient/123", "45"),
+    ("A.b-1", "Encounter/" + "x" * 64),  # the id syntax's longest
+])
+def test_an_id_or_a_reference_to_it_is_valid_for_both_validators(hook, patient_id, encounter_id):
+    body = _with_ids(hook, patientId=patient_id, encounterId=encounter_id)
+    assert verdicts(f"context.{hook}", body["context"]) == (True, True)
+    protocol.validate_request(body, hook)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("patientId", "Practitioner/1"),  # another resource type
+    ("patientId", "Encounter/1"),
+    ("patientId", "patient/1"),  # resource types are case-sensitive
+    ("patientId", "Patient/"),  # no id
+    ("patientId", "/123"),
+    ("patientId", "Patient/a/b"),  # more than one id
+    ("patientId", "Patient/Patient/1"),
+    ("patientId", "Patient/_history"),
+    ("patientId", "https://fhir.example.org/Patient/1"),  # absolute: not what the senders send
+    ("patientId", "Patient/a b"),  # outside the id syntax
+    ("patientId", "Patient/ä"),
+    ("patientId", "Patient/1?_id=2"),
+    ("patientId", "Patient/" + "x" * 65),  # the id itself is too long
+    ("patientId", ""),
+    ("encounterId", "Patient/1"),
+    ("encounterId", "Encounter/"),
+    ("encounterId", "Encounter/a/b"),
+    ("encounterId", "Encounter/../x"),
+])
+def test_a_malformed_context_id_is_a_400_naming_the_field(field, value):
+    body = _with_ids("order-sign", **{field: value})
+    assert verdicts("context.order-sign", body["context"]) == (False, False)
+    with pytest.raises(RequestProblem) as failed:
+        protocol.validate_request(body, "order-sign")
+    assert failed.value.status == 400
+    assert failed.value.expression == f"context.{field}"
+    assert failed.value.message.startswith(f"context.{field}: ")
+
+
+@pytest.mark.parametrize("context, bare", [
+    ({"patientId": "Patient/123", "encounterId": "Encounter/45"}, {"patientId": "123", "encounterId": "45"}),
+    ({"patientId": "Patient/123"}, {"patientId": "123"}),  # encounterId is optional
+    ({"patientId": "123", "encounterId": "Encounter/45"}, {"patientId": "123", "encounterId": "45"}),
+    ({"patientId": "Patient"}, {"patientId": "Patient"}),  # a bare id that happens to be a type's name
+])
+def test_with_bare_ids_takes_a_reference_as_its_id_and_keeps_the_rest(context, bare):
+    body = {"hook": "patient-view", "hookInstance": "h", "context": {"userId": "Practitioner/1", **context},
+            "prefetch": {"patient": None}}
+    before = copy.deepcopy(body)
+    out = protocol.with_bare_ids(body)
+    assert out["context"] == {"userId": "Practitioner/1", **bare}  # userId stays a reference
+    assert {k: v for k, v in out.items() if k != "context"} == {k: v for k, v in body.items() if k != "context"}
+    assert body == before  # the caller's body is not changed
+
+
+def test_with_bare_ids_returns_an_already_bare_request_itself():
+    body = fixture_requests()[0]
+    assert protocol.with_bare_ids(body) is body
+
+
+@pytest.mark.parametrize("value", ["123\n", "Patient/123\n"])
+def test_a_trailing_newline_is_refused_although_the_reference_validator_lets_it_through(value):
+    """Python's "$" matches before a final newline: the reference validator accepts "123\\n" when the
+    fast one refuses it, and the reference one decides. The id is checked in full before it is used."""
+    body = _with_ids("order-sign", patientId=value)
+    assert verdicts("context.order-sign", body["context"]) == (False, True)
+    protocol.validate_request(body, "order-sign")  # the schemas let it through …
+    with pytest.raises(RequestProblem) as failed:
+        protocol.with_bare_ids(body)  # … the normalisation does not
+    assert (failed.value.status, failed.value.expression) == (400, "context.patientId")
+
+
+def test_the_ids_of_a_reference_reach_prefetch_templates_bare():
+    from cds_service.gather import render_query
+    from cds_service.services import PREFETCH
+
+    body = protocol.with_bare_ids(_with_ids("order-sign", patientId="Patient/123", encounterId="Encounter/45"))
+    assert render_query(PREFETCH["patient"], body["context"]) == "Patient/123"
+    assert render_query("Encounter/{{context.encounterId}}", body["context"]) == "Encounter/45"
+    assert render_query(PREFETCH["medicationRequests"], body["context"]).startswith("MedicationRequest?patient=123&")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import exit_plan as rule
+from cds_service.rules.base import ClinicalSettings
 from tests.rules_facts import check_texts, ctx, draft, facts
 
 
@@ -15,7 +16,18 @@ def run(*, has_end=False, is_renewal=False, days=0, exclusions=(), raw=True):
 
 
 def test_default_is_seven_days():
-    assert rule.EXIT_PLAN_DAYS == 7
+    assert ClinicalSettings().exit_plan_days == 7
+
+
+def test_the_configured_number_of_days_is_proposed():
+    d = draft("oxycodone", 20)
+    (card,) = rule.findings(facts(drafts=[d]), ctx(drafts=[d], settings=ClinicalSettings(exit_plan_days=5)))
+    resource = card.suggestions[0].actions[0].resource
+    assert resource["dispenseRequest"]["expectedSupplyDuration"]["value"] == 5
+    # 5 days from 2026-11-23: the last dosing day is 2026-11-27.
+    assert resource["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]["end"] == "2026-11-27"
+    assert (card.facts["proposedDays"], card.facts["proposedEnd"]) == (5, "2026-11-27")
+    assert "5 dagar" in card.detail["sv"] and "5 days" in card.detail["en"]
 
 
 def test_new_start_without_end_gets_an_update_with_a_planned_end():

@@ -9,7 +9,7 @@ from fhir.resources.R4B.flag import Flag
 
 from cds_service.rules import prescribing_restriction as rule
 from cds_service.rules import taper_plan_missing
-from cds_service.rules.base import ORDER_SIGN, PATIENT_VIEW
+from cds_service.rules.base import ORDER_SIGN, PATIENT_VIEW, ClinicalSettings
 from tests.rules_facts import USER, check_texts, ctx, day, draft, facts, flag, order, plan, step
 
 # Running taper: last dosing day TODAY + 27 (steps 14 days each from day -14, 0, 14).
@@ -25,6 +25,18 @@ def planned(hook=ORDER_SIGN, amount=40.0, **kw):
     d = draft("oxycodone", amount)
     f = facts(drafts=[d], in_effect=[order("oxycodone", amount)], days=120, **kw)
     return f, rule.findings(f, ctx(hook, drafts=[d]))
+
+
+@pytest.mark.parametrize("margin", [0, 30])
+def test_the_configured_margin_sets_the_flags_end(margin):
+    f = facts(in_effect=[order("oxycodone", 30)], days=200, taper_plan=RUNNING)
+    (card,) = rule.findings(f, ctx(PATIENT_VIEW, settings=ClinicalSettings(restriction_margin_days=margin)))
+    # the plan's last dosing day is TODAY + 27
+    assert card.facts["restrictionEnd"] == day(27 + margin).isoformat()
+    assert card.facts["restrictionMarginDays"] == margin
+    flag_resource = card.suggestions[0].actions[0].resource
+    assert flag_resource["period"]["end"].startswith(day(27 + margin).isoformat())
+    assert f"+ {margin} dagar" in card.detail["sv"] and f"+ {margin} days" in card.detail["en"]
 
 
 def test_running_taper_on_patient_view_proposes_the_flag():

@@ -4,21 +4,30 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import taper_early_renewal as rule
+from cds_service.rules.base import ClinicalSettings
 from tests.rules_facts import check_texts, ctx, day, draft, facts, order, plan, step
 
 PLAN = plan(step(1, -7, 14, 30))
 
 
-def run(supply_end_offset, *, taper=PLAN, is_renewal="auto", exclusions=()):
+def run(supply_end_offset, *, taper=PLAN, is_renewal="auto", exclusions=(), settings=None):
     d = draft("oxycodone", 30)
     end = day(supply_end_offset) if supply_end_offset is not None else None
     f = facts(drafts=[d], in_effect=[order("oxycodone", 30)], days=120, taper_plan=taper,
               previous_supply_end=end, is_renewal=is_renewal, exclusions=exclusions)
-    return rule.findings(f, ctx(drafts=[d]))
+    return rule.findings(f, ctx(drafts=[d], settings=settings))
 
 
 def test_margin_default_is_three_days():
-    assert rule.EARLY_RENEWAL_MARGIN_DAYS == 3
+    assert ClinicalSettings().early_renewal_margin_days == 3
+
+
+@pytest.mark.parametrize("offset, fires", [(8, True), (7, False)])
+def test_the_configured_margin_moves_the_boundary(offset, fires):
+    found = run(offset, settings=ClinicalSettings(early_renewal_margin_days=7))
+    assert bool(found) is fires
+    if found:
+        assert found[0].facts["marginDays"] == 7
 
 
 def test_fires_when_supply_lasts_ten_more_days():

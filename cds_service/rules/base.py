@@ -11,10 +11,13 @@ knows nothing of HTTP, uuids or JSON layout: ``cds_service.cards`` turns it into
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Mapping
+
+# Rules and their tests name the clinical thresholds from here; they are loaded with the rest of the
+# configuration (config.py), once, at start-up.
+from ..config import ClinicalSettings  # noqa: F401  (re-exported)
 
 Localized = Mapping[str, str]  # {"sv": "...", "en": "..."}
 
@@ -79,34 +82,6 @@ class Finding:
     suggestions: tuple[Suggestion, ...] = ()
     selection_behavior: str = "at-most-one"  # used only when there are suggestions
     override_reasons: tuple[str, ...] = ()  # codes from cds_service.rules.overrides
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-@dataclass(frozen=True)
-class ClinicalSettings:
-    """Thresholds that are configuration with a default, not constants (clinical-rules preamble)."""
-
-    referral_medd: float = 60.0  # [RJL "Hjälp och kontaktvägar"]: over 60 MEDD → psychiatry
-    failed_tapers_for_referral: int = 2  # "upprepade misslyckade nedtrappningsförsök"
-    long_taper_days: int = 183  # [RJL "Allmänna principer"]: > about half a year
-    post_withdrawal_days: int = 183  # post-abstinens up to 6 months
-    follow_up_days: int = 7  # weekly check-in
-
-    @classmethod
-    def from_env(cls) -> "ClinicalSettings":
-        return cls(
-            referral_medd=float(_env_int("TRAPPA_REFERRAL_MEDD", 60)),
-            failed_tapers_for_referral=_env_int("TRAPPA_FAILED_TAPERS_FOR_REFERRAL", 2),
-            long_taper_days=_env_int("TRAPPA_LONG_TAPER_DAYS", 183),
-            post_withdrawal_days=_env_int("TRAPPA_POST_WITHDRAWAL_DAYS", 183),
-            follow_up_days=_env_int("TRAPPA_FOLLOW_UP_DAYS", 7),
-        )
 
 
 @dataclass(frozen=True)

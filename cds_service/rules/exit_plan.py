@@ -14,8 +14,8 @@ When
 Then
   - info: set a plan for stopping from the start;
   - suggest an *update* of the draft (returned whole, as the EHR sent it) with a planned end:
-    ``dispenseRequest.expectedSupplyDuration`` = ``EXIT_PLAN_DAYS`` days and every dosage line
-    bounded by ``timing.repeat.boundsPeriod`` today … today + ``EXIT_PLAN_DAYS`` − 1.
+    ``dispenseRequest.expectedSupplyDuration`` = ``settings.exit_plan_days`` days and every dosage
+    line bounded by ``timing.repeat.boundsPeriod`` today … today + ``settings.exit_plan_days`` − 1.
     Default 7 days (env ``TRAPPA_EXIT_PLAN_DAYS``): a common course for acute pain, well under the
     2 weeks after which withdrawal may appear on stopping [RJL "När behövs nedtrappning?"]. The
     number is the service's default, not a guideline figure; the physician adjusts it.
@@ -24,7 +24,6 @@ Then
 from __future__ import annotations
 
 import copy
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -35,18 +34,8 @@ from .base import ORDER_HOOKS, VGR, Action, Finding, RuleContext, Suggestion
 from .common import draft_opioids, fmt_date, ingredient_name, loc, raw_draft
 
 
-def _env_days(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value >= 1 else default
-
-
 TOPIC = "exit-plan"
 HOOKS = ORDER_HOOKS
-
-EXIT_PLAN_DAYS = _env_days("TRAPPA_EXIT_PLAN_DAYS", 7)
 
 
 def drafts_without_end(facts: PatientFacts) -> list[MedicationOrder]:
@@ -65,8 +54,9 @@ def is_applicable(facts: PatientFacts) -> bool:
     return inclusion_criteria(facts) and not exclusion_criteria(facts)
 
 
-def with_planned_end(raw: dict, ctx: RuleContext, days: int = EXIT_PLAN_DAYS) -> dict:
+def with_planned_end(raw: dict, ctx: RuleContext, days: int | None = None) -> dict:
     """A copy of the draft with a planned end: supply duration and bounded dosage lines."""
+    days = ctx.settings.exit_plan_days if days is None else days
     updated = copy.deepcopy(raw)
     start = ctx.today
     last = start + timedelta(days=days - 1)
@@ -98,18 +88,19 @@ def _suggestion(draft: MedicationOrder, ctx: RuleContext) -> Suggestion | None:
     raw = raw_draft(ctx, draft)
     if raw is None:
         return None
-    last = ctx.today + timedelta(days=EXIT_PLAN_DAYS - 1)
+    days = ctx.settings.exit_plan_days
+    last = ctx.today + timedelta(days=days - 1)
     return Suggestion(
         label=loc(
-            f"Begränsa till {EXIT_PLAN_DAYS} dagar (till {fmt_date(last, 'sv')})",
-            f"Limit to {EXIT_PLAN_DAYS} days (until {fmt_date(last, 'en')})",
+            f"Begränsa till {days} dagar (till {fmt_date(last, 'sv')})",
+            f"Limit to {days} days (until {fmt_date(last, 'en')})",
         ),
         actions=(
             Action(
                 "update",
                 loc(
-                    f"Lägg till planerat slut i ordinationen ({EXIT_PLAN_DAYS} dagar)",
-                    f"Add a planned end to the order ({EXIT_PLAN_DAYS} days)",
+                    f"Lägg till planerat slut i ordinationen ({days} dagar)",
+                    f"Add a planned end to the order ({days} days)",
                 ),
                 resource=with_planned_end(raw, ctx),
             ),
@@ -125,10 +116,11 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     suggestion = _suggestion(draft, ctx)
     sv_name = ingredient_name(draft.drug.ingredient, "sv")
     en_name = ingredient_name(draft.drug.ingredient, "en")
+    days = ctx.settings.exit_plan_days
     fact_map: dict[str, Any] = {
         "isRenewal": False,
-        "proposedDays": EXIT_PLAN_DAYS,
-        "proposedEnd": (ctx.today + timedelta(days=EXIT_PLAN_DAYS - 1)).isoformat(),
+        "proposedDays": days,
+        "proposedEnd": (ctx.today + timedelta(days=days - 1)).isoformat(),
     }
     return [
         Finding(
@@ -142,13 +134,13 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 "sv": f"**Ange när behandlingen ska avslutas.** Vid insättning av opioider för akut smärta ska "
                 "det från början finnas en plan för utsättning, och den som förskriver ansvarar för "
                 "utsättningen.\n\n"
-                f"- **Förslag:** {EXIT_PLAN_DAYS} dagar; anpassa förpackningsstorleken efter det.\n"
+                f"- **Förslag:** {days} dagar; anpassa förpackningsstorleken efter det.\n"
                 "- Efter kort behandling (under 2 veckor) kan opioiden vanligen sättas ut tvärt.\n"
                 "- Komplettera med paracetamol och vid behov NSAID.",
                 "en": "**State when the treatment is to end.** When opioids are started for acute pain there "
                 "must be a plan for stopping from the start, and the prescriber is responsible for "
                 "stopping.\n\n"
-                f"- **Proposal:** {EXIT_PLAN_DAYS} days; size the pack accordingly.\n"
+                f"- **Proposal:** {days} days; size the pack accordingly.\n"
                 "- After short treatment (under 2 weeks) the opioid can usually be stopped at once.\n"
                 "- Add paracetamol and, if needed, an NSAID.",
             },

@@ -21,7 +21,6 @@ On patient-view only a running taper counts: nothing is being proposed there.
 """
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 from typing import Any
 
@@ -34,18 +33,6 @@ from .common import fmt_date, in_taper, loc, localized, taper_end
 
 TOPIC = "prescribing-restriction"
 HOOKS = ORDER_HOOKS | {PATIENT_VIEW}
-
-
-def _env_days(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value >= 0 else default
-
-
-# Days the restriction stays after the taper's last step (acute withdrawal: 1–2 weeks).
-RESTRICTION_MARGIN_DAYS = _env_days("TRAPPA_RESTRICTION_MARGIN_DAYS", 14)
 
 
 def taper_planned(facts: PatientFacts, ctx: RuleContext) -> bool:
@@ -74,7 +61,7 @@ def restriction_period(facts: PatientFacts, ctx: RuleContext) -> tuple[date, dat
         end = prop.schedule.end if prop is not None and prop.schedule is not None else None
     if end is None:
         return ctx.today, None
-    return ctx.today, max(end, ctx.today) + timedelta(days=RESTRICTION_MARGIN_DAYS)
+    return ctx.today, max(end, ctx.today) + timedelta(days=ctx.settings.restriction_margin_days)
 
 
 def _suggestion(facts: PatientFacts, ctx: RuleContext, start: date, end: date | None) -> Suggestion:
@@ -105,10 +92,11 @@ def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) 
     running = in_taper(facts)
     # Without the flags we only know that no restriction was *found* (data gap): say so.
     unsure = "flags" in facts.data_gaps
+    margin = ctx.settings.restriction_margin_days
     if lang == "sv":
         state = "Nedtrappning pågår" if running else "Nedtrappning planeras"
         period = (
-            f"från i dag till {fmt_date(end, lang)} (nedtrappningens slut + {RESTRICTION_MARGIN_DAYS} dagar)"
+            f"från i dag till {fmt_date(end, lang)} (nedtrappningens slut + {margin} dagar)"
             if end
             else "från i dag, utan slutdatum – nedtrappningens slut är okänt; ange slutdatum"
         )
@@ -122,7 +110,7 @@ def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) 
         )
     state = "A taper is running" if running else "A taper is being planned"
     period = (
-        f"from today until {fmt_date(end, lang)} (taper end + {RESTRICTION_MARGIN_DAYS} days)"
+        f"from today until {fmt_date(end, lang)} (taper end + {margin} days)"
         if end
         else "from today, open-ended – the taper's end is unknown; set an end date"
     )
@@ -156,7 +144,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         "taperRunning": running,
         "restrictionStart": start.isoformat(),
         "restrictionEnd": end.isoformat() if end else None,
-        "restrictionMarginDays": RESTRICTION_MARGIN_DAYS,
+        "restrictionMarginDays": ctx.settings.restriction_margin_days,
     }
     return [
         Finding(

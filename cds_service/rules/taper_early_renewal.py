@@ -9,8 +9,8 @@ When
   - a taper is running, and
   - a draft opioid order renews the current episode, and
   - the record's opioid supply (``facts.previous_supply_end``, exclusive) lasts more than
-    ``EARLY_RENEWAL_MARGIN_DAYS`` (default 3, env ``TRAPPA_EARLY_RENEWAL_MARGIN_DAYS``) days beyond
-    today, and
+    ``settings.early_renewal_margin_days`` (default 3, env ``TRAPPA_EARLY_RENEWAL_MARGIN_DAYS``) days
+    beyond today, and
   - the patient is not excluded
 Then
   - warn: renewal before the previous supply runs out — lost medication is not replaced;
@@ -19,11 +19,10 @@ When the supply end is unknown, an info card says the check could not be done (n
 supply data), instead of assuming the supply has run out.
 
 The margin lets the physician prescribe the next step a few days ahead (RJL: prescribe 1–2 steps at a
-time, at the follow-up); it is a module constant because ClinicalSettings belongs to the lead.
+time, at the follow-up).
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fhir_mappings.model import PatientFacts
@@ -32,19 +31,8 @@ from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
 from .common import draft_opioids, draft_reference, fmt_date, fmt_days, in_taper, loc
 
 
-def _env_days(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value >= 0 else default
-
-
 TOPIC = "taper-early-renewal"
 HOOKS = ORDER_HOOKS
-
-# A renewal up to this many days before the supply runs out is on time.
-EARLY_RENEWAL_MARGIN_DAYS = _env_days("TRAPPA_EARLY_RENEWAL_MARGIN_DAYS", 3)
 
 
 def days_left(facts: PatientFacts, ctx: RuleContext) -> int | None:
@@ -71,7 +59,7 @@ def is_early(facts: PatientFacts, ctx: RuleContext, margin: int | None = None) -
     left = days_left(facts, ctx)
     if left is None:
         return None
-    return left > (EARLY_RENEWAL_MARGIN_DAYS if margin is None else margin)
+    return left > (ctx.settings.early_renewal_margin_days if margin is None else margin)
 
 
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
@@ -82,7 +70,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     fact_map: dict[str, Any] = {
         "previousSupplyEnd": facts.previous_supply_end.isoformat() if facts.previous_supply_end else None,
         "supplyDaysLeft": left,
-        "marginDays": EARLY_RENEWAL_MARGIN_DAYS,
+        "marginDays": ctx.settings.early_renewal_margin_days,
         "decided": early is not None,
     }
     if early is None:
