@@ -516,8 +516,12 @@ def restriction_flag(
     end: date | None,
     lang: str = "sv",
     resource_id: str | None = None,
+    author_display: str | None = None,
 ) -> dict:
     """Uppmärksamhetssignal med förskrivningsrestriktion as a Flag (status active, category drug).
+
+    ``author_display`` names the responsible physician in the Flag's text ("opioider förskrivs endast
+    av Karin Berg") and on its author: the signal is read by prescribers who do not know the plan.
 
     [RJL "Vilka krav kan jag som läkare ställa?"], [RJL "Praktiska tips och trix"]: register a
     prescribing restriction so that only the responsible physician prescribes opioids.
@@ -532,7 +536,7 @@ def restriction_flag(
         "status": "active",
         "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "drug", "display": "Drug"}]}],
         "code": {"coding": [{"system": TRAPPA_FLAG, "code": FLAG_RESTRICTION_CODE, "display": display}],
-                 "text": display},
+                 "text": _restriction_text(lang, author_display or author_ref) or display},
         "subject": {"reference": patient_ref},
         "period": period,
     }
@@ -540,7 +544,17 @@ def restriction_flag(
         resource["id"] = resource_id
     if author_ref:
         resource["author"] = {"reference": author_ref}
+        if author_display:
+            resource["author"]["display"] = author_display
     return resource
+
+
+def _restriction_text(lang: str, who: str | None) -> str | None:
+    if not who:
+        return None
+    if lang == "sv":
+        return f"Förskrivningsrestriktion: opioider förskrivs endast av {who} (ansvarig läkare för nedtrappningen)"
+    return f"Prescribing restriction: opioids are prescribed only by {who} (the physician responsible for the taper)"
 
 
 def referral_service_request(

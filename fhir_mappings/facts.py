@@ -13,7 +13,7 @@ searchset passed whole — are flattened; duplicates by type and id keep the fir
   their doses and dates are not worked out: in a real record they are most of the orders.
   ``drafts``: the hook's draft orders (anything but entered-in-error, any class), mapped with
   ``is_draft=True``.
-- ``episode``, ``is_renewal``, ``previous_supply_end``: :mod:`.episodes`.
+- ``episode``, ``is_renewal``: :mod:`.episodes`.
 - ``regimen``: :func:`fhir_mappings.regimen.current_regimen` — what the patient takes now, drafts
   applied, with its MEDD. A draft that names no medication at all (the CDS Hooks sandbox sends one
   when its prescribing screen opens) is not a medication: left out, not an "unnamed medication".
@@ -33,7 +33,6 @@ from .episodes import (
     counts_for_history,
     current_episode,
     is_renewal,
-    previous_supply_end,
 )
 from .medd import load_medd_table
 from .medication import identify_drug
@@ -225,7 +224,6 @@ def build_patient_facts(
         previous_tapers=previous,
         restriction_flag=restriction_flag(buckets.get("Flag", ()), today),
         is_renewal=is_renewal(episode, draft_orders),
-        previous_supply_end=previous_supply_end(opioid_orders, episode, today),
         exclusions=exclusions(conditions, laro_orders, draft_orders, age, today),
         data_gaps=tuple(g for g in gaps if isinstance(g, str)),
         unidentified=tuple(unidentified),

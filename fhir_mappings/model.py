@@ -197,6 +197,7 @@ class MedicationOrder:
     supply_end: date | None = None  # exclusive end of coverage: start + supply
     authored_on: date | None = None
     requester: str | None = None  # reference, e.g. "Practitioner/123"
+    requester_display: str | None = None  # the prescriber's name as the record gives it
     is_draft: bool = False  # from the hook context (draftOrders / medications)
     has_planned_end: bool = False  # dosage bounds end / validity end / supply given
     # Where supply_end came from: "supply-duration" | "quantity" | "days-supply" | "dosage-bounds" |
@@ -290,6 +291,7 @@ class TaperPlan:
     start: date | None = None
     end: date | None = None
     outcome: str | None = None  # for ended plans: "completed" | "failed" | None (unknown)
+    author_display: str | None = None  # the responsible physician's name, as the record gives it
 
     def step_on(self, day: date) -> DoseStep | None:
         """The step in effect on ``day`` (None before the first, or when dates are missing)."""
@@ -339,7 +341,6 @@ class PatientFacts:
     previous_tapers: tuple[TaperPlan, ...] = ()
     restriction_flag: RestrictionFlag | None = None
     is_renewal: bool | None = None  # draft opioid continues the current episode (None: no draft opioid)
-    previous_supply_end: date | None = None  # when the record's opioid supply runs out
     exclusions: tuple[str, ...] = ()  # "cancer" | "palliative" | "laro" | "under-18"
     data_gaps: tuple[str, ...] = ()  # prefetch keys that could not be had (optional data)
     unidentified: tuple[str, ...] = ()  # displays of medications we could not identify

@@ -131,6 +131,13 @@ def reference_of(value: Any) -> str | None:
     return text(obj(value.get("agent")).get("reference"))
 
 
+def display_of(value: Any) -> str | None:
+    """``Reference.display`` (R4), or STU3 ``{agent: Reference}``'s: the name a card can show."""
+    if not isinstance(value, dict):
+        return None
+    return text(value.get("display")) or text(obj(value.get("agent")).get("display"))
+
+
 def split_reference(ref: Any) -> tuple[str | None, str | None]:
     """(type, id) of a reference string.
 
@@ -316,6 +323,7 @@ def map_order(
         supply_end=supply_end,
         authored_on=cov.authored,
         requester=cov.requester,
+        requester_display=display_of(resource.get("requester")) if rtype != MEDICATION_DISPENSE else None,
         is_draft=is_draft,
         has_planned_end=cov.planned,
         supply_basis=basis,

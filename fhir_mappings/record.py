@@ -67,7 +67,7 @@ from typing import Any, Iterable, Mapping
 from .medication import MedicationResolver, identify_drug
 from .model import MG, UG_PER_H, Conditions, DailyDose, DoseStep, DrugClass, MedicationOrder, RestrictionFlag, TaperPlan
 from .episodes import coverage
-from .orders import MEDICATION_REQUEST, arr, number, obj, parse_date, reference_of, split_reference, text
+from .orders import MEDICATION_REQUEST, arr, number, obj, parse_date, display_of, reference_of, split_reference, text
 from .systems import (
     ATC,
     CAREPLAN_TAPER_CODE,
@@ -193,14 +193,15 @@ def _careplan_plan(cp: dict, linked: list[MedicationOrder], resolve: MedicationR
     period = obj(cp.get("period"))
     start = parse_date(period.get("start")) or next((s.start for s in steps if s.start), None)
     end = parse_date(period.get("end")) or (steps[-1].end if steps else None)
-    author = reference_of(cp.get("author"))
+    author, author_display = reference_of(cp.get("author")), display_of(cp.get("author"))
     if author is None:
-        author = next((o.requester for o in linked if o.requester), None)
+        first = next((o for o in linked if o.requester), None)
+        author, author_display = (first.requester, first.requester_display) if first else (None, None)
     ingredient = _careplan_ingredient(cp, resolve) or next((o.drug.ingredient for o in linked if o.drug.ingredient), None)
     status = text(cp.get("status"))
     return TaperPlan(
         source="CarePlan", id=text(cp.get("id")), status=status, author=author, steps=steps,
-        ingredient=ingredient, start=start, end=end, outcome=_outcome(status),
+        ingredient=ingredient, start=start, end=end, outcome=_outcome(status), author_display=author_display,
     )
 
 
@@ -229,6 +230,7 @@ def _request_tapers(orders: list[MedicationOrder]) -> list[TaperPlan]:
                 source="MedicationRequest", id=last.id, status=last.status, author=last.requester,
                 steps=_renumber(s for _, _, o in chain for s in o.steps), ingredient=last.drug.ingredient,
                 start=chain[0][0], end=chain[-1][1], outcome=_outcome(last.status),
+                author_display=last.requester_display,
             ))
     return plans
 

@@ -178,7 +178,6 @@ def facts(
     restriction: RestrictionFlag | None = None,
     exclusions: Iterable[str] = (),
     is_renewal: bool | None | str = "auto",
-    previous_supply_end: date | None = None,
     data_gaps: Iterable[str] = (),
     age: int | None = 54,
 ) -> PatientFacts:
@@ -200,7 +199,6 @@ def facts(
         taper_plan=taper_plan,
         restriction_flag=restriction,
         is_renewal=is_renewal,
-        previous_supply_end=previous_supply_end,
         exclusions=tuple(exclusions),
         data_gaps=tuple(data_gaps),
     )

@@ -83,7 +83,6 @@ def test_full_record_with_a_renewal():
     # 10 mg × 2/d = 20 mg/d oxycodone × 2 = 40 MEDD.
     assert facts.regimen.record_medd.value == pytest.approx(40.0)
     assert facts.regimen.record_medd.complete is True
-    assert facts.previous_supply_end == D("2025-06-18")
     assert facts.is_renewal is True
     assert [(d.id, d.is_draft, d.requester, d.start) for d in facts.drafts] == [("draft-1", True, "Practitioner/gp1", TODAY)]
     assert facts.drafts[0].daily_dose.amount == pytest.approx(20.0)  # STU3 doseQuantity on the dosage
@@ -214,7 +213,7 @@ def test_empty_call():
     facts = build_patient_facts("p1", [], [], TODAY)
     assert facts.orders == () and facts.drafts == ()
     assert facts.episode.exposure is Exposure.NONE and facts.episode.days == 0
-    assert facts.is_renewal is None and facts.previous_supply_end is None
+    assert facts.is_renewal is None
     assert facts.age is None and facts.taper_plan is None and facts.restriction_flag is None
 
 

@@ -2,6 +2,8 @@
 krav kan jag som läkare ställa?"]."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from cds_service.rules import taper_other_prescriber as rule
@@ -21,6 +23,17 @@ def test_warns_when_another_physician_runs_the_taper():
     assert card.facts["responsiblePhysician"] == "Practitioner/dr-berg"
     assert card.facts["orderingPhysician"] == USER
     check_texts(card)
+
+
+def test_names_the_responsible_physician():
+    (card,) = run("Practitioner/dr-berg")
+    assert "det är Practitioner/dr-berg" in card.detail["sv"]  # no name in the record: the reference
+    f = facts(drafts=[draft("oxycodone", 30)], in_effect=[order("oxycodone", 30)], days=120,
+              taper_plan=replace(plan(step(1, -7, 14, 30), author="Practitioner/dr-berg"),
+                                 author_display="Karin Berg"))
+    (card,) = rule.findings(f, ctx(drafts=f.drafts))
+    assert "det är Karin Berg" in card.detail["sv"] and "Kontakta Karin Berg" in card.detail["sv"]
+    assert card.facts["responsiblePhysicianName"] == "Karin Berg"
 
 
 def test_silent_for_the_responsible_physician():

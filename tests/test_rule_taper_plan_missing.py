@@ -3,7 +3,7 @@ nedtrappning?"]. The schedule itself is tested with the taper module; here: that
 right patients, starts from the right dose and pace, and carries the schedule, texts and suggestions."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from fhir.resources.R4B.careplan import CarePlan
@@ -22,6 +22,7 @@ from tests.rules_facts import (
     ctx,
     draft,
     facts,
+    flag as flag_of,
     order,
     plan,
     sedative,
@@ -118,7 +119,7 @@ def test_suggestions_create_plan_and_request_and_replace_the_renewal():
     assert first.is_recommended
     kinds = [(a.type, a.resource["resourceType"] if a.resource else a.resource_id) for a in first.actions]
     assert kinds == [("create", "CarePlan"), ("create", "MedicationRequest"),
-                     ("delete", "MedicationRequest/draft-oxycodone")]
+                     ("delete", "MedicationRequest/draft-oxycodone"), ("create", "Flag")]
     careplan, request = first.actions[0].resource, first.actions[1].resource
     assert careplan["author"]["reference"] == USER
     assert careplan["subject"]["reference"] == PATIENT
@@ -130,6 +131,23 @@ def test_suggestions_create_plan_and_request_and_replace_the_renewal():
     assert [s.is_recommended for s in alternatives] == [False, False]
     assert "snabbare" in alternatives[0].label["sv"] and "långsammare" in alternatives[1].label["sv"]
     check_texts(card)
+
+
+def test_each_pace_carries_its_own_restriction_until_its_end_plus_the_margin():
+    (card,) = run(120)
+    ends = []
+    for suggestion in card.suggestions:
+        (flag,) = [a.resource for a in suggestion.actions if a.resource and a.resource["resourceType"] == "Flag"]
+        plan = next(a.resource for a in suggestion.actions if a.resource and a.resource["resourceType"] == "CarePlan")
+        # the CarePlan's period ends on the schedule's last day; the Flag 14 days after the first day at zero
+        last_day = date.fromisoformat(plan["period"]["end"])
+        assert date.fromisoformat(flag["period"]["end"]) == last_day + timedelta(days=1 + 14)
+        assert flag["author"]["reference"] == USER
+        ends.append(flag["period"]["end"])
+    assert len(set(ends)) == len(ends) == 3  # fast, weekly, slow end on different days
+    # an active restriction in the record: no second one
+    (card,) = run(120, restriction=flag_of())
+    assert all(a.resource is None or a.resource["resourceType"] != "Flag" for s in card.suggestions for a in s.actions)
 
 
 def test_subacute_offers_only_a_slower_alternative():
@@ -221,3 +239,34 @@ def test_missing_care_plans_are_not_called_no_plan():
     assert "det finns ingen nedtrappningsplan" not in card.detail["sv"]
     (complete,) = run(120)
     assert "det finns ingen nedtrappningsplan" in complete.detail["sv"]
+
+
+def test_the_taper_starts_from_the_fixed_dose_and_names_the_prn():
+    # depot 20 mg × 2 (40 mg) + immediate-release 5 mg as needed, at most 4 a day (20 mg): starts at 40
+    prn = order("oxycodone", 20, form=Form.IMMEDIATE, prn=True, factor=OXY_FACTOR, id="rx-prn",
+                display="OxyNorm 5 mg kapsel")
+    (card,) = run(120, extra=[prn])
+    assert card.facts["startDailyDose"] == 40
+    assert card.facts["taperSteps"][0]["dailyDose"] == 40
+    assert card.facts["asNeeded"] == [{"display": "OxyNorm 5 mg kapsel", "maxDailyDose": 20, "unit": MG}]
+    sv = card.detail["sv"]
+    assert "OxyNorm 5 mg kapsel: högst 20 mg/dygn" in sv
+    assert "kartlägg förbrukningen med ett veckoschema under 1–2 veckor" in sv.lower()
+    check_texts(card)
+
+
+def test_as_needed_only_gives_no_schedule_but_asks_for_the_consumption():
+    d = draft("oxycodone", 20, form=Form.IMMEDIATE, prn=True, factor=OXY_FACTOR)
+    rec = order("oxycodone", 20, form=Form.IMMEDIATE, prn=True, factor=OXY_FACTOR)
+    f = facts(drafts=[d], in_effect=[rec], days=120)
+    (card,) = rule.findings(f, ctx(drafts=[d]))
+    assert card.facts["taperSteps"] is None and card.facts["doseBasis"] == "prn-only"
+    assert card.suggestions == ()
+    assert "kartlägg förbrukningen" in card.detail["sv"]
+
+
+def test_still_valid_prescriptions_are_named_and_ended():
+    # the record's current order is active (a valid prescription): the taper ends it
+    (card,) = run(120)
+    assert card.facts["validPrescriptionsEnded"] == ["rx-oxycodone"]
+    assert "Makulera giltiga recept" in card.detail["sv"]

@@ -204,6 +204,23 @@ def opioid_ingredients(facts: PatientFacts) -> list[str]:
     return seen
 
 
+def responsible_physician(facts: PatientFacts, ctx: RuleContext) -> tuple[str | None, str | None]:
+    """(reference, name) of the physician responsible for the taper [RJL "Vilka krav kan jag som läkare
+    ställa?": one prescriber]: a running plan's author; for a taper proposed now, the ordering
+    physician (``context.userId``), named by the draft's requester display when it is the same person."""
+    plan = facts.taper_plan
+    if plan is not None:
+        return plan.author, plan.author_display
+    draft = next(iter(draft_opioids(facts)), None)
+    ref = ctx.user_ref or (draft.requester if draft else None)
+    name = None
+    if draft is not None and draft.requester_display and (
+        ctx.user_ref is None or same_reference(draft.requester, ctx.user_ref) is not False
+    ):
+        name = draft.requester_display
+    return ref, name
+
+
 def _ref_key(ref: str | None) -> tuple[str, str] | None:
     if not ref or not isinstance(ref, str):
         return None

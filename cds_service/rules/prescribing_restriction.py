@@ -29,7 +29,7 @@ from fhir_mappings.model import PatientFacts
 
 from . import taper_plan_missing
 from .base import ORDER_HOOKS, PATIENT_VIEW, RJL, Action, Finding, RuleContext, Suggestion
-from .common import fmt_date, in_taper, loc, localized, taper_end
+from .common import fmt_date, in_taper, loc, localized, responsible_physician, taper_end
 
 TOPIC = "prescribing-restriction"
 HOOKS = ORDER_HOOKS | {PATIENT_VIEW}
@@ -65,9 +65,11 @@ def restriction_period(facts: PatientFacts, ctx: RuleContext) -> tuple[date, dat
 
 
 def _suggestion(facts: PatientFacts, ctx: RuleContext, start: date, end: date | None) -> Suggestion:
+    author, name = responsible_physician(facts, ctx)
     flag = restriction_flag(
         patient_ref=ctx.patient_ref or f"Patient/{facts.patient_id}",
-        author_ref=ctx.user_ref,
+        author_ref=author,
+        author_display=name,
         start=start,
         end=end,
         lang="sv",

@@ -7,25 +7,33 @@ dispensings with a set interval); clinical-rules §2–§3.
 
 When
   - a taper is running, and
-  - a draft opioid order renews the current episode, and
-  - the record's opioid supply (``facts.previous_supply_end``, exclusive) lasts more than
-    ``settings.early_renewal_margin_days`` (default 3, env ``TRAPPA_EARLY_RENEWAL_MARGIN_DAYS``) days
-    beyond today, and
+  - a draft opioid order renews one of the record's current orders — the same ingredient and form
+    (a new as-needed add-on by an on-call doctor is no renewal: taper-prn speaks of it), and
+  - the record's supply of that ingredient and form (the latest known supply end, exclusive; not a
+    prescription's validity) lasts more than ``settings.early_renewal_margin_days`` (default 3, env
+    ``TRAPPA_EARLY_RENEWAL_MARGIN_DAYS``) days beyond the day the renewal can first be collected (its
+    validity start, else today), and
   - the patient is not excluded
 Then
   - warn: renewal before the previous supply runs out — lost medication is not replaced;
   - suggest (not recommended) removing the renewal draft.
 When the supply end is unknown, an info card says the check could not be done (no dispensing or
-supply data), instead of assuming the supply has run out.
+supply data), instead of assuming the supply has run out. The card says "uttag" only when the supply
+end comes from dispensings (MedicationDispense); from prescriptions it says "recept".
 
 The margin lets the physician prescribe the next step a few days ahead (RJL: prescribe 1–2 steps at a
 time, at the follow-up).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from fhir_mappings.model import PatientFacts
+from fhir_mappings.episodes import previous_supply_end
+from fhir_mappings.model import MedicationOrder, PatientFacts
+from fhir_mappings.orders import MEDICATION_DISPENSE
+from fhir_mappings.regimen import ingredient_key
 
 from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
 from .common import draft_opioids, draft_reference, fmt_date, fmt_days, in_taper, loc
@@ -35,23 +43,46 @@ TOPIC = "taper-early-renewal"
 HOOKS = ORDER_HOOKS
 
 
+@dataclass(frozen=True)
+class Renewal:
+    draft: MedicationOrder
+    supply_end: date | None  # exclusive end of the record's supply of the same ingredient and form
+    dispensed: bool  # that end comes from a dispensing (uttag), not a prescription
+    collectable: date  # the first day the renewal can be collected
+
+
+def renewal(facts: PatientFacts, ctx: RuleContext) -> Renewal | None:
+    """The first draft that renews a current record order of the same ingredient and form."""
+    for draft in draft_opioids(facts):
+        same = [o for o in facts.orders if o.drug.is_opioid and ingredient_key(o) == ingredient_key(draft)
+                and o.drug.form == draft.drug.form]
+        if not any(o in same for o in facts.regimen.replaced):
+            continue
+        end = previous_supply_end(same, facts.episode, ctx.today)
+        dispensed = any(o.supply_end == end and o.resource_type == MEDICATION_DISPENSE for o in same)
+        collectable = max(draft.start or ctx.today, ctx.today)
+        return Renewal(draft, end, dispensed, collectable)
+    return None
+
+
 def days_left(facts: PatientFacts, ctx: RuleContext) -> int | None:
-    """Days of the record's supply left after today (exclusive end − today); None when unknown."""
-    if facts.previous_supply_end is None:
+    """Days of the record's supply left after the renewal can be collected; None when unknown."""
+    found = renewal(facts, ctx)
+    if found is None or found.supply_end is None:
         return None
-    return (facts.previous_supply_end - ctx.today).days
+    return (found.supply_end - found.collectable).days
 
 
-def inclusion_criteria(facts: PatientFacts) -> bool:
-    return in_taper(facts) and bool(draft_opioids(facts)) and facts.is_renewal is True
+def inclusion_criteria(facts: PatientFacts, ctx: RuleContext) -> bool:
+    return in_taper(facts) and facts.is_renewal is True and renewal(facts, ctx) is not None
 
 
 def exclusion_criteria(facts: PatientFacts) -> bool:
     return facts.excluded
 
 
-def is_applicable(facts: PatientFacts) -> bool:
-    return inclusion_criteria(facts) and not exclusion_criteria(facts)
+def is_applicable(facts: PatientFacts, ctx: RuleContext) -> bool:
+    return inclusion_criteria(facts, ctx) and not exclusion_criteria(facts)
 
 
 def is_early(facts: PatientFacts, ctx: RuleContext, margin: int | None = None) -> bool | None:
@@ -63,12 +94,14 @@ def is_early(facts: PatientFacts, ctx: RuleContext, margin: int | None = None) -
 
 
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
-    if not is_applicable(facts):
+    if not is_applicable(facts, ctx):
         return []
+    found = renewal(facts, ctx)
     early = is_early(facts, ctx)
     left = days_left(facts, ctx)
     fact_map: dict[str, Any] = {
-        "previousSupplyEnd": facts.previous_supply_end.isoformat() if facts.previous_supply_end else None,
+        "previousSupplyEnd": found.supply_end.isoformat() if found.supply_end else None,
+        "supplyFrom": "dispensing" if found.dispensed else "prescription",
         "supplyDaysLeft": left,
         "marginDays": ctx.settings.early_renewal_margin_days,
         "decided": early is not None,
@@ -79,13 +112,13 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 topic=TOPIC,
                 indicator="info",
                 summary=loc(
-                    "Nedtrappning pågår – kunde inte se när tidigare uttag tar slut",
+                    "Nedtrappning pågår – kunde inte se när tidigare recept eller uttag tar slut",
                     "Taper running – could not see when the previous supply runs out",
                 ),
                 detail={
                     "sv": "**Kontrollera uthämtade läkemedel innan du förnyar.** Journalen visar inte när "
-                    "patientens tidigare opioiduttag tar slut, så det gick inte att avgöra om förnyelsen "
-                    "är tidig. Under nedtrappning ersätts inte borttappade läkemedel.",
+                    "patientens tidigare recept på opioiden räcker till, så det gick inte att avgöra om "
+                    "förnyelsen är tidig. Under nedtrappning ersätts inte borttappade läkemedel.",
                     "en": "**Check dispensed medication before renewing.** The record does not show when the "
                     "patient's previous opioid supply runs out, so whether this renewal is early could not "
                     "be decided. During a taper, lost medication is not replaced.",
@@ -98,8 +131,13 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         ]
     if not early:
         return []
-    end = facts.previous_supply_end
-    ref = draft_reference(draft_opioids(facts)[0])
+    end = found.supply_end
+    ref = draft_reference(found.draft)
+    what = "tidigare uttag" if found.dispensed else "tidigare recept"
+    when = ("" if found.collectable == ctx.today
+            else f" från det att förnyelsen kan hämtas ut ({fmt_date(found.collectable, 'sv')})")
+    when_en = ("" if found.collectable == ctx.today
+               else f" from when the renewal can be collected ({fmt_date(found.collectable, 'en')})")
     suggestions = ()
     if ref:
         suggestions = (
@@ -113,18 +151,19 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             topic=TOPIC,
             indicator="warning",
             summary=loc(
-                f"Tidig förnyelse under nedtrappning: tidigare uttag räcker till {fmt_date(end, 'sv')}",
+                f"Tidig förnyelse under nedtrappning: {what} räcker till {fmt_date(end, 'sv')}",
                 f"Early renewal during a taper: the previous supply lasts until {fmt_date(end, 'en')}",
             ),
             detail={
-                "sv": f"**Tidigare uttag räcker {fmt_days(left, 'sv')} till (till {fmt_date(end, 'sv')}).** "
+                "sv": f"**{what.capitalize()} räcker {fmt_days(left, 'sv')} till{when} (till {fmt_date(end, 'sv')}).** "
                 "Under nedtrappning är förskriven opioid en värdehandling: borttappade läkemedel ersätts "
                 "inte med extra-recept.\n\n"
-                "- Förnya först när uttaget är slut (små uttag, högst 1–2 veckor av schemat, med angivet "
-                "intervall).\n"
+                "- Förnya först när det förra räcker slut (små uttag, högst 1–2 veckor av schemat, med "
+                "angivet intervall).\n"
                 "- Vid upprepade tidiga förnyelser: överväg dosdispensering och uppföljande samtal om "
                 "överenskommelsen.",
-                "en": f"**The previous supply lasts another {fmt_days(left, 'en')} (until {fmt_date(end, 'en')}).** "
+                "en": f"**The previous {'dispensing' if found.dispensed else 'prescription'} lasts another "
+                f"{fmt_days(left, 'en')}{when_en} (until {fmt_date(end, 'en')}).** "
                 "During a taper the prescribed opioid is a thing of value: lost medication is not replaced "
                 "with extra prescriptions.\n\n"
                 "- Renew only when the supply has run out (small dispensings, at most 1–2 weeks of the "

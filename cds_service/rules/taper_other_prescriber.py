@@ -50,13 +50,23 @@ def is_other_prescriber(facts: PatientFacts, ctx: RuleContext) -> bool | None:
     return None if same is None else not same
 
 
+def responsible_name(facts: PatientFacts) -> str | None:
+    """The responsible physician as a card names them: the record's display, else the reference."""
+    plan = facts.taper_plan
+    if plan is None:
+        return None
+    return clip(plan.author_display, 80) or clip(plan.author, 100) or None
+
+
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts):
         return []
     other = is_other_prescriber(facts, ctx)
     author = facts.taper_plan.author if facts.taper_plan else None
+    name = responsible_name(facts)
     fact_map: dict[str, Any] = {
         "responsiblePhysician": clip(author, 100) or None,
+        "responsiblePhysicianName": name,
         "orderingPhysician": clip(ctx.user_ref, 100) or None,
         "decided": other is not None,
     }
@@ -98,15 +108,15 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 "Taper run by another physician – only they prescribe opioids",
             ),
             detail={
-                "sv": "**Du är inte ansvarig läkare för patientens pågående nedtrappning.** Under "
+                "sv": f"**Du är inte ansvarig läkare för patientens pågående nedtrappning – det är {name}.** Under "
                 "nedtrappningen förskrivs opioider bara av ansvarig läkare (eller av denne utsedd kollega), "
                 "och patienten har förbundit sig att inte söka annan förskrivare.\n\n"
-                "- Kontakta ansvarig läkare innan du förskriver.\n"
+                f"- Kontakta {name} innan du förskriver.\n"
                 "- Förskriv bara om ni kommit överens, t.ex. som utsedd kollega.",
-                "en": "**You are not the physician responsible for the patient's running taper.** During the "
+                "en": f"**You are not the physician responsible for the patient's running taper – {name} is.** During the "
                 "taper opioids are prescribed only by the responsible physician (or a colleague they name), "
                 "and the patient has agreed not to seek other prescribers.\n\n"
-                "- Contact the responsible physician before prescribing.\n"
+                f"- Contact {name} before prescribing.\n"
                 "- Prescribe only by agreement, e.g. as the named colleague.",
             },
             guideline=RJL,

@@ -34,10 +34,11 @@ makulera giltiga recept", [RJL "Praktiska tips och trix"]).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from cds_service.taper import Pace, default_pace, taper_schedule
-from fhir_mappings.builders import taper_careplan, taper_medication_request
+from fhir_mappings.builders import restriction_flag, taper_careplan, taper_medication_request
 from fhir_mappings.model import UG_PER_H, DailyDose, Exposure, Form, MedicationOrder, PatientFacts
 
 from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
@@ -57,6 +58,7 @@ from .common import (
     localized,
     opioid_ingredients,
     record_resource,
+    responsible_physician,
     taper_table,
     valid_prescriptions,
 )
@@ -325,7 +327,24 @@ def _plan_suggestion(prop: TaperProposal, schedule, label, recommended, facts, c
             )
         )
     actions += _end_valid_prescriptions(prop, facts, ctx)
+    if facts.restriction_flag is None:
+        actions.append(_restriction(schedule, facts, ctx))
     return Suggestion(label=label, actions=tuple(actions), is_recommended=recommended)
+
+
+def _restriction(schedule, facts: PatientFacts, ctx: RuleContext) -> Action:
+    """The prescribing restriction for this schedule: until its end plus the margin (acute withdrawal,
+    1–2 weeks), naming the responsible physician [RJL "Vilka krav kan jag som läkare ställa?",
+    "Praktiska tips och trix"]. Each pace has its own, so the Flag ends with the schedule picked."""
+    author, name = responsible_physician(facts, ctx)
+    end = max(schedule.end, ctx.today) + timedelta(days=ctx.settings.restriction_margin_days)
+    flag = restriction_flag(patient_ref=_patient_ref(facts, ctx), author_ref=author, author_display=name,
+                            start=ctx.today, end=end, lang="sv")
+    return Action(
+        "create",
+        loc(f"Förskrivningsrestriktion till {fmt_date(end, 'sv')}", f"Prescribing restriction until {fmt_date(end, 'en')}"),
+        resource=flag,
+    )
 
 
 def _end_valid_prescriptions(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext) -> list[Action]:

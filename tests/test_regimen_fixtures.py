@@ -1,0 +1,69 @@
+"""The current-regimen patients (fixtures/requests/regimen.*.json, built by
+fixtures/build_regimen_fixtures.py) through the real HTTP service: the topics and the card facts of
+each ``.expected.json`` — meddMg never 0 for a patient who takes an opioid, the taper's start dose,
+the prescriptions a taper ends."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIXTURES
+
+REQUESTS = FIXTURES / "requests"
+CASES = sorted(p.name.removesuffix(".expected.json") for p in REQUESTS.glob("regimen.*.expected.json"))
+
+
+def _call(service, name: str, lang: str = "sv") -> list[dict]:
+    body = json.loads((REQUESTS / f"{name}.json").read_text(encoding="utf-8"))
+    resp = service.post(f"/cds-services/trappa-{body['hook']}", body, headers={"Accept-Language": lang})
+    assert resp.status_code == 200, resp.text[:300]
+    return resp.json()["cards"]
+
+
+def _topic(card: dict) -> str:
+    return card["source"]["topic"]["code"]
+
+
+def test_there_are_regimen_patients():
+    assert len(CASES) >= 7
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_regimen_patient_gets_its_topics_and_facts(service, name):
+    expected = json.loads((REQUESTS / f"{name}.expected.json").read_text(encoding="utf-8"))
+    for lang in ("sv", "en"):
+        cards = _call(service, name, lang)
+        assert sorted(_topic(c) for c in cards) == sorted(expected["topics"]), lang
+        for card in cards:
+            facts = card["extension"]["trappa"]
+            for key, value in expected.get("facts", {}).items():
+                assert facts[key] == value, (name, _topic(card), key)
+            assert facts["meddMg"] != 0  # every one of these patients takes an opioid
+        taper = [c for c in cards if _topic(c) == "taper-plan-missing"]
+        for key, value in expected.get("taper", {}).items():
+            assert taper and taper[0]["extension"]["trappa"][key] == value, (name, key)
+
+
+def test_the_taper_ends_the_still_valid_prescriptions(service):
+    cards = _call(service, "regimen.still-valid-old-prescription")
+    (taper,) = [c for c in cards if _topic(c) == "taper-plan-missing"]
+    for suggestion in taper["suggestions"]:
+        updates = [a for a in suggestion["actions"] if a["type"] == "update"]
+        assert sorted(a["resource"]["id"] for a in updates) == ["in-oxy-7", "in-oxy5-old"]
+        for a in updates:
+            # the prescription whole, as the record holds it (not the outline the service reads), stopped
+            assert a["resource"]["status"] == "stopped"
+            assert a["resource"]["subject"] == {"reference": "Patient/inga-nord"}
+            assert a["resource"]["dispenseRequest"]["validityPeriod"]
+    assert "Makulera giltiga recept" in taper["detail"]
+
+
+def test_depot_beside_prn_starts_from_the_depot_and_names_the_prn(service):
+    cards = _call(service, "regimen.depot-and-prn")
+    (taper,) = [c for c in cards if _topic(c) == "taper-plan-missing"]
+    steps = taper["extension"]["trappa"]["taperSteps"]
+    assert steps[0]["dailyDose"] == 40  # not 60: 50 % more depot than today
+    assert "OxyNorm" not in json.dumps(steps)
+    assert "Oxikodon 5 mg kapsel: högst 20 mg/dygn" in taper["detail"]
+    assert "veckoschema under 1–2 veckor" in taper["detail"]
