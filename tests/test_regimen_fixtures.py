@@ -67,3 +67,32 @@ def test_depot_beside_prn_starts_from_the_depot_and_names_the_prn(service):
     assert "OxyNorm" not in json.dumps(steps)
     assert "Oxikodon 5 mg kapsel: högst 20 mg/dygn" in taper["detail"]
     assert "veckoschema under 1–2 veckor" in taper["detail"]
+
+
+ALL_REQUESTS = sorted(p for p in REQUESTS.glob("*.json") if not p.name.endswith(".expected.json"))
+
+
+@pytest.mark.parametrize("path", ALL_REQUESTS, ids=[p.name for p in ALL_REQUESTS])
+def test_no_fixture_patient_who_takes_an_opioid_shows_medd_zero(path):
+    from cds_service.config import Settings
+    from cds_service.evaluate import draft_orders, evaluate_request, today_for
+    from cds_service.gather import gather
+    from cds_service.protocol import with_bare_ids
+    from cds_service.services import SERVICES
+    from fhir_mappings.facts import build_patient_facts
+
+    body = json.loads(path.read_text(encoding="utf-8"))
+    if not body.get("prefetch"):
+        pytest.skip("no prefetch: fetched from a FHIR server (tests/test_fhir_fallback.py)")
+    settings = Settings(allow_clock_override=True, auth_required=False)
+    service = next(s for s in SERVICES.values() if s.hook == body["hook"])
+    bare = with_bare_ids(body)
+    facts = build_patient_facts(bare["context"]["patientId"], gather(bare, settings, None).resources,
+                                draft_orders(bare, service.hook), today_for(bare, settings))
+    cards = evaluate_request(service, body, settings, None, "sv").response["cards"]
+    for card in cards:
+        medd = card["extension"]["trappa"]["meddMg"]
+        if facts.regimen.takes_opioid:
+            assert medd != 0, (path.name, card["source"]["topic"]["code"])
+        else:
+            assert medd == 0, (path.name, card["source"]["topic"]["code"])
