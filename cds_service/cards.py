@@ -15,6 +15,7 @@ from fhir_mappings.systems import CARD_TOPIC, TRAPPA_OVERRIDE
 from .ids import new_uuid
 from .rules.base import Finding, Localized
 from .rules.overrides import OVERRIDE_REASONS
+from .rules.topics import topic_title
 from .services import GAP_TEXT
 
 SUPPORTED_LANGUAGES = ("sv", "en")
@@ -97,7 +98,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         "source": {
             "label": _t(finding.guideline.label, lang),
             "url": finding.guideline.url,
-            "topic": {"system": CARD_TOPIC, "code": finding.topic, "display": finding.topic},
+            "topic": {"system": CARD_TOPIC, "code": finding.topic, "display": topic_title(finding.topic, lang)},
         },
         "extension": {"trappa": trappa},
     }

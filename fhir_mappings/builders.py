@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
+from .names import ingredient_sv
 from .model import UG_PER_H
 from .systems import (
     ATC,
@@ -74,7 +75,7 @@ _AGREEMENT = {
         "nästa steg.\n"
         "- Dosen ökas aldrig. Blir abstinensen för besvärlig på ett dos-steg kan steget i stället förlängas "
         "en eller några veckor.\n"
-        "- Inga vid behovsdoser eller extratabletter av opioid – en fast dygnsdos.\n"
+        "- Inga vid behovsdoser eller extra-tabletter av opioid – en fast dygnsdos.\n"
         "- Opioider förskrivs enbart av den läkare som ansvarar för nedtrappningen (eller av denne utsedd "
         "kollega). Patienten söker inte opioider hos andra vårdgivare eller från annan källa.\n"
         "- Patienten samtycker till att vården tar del av uthämtade läkemedel och NPÖ, och till att en "
@@ -248,7 +249,8 @@ def medication_concept(schedule: TaperSchedule, lang: str = "sv") -> dict:
     if schedule.atc:
         coding = {"system": ATC, "code": schedule.atc}
         if schedule.atc.startswith("N02A") and not schedule.atc.startswith("N02AJ"):
-            coding["display"] = schedule.ingredient  # single-ingredient ATC: WHO name = ingredient
+            # single-ingredient ATC: its name is the ingredient's, in the record's language
+            coding["display"] = ingredient_sv(schedule.ingredient) if _lang(lang) == "sv" else schedule.ingredient
         concept["coding"] = [coding]
     return concept
 
@@ -485,7 +487,7 @@ def taper_medication_request(
     dosage = [line for step in schedule.steps for line in _dosage_lines(schedule, step, lang)]
     interval = 7 if schedule.pace.value == "fast" else 14
     notes = [_dispensing_text(schedule, lang),
-             "Inga vid behovsdoser eller extratabletter under nedtrappningen. Dosen ökas aldrig; borttappade "
+             "Inga vid behovsdoser eller extra-tabletter under nedtrappningen. Dosen ökas aldrig; borttappade "
              "läkemedel ersätts inte." if lang == "sv" else
              "No as-needed doses or extra tablets during the taper. The dose is never increased; lost "
              "medication is not replaced."]

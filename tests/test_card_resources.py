@@ -59,3 +59,13 @@ def test_suggested_resources_validate_and_cards_are_well_formed(name, lang):
                 checked += 1
     if any(c.get("suggestions") for c in cards):
         assert checked or all(a["type"] == "delete" for c in cards for s in c.get("suggestions", []) for a in s["actions"])
+
+
+def test_topic_displays_are_words_in_the_card_language():
+    from cds_service.rules.topics import TOPIC_TITLES, topic_title
+    from cds_service.rules import RULES
+
+    topics = {getattr(module, "TOPIC") for module in RULES}
+    assert topics == set(TOPIC_TITLES)  # every rule's topic has a name, and no name is left over
+    for topic in topics:
+        assert topic_title(topic, "sv") != topic and topic_title(topic, "en") != topic

@@ -26,7 +26,7 @@ def test_fires_for_long_term_opioid_and_benzodiazepine(hook):
 def test_z_drug_last_and_both():
     [z] = rule.findings(facts(opioids=(OXY,), orders=(ZOPICLONE,)), ctx())
     assert z.facts["zDrugs"] == ["Zopiklon 7,5 mg"] and z.facts["benzodiazepines"] == []
-    assert "sömnmedlet sist" in z.summary["sv"]
+    assert "sömnläkemedlet sist" in z.summary["sv"]
     [both] = rule.findings(facts(opioids=(OXY,), orders=(DIAZEPAM, ZOPICLONE)), ctx())
     assert both.facts["benzodiazepines"] and both.facts["zDrugs"]
     check_texts(z)

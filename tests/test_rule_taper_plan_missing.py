@@ -270,3 +270,13 @@ def test_still_valid_prescriptions_are_named_and_ended():
     (card,) = run(120)
     assert card.facts["validPrescriptionsEnded"] == ["rx-oxycodone"]
     assert "Makulera giltiga recept" in card.detail["sv"]
+
+
+def test_a_new_form_is_a_new_order_not_a_renewal():
+    # depot in the record; the draft is an immediate-release capsule as needed: not "Förnyelse"
+    d = draft("oxycodone", 20, form=Form.IMMEDIATE, prn=True, factor=OXY_FACTOR)
+    f = facts(drafts=[d], in_effect=[order("oxycodone", 40, factor=OXY_FACTOR)], days=120)
+    (card,) = rule.findings(f, ctx(drafts=[d]))
+    assert card.summary["sv"].startswith("Ny ordination av oxikodon") and "Förnyelse" not in card.summary["sv"]
+    (card,) = run(120)
+    assert card.summary["sv"].startswith("Förnyelse av oxikodon")

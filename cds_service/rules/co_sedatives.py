@@ -76,7 +76,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
 
     if benzos and zdrugs:
         summary = loc(
-            "Opioid, bensodiazepin och sömnmedel av z-typ – trappa ut opioiden först, sömnmedlet sist",
+            "Opioid, bensodiazepin och sömnläkemedel av bensodiazepinliknande typ – opioiden först, sömnläkemedlet sist",
             "Opioid, benzodiazepine and z-drug – taper the opioid first, the z-drug last",
         )
     elif benzos:
@@ -86,7 +86,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         )
     else:
         summary = loc(
-            "Opioid och sömnmedel av z-typ samtidigt – trappa ut opioiden först, sömnmedlet sist",
+            "Opioid och sömnläkemedel av bensodiazepinliknande typ – trappa ut opioiden först, sömnläkemedlet sist",
             "Opioid and z-drug together – taper the opioid first, the z-drug last",
         )
 
@@ -95,7 +95,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         sv = lang == "sv"
         lead = (
             "**Flera beroendeframkallande läkemedel: trappa ut i rätt ordning.** Börja med opioiden, "
-            "trappa sedan ut bensodiazepiner. Sömnmedel av bensodiazepinliknande typ (zopiklon, "
+            "trappa sedan ut bensodiazepiner. Sömnläkemedel av bensodiazepinliknande typ (zopiklon, "
             "zolpidem) trappas ut sist, om de inte trappas ut samtidigt med andra bensodiazepiner."
             if sv
             else "**Several dependence-forming drugs: taper in the right order.** Start with the opioid, "
@@ -113,7 +113,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             rows.append(("Bensodiazepiner: " if sv else "Benzodiazepines: ")
                         + "; ".join(_sedative_line(o, lang) for o in benzos))
         if zdrugs:
-            rows.append(("Sömnmedel av z-typ: " if sv else "Z-drugs: ")
+            rows.append(("Sömnläkemedel av bensodiazepinliknande typ: " if sv else "Z-drugs: ")
                         + "; ".join(_sedative_line(o, lang) for o in zdrugs))
         support = (
             "Under opioidnedtrappningen: erbjud aldrig bensodiazepiner, zopiklon eller zolpidem mot "

@@ -45,6 +45,7 @@ from fhir_mappings.model import (
     TaperPlan,
 )
 
+from fhir_mappings.names import ingredient_sv
 from fhir_mappings.regimen import daily_dose as regimen_daily_dose
 
 from .base import RuleContext
@@ -315,22 +316,6 @@ def fmt_days(days: int | None, lang: str = "sv") -> str:
     return text
 
 
-_INGREDIENT_SV = {
-    "morphine": "morfin",
-    "oxycodone": "oxikodon",
-    "oxycodone/naloxone": "oxikodon/naloxon",
-    "tramadol": "tramadol",
-    "buprenorphine": "buprenorfin",
-    "fentanyl": "fentanyl",
-    "hydromorphone": "hydromorfon",
-    "ketobemidone": "ketobemidon",
-    "tapentadol": "tapentadol",
-    "codeine": "kodein",
-    "dihydrocodeine": "dihydrokodein",
-    "pethidine": "petidin",
-    "methadone": "metadon",
-    "ethylmorphine": "etylmorfin",
-}
 
 
 def ingredient_name(ingredient: str | None, lang: str = "sv") -> str:
@@ -338,7 +323,7 @@ def ingredient_name(ingredient: str | None, lang: str = "sv") -> str:
     if not ingredient:
         return "okänd opioid" if lang == "sv" else "unknown opioid"
     if lang == "sv":
-        return _INGREDIENT_SV.get(ingredient, ingredient)
+        return ingredient_sv(ingredient)
     return ingredient
 
 

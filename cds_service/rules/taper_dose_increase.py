@@ -207,7 +207,7 @@ def _update_to_step(c: Comparison, ctx: RuleContext) -> Suggestion | None:
     updated = copy.deepcopy(raw)
     text = (
         f"{fmt_dose(per_admin, MG, 'sv')} morgon och {fmt_dose(per_admin, MG, 'sv')} kväll "
-        f"({fmt_daily_dose(c.allowed, MG, 'sv')}, dos-steg {c.step.sequence} förlängt)"
+        f"({fmt_daily_dose(c.allowed, MG, 'sv')}, dos-steg {c.step.sequence})"
     )
     updated["dosageInstruction"] = [
         {
@@ -228,8 +228,8 @@ def _update_to_step(c: Comparison, ctx: RuleContext) -> Suggestion | None:
             Action(
                 "update",
                 loc(
-                    f"Ändra utkastet till {fmt_daily_dose(c.allowed, MG, 'sv')} (förlängt dos-steg)",
-                    f"Change the draft to {fmt_daily_dose(c.allowed, MG, 'en')} (extended dose step)",
+                    f"Ändra utkastet till {fmt_daily_dose(c.allowed, MG, 'sv')} (dagens dos-steg)",
+                    f"Change the draft to {fmt_daily_dose(c.allowed, MG, 'en')} (today's dose step)",
                 ),
                 resource=updated,
             ),

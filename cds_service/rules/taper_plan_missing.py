@@ -39,6 +39,7 @@ from typing import Any
 
 from cds_service.taper import Pace, default_pace, taper_schedule
 from fhir_mappings.builders import restriction_flag, taper_careplan, taper_medication_request
+from fhir_mappings.regimen import ingredient_key
 from fhir_mappings.model import UG_PER_H, DailyDose, Exposure, Form, MedicationOrder, PatientFacts
 
 from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
@@ -419,7 +420,7 @@ def _agreement(lang: str) -> str:
         head = "**Överenskommelse med patienten**"
         lines = [
             "Fast dygnsdos enligt schemat; dosen ökas aldrig – vid svår abstinens förlängs steget.",
-            "Inga vid behovs-doser eller extra-tabletter.",
+            "Inga vid behovsdoser eller extra-tabletter.",
             "Opioider förskrivs bara av ansvarig läkare; inga andra förskrivare eller källor.",
             "Samtycke till insyn i uthämtade läkemedel och NPÖ samt till uppmärksamhetssignal "
             "med förskrivningsrestriktion.",
@@ -650,13 +651,17 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     days = facts.episode.days
     sv_name = ingredient_name(prop.ingredient, "sv")
     en_name = ingredient_name(prop.ingredient, "en")
+    # A draft of a form the patient does not take yet (an as-needed add-on) is no renewal: say so.
+    renews = any(ingredient_key(o) == ingredient_key(prop.draft) and o.drug.form == prop.draft.drug.form
+                 for o in facts.regimen.replaced)
+    what_sv, what_en = ("Förnyelse", "Renewal") if renews else ("Ny ordination", "New order")
     return [
         Finding(
             topic=TOPIC,
             indicator="warning",
             summary=loc(
-                f"Förnyelse av {sv_name} efter {days} dagars användning – nedtrappningsplan saknas",
-                f"Renewal of {en_name} after {days} days of use – no taper plan",
+                f"{what_sv} av {sv_name} efter {days} dagars användning – nedtrappningsplan saknas",
+                f"{what_en} of {en_name} after {days} days of use – no taper plan",
             ),
             detail=localized(lambda lang: _detail(prop, facts, ctx, lang)),
             guideline=RJL,

@@ -49,7 +49,7 @@ def _suggestion(draft: MedicationOrder) -> Suggestion | None:
     if not ref:
         return None
     return Suggestion(
-        label=loc("Ta bort vid behovs-ordinationen", "Remove the as-needed order"),
+        label=loc("Ta bort vid behovsordinationen", "Remove the as-needed order"),
         actions=(Action("delete", loc("Ta bort utkastet", "Remove the draft"), resource_id=ref),),
         is_recommended=True,
     )
@@ -69,9 +69,9 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         if lang == "sv":
             why = "Nedtrappning pågår." if running else f"Patienten har använt opioider i {days} dagar."
             return (
-                f"**Ordinera inte vid behovs-doser eller extra-tabletter av opioid.** {why} "
+                f"**Ordinera inte vid behovsdoser eller extra-tabletter av opioid.** {why} "
                 f"Utkastet: {name} vid behov (högst {max_text}).\n\n"
-                "- Extra-tabletter och vid behovs-doser underhåller beroendet; en fast dygnsdos minskar både abstinens och "
+                "- Extra-tabletter och vid behovsdoser underhåller beroendet; en fast dygnsdos minskar både abstinens och "
                 "psykologiskt beroende.\n"
                 "- Ge i stället en fast dygnsdos fördelad jämnt över dygnet"
                 + (" enligt nedtrappningsschemat." if running else ".")
@@ -100,7 +100,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             topic=TOPIC,
             indicator="warning",
             summary=loc(
-                "Vid behovs-dos av opioid "
+                "Vid behovsdos av opioid "
                 + ("under pågående nedtrappning" if running else f"efter {days} dagars användning")
                 + " – ge fast dygnsdos",
                 "As-needed opioid "

@@ -131,7 +131,7 @@ def _running(facts: PatientFacts, ctx: RuleContext, p: TaperProgress):
             lines.append(note)
         advice = (
             "Öka aldrig dosen under nedtrappningen; blir abstinensen för jobbig kan steget förlängas någon "
-            "extra vecka. Inga extra tabletter eller vid behovs-doser."
+            "extra vecka. Inga extra tabletter eller vid behovsdoser."
             if sv
             else "Never raise the dose during the taper; if withdrawal is too hard, extend the step by a week "
             "or more. No extra tablets or as-needed doses."

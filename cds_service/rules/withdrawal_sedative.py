@@ -62,7 +62,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         return []
     drafts = draft_sedatives(facts)
     z_drug = any(d.drug.drug_class is DrugClass.Z_DRUG for d in drafts)
-    sv_kind = "Sömnmedel (zopiklon/zolpidem)" if z_drug else "Bensodiazepin"
+    sv_kind = "Sömnläkemedel (zopiklon/zolpidem)" if z_drug else "Bensodiazepin"
     en_kind = "Z-drug (zopiclone/zolpidem)" if z_drug else "Benzodiazepine"
     names_sv = ", ".join(drug_name(d.drug, "sv") for d in drafts)
     names_en = ", ".join(drug_name(d.drug, "en") for d in drafts)
