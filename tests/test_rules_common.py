@@ -84,6 +84,7 @@ def test_taper_table_patches_list_the_patches_worn():
     schedule = SimpleNamespace(unit=UG_PER_H, steps=(s1,), end=date(2026, 12, 2), administrations_per_day=1)
     lines = common.taper_table(schedule, "sv").splitlines()
     assert lines[0].split(" | ")[4] == "Plåster"
+    assert lines[0].split(" | ")[3] == "Dos"  # a patch is worn continuously: µg/h, not a daily dose
     assert lines[2] == "| 1 | 2026-11-23 | 9 | 37 µg/h | 25 + 12 µg/h | 88,8 |"
 
 

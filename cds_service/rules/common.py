@@ -402,11 +402,12 @@ def taper_table(schedule: Any, lang: str = "sv") -> str:
     n = getattr(schedule, "administrations_per_day", 2)
     if lang == "sv":
         per = "Plåster" if patch else ("Morgon + kväll" if n == 2 else "Per dostillfälle")
-        head = ("Steg", "Från", "Dagar", "Dygnsdos", per, "MEDD")
+        # a patch is worn continuously: its dose is µg/h, not a daily dose
+        head = ("Steg", "Från", "Dagar", "Dos" if patch else "Dygnsdos", per, "MEDD")
         stopped = "utsatt"
     else:
         per = "Patches" if patch else ("Morning + evening" if n == 2 else "Per dose")
-        head = ("Step", "From", "Days", "Daily dose", per, "MEDD")
+        head = ("Step", "From", "Days", "Dose" if patch else "Daily dose", per, "MEDD")
         stopped = "stopped"
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     steps = tuple(getattr(schedule, "steps", ()) or ())
