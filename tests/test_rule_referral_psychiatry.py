@@ -214,3 +214,17 @@ def test_all_criteria_at_once_keep_the_summary_short():
     assert "minst 123,5 MEDD" in finding.detail["sv"]
     assert "at least 123.5 MEDD" in finding.detail["en"]
     check_texts(finding)
+
+
+def test_an_open_referral_written_in_the_ehr_silences_the_card():
+    # not Trappa's coding: a referral the EHR wrote, recognised by its words
+    sr = {"resourceType": "ServiceRequest", "id": "sr-ehr", "status": "active", "intent": "order",
+          "code": {"text": "Remiss till beroendemottagningen"}}
+    assert rule.findings(facts(opioids=(oxy(45),), service_requests=(sr,)), ctx()) == []
+    # a referral to something else does not
+    other = dict(sr, code={"text": "Remiss till fysioterapeut"})
+    assert rule.findings(facts(opioids=(oxy(45),), service_requests=(other,)), ctx())
+    # in progress at the receiving clinic (performer type names it), still open
+    taken = dict(sr, code={"text": "Remiss"}, status="on-hold",
+                 performerType={"text": "Psykiatrisk klinik"})
+    assert rule.findings(facts(opioids=(oxy(45),), service_requests=(taken,)), ctx()) == []
