@@ -3,14 +3,23 @@
 
 The expected values in the tables below are worked out by hand from the text, not from the parser:
 units of the product per day (or mg per day when the text gives mg), the regular part and the
-as-needed maximum apart.
+as-needed maximum apart. Then the same texts through the real mapping (map_order, build_patient_facts)
+as MedicationRequest, MedicationDispense and MedicationStatement, and through the cards.
 """
 from __future__ import annotations
 
+import copy
+import json
+from datetime import date
+
 import pytest
 
+from conftest import FIXTURES
+from fhir_mappings import dosage_text
 from fhir_mappings.dosage_text import COUNT, MASS, NOT_READ, PATCH, PRN_NO_MAX, RATE, daily_from_text, read_dosage_text
+from fhir_mappings.facts import build_patient_facts
 from fhir_mappings.model import MG, UG_PER_H, Drug, DrugClass, Form
+from fhir_mappings.orders import map_order
 
 # --- The table: text → (unit, regular units or mg per day, as-needed maximum per day) -------------
 # None in the regular column: no regular part; None in the as-needed column: no as-needed part.
@@ -277,3 +286,167 @@ def test_unknown_daily_dose_from_text_says_why(text, drug, problem):
 def test_structured_as_needed_makes_the_whole_text_as_needed():
     reading = daily_from_text("1 x 3", oxy(5, Form.IMMEDIATE), as_needed=True)
     assert (reading.amount, reading.prn, reading.prn_part) == (3 * 5, True, None)
+
+
+def test_read_once_per_distinct_text(monkeypatch):
+    """A record renews the same prescription again and again: the text is read once, not per order."""
+    calls = []
+    original = dosage_text._read
+    monkeypatch.setattr(dosage_text, "_read", lambda text: calls.append(text) or original(text))
+    read_dosage_text.cache_clear()
+    orders = [_request(f"mr-{i}", "1 tablett 2 gånger dagligen",
+                       authored=f"2026-{1 + i % 12:02d}-01") for i in range(200)]
+    doses = {map_order(r, TODAY).daily_dose.amount for r in orders}
+    assert doses == {2 * 10}
+    assert calls == ["1 tablett 2 gånger dagligen"]
+
+
+# --- Through the mapping: MedicationRequest, MedicationDispense, MedicationStatement --------------
+
+TODAY = date(2026, 11, 23)
+ATC = "http://www.whocc.no/atc"
+OXYCONTIN_10 = {"coding": [{"system": ATC, "code": "N02AA05", "display": "OxyContin 10 mg depottablett"}],
+                "text": "OxyContin 10 mg depottablett"}
+NORSPAN_10 = {"coding": [{"system": ATC, "code": "N02AE01", "display": "Norspan 10 mikrogram/timme depotplåster"}],
+              "text": "Norspan 10 mikrogram/timme depotplåster"}
+
+
+def _request(rid, text, product=OXYCONTIN_10, authored="2026-11-01", **extra):
+    r = {"resourceType": "MedicationRequest", "id": rid, "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p1"}, "authoredOn": authored,
+         "medicationCodeableConcept": product, "dosageInstruction": [{"text": text}]}
+    r.update(extra)
+    return r
+
+
+def _dispense(rid, text, handed_over="2026-11-10", **extra):
+    r = {"resourceType": "MedicationDispense", "id": rid, "status": "completed",
+         "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": OXYCONTIN_10,
+         "whenHandedOver": handed_over, "quantity": {"value": 60, "unit": "st"},
+         "dosageInstruction": [{"text": text}]}
+    r.update(extra)
+    return r
+
+
+def _statement(rid, text):
+    return {"resourceType": "MedicationStatement", "id": rid, "status": "active",
+            "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": OXYCONTIN_10,
+            "effectivePeriod": {"start": "2026-06-01"}, "dosage": [{"text": text}]}
+
+
+@pytest.mark.parametrize("resource", [
+    _request("mr", "1x2"),
+    _dispense("md", "1x2"),
+    _statement("ms", "1x2"),
+], ids=["MedicationRequest", "MedicationDispense", "MedicationStatement"])
+def test_oxycontin_1x2_is_20_mg_a_day_40_medd_from_free_text(resource):
+    order = map_order(resource, TODAY)
+    # OxyContin 10 mg × 1 × 2 = 20 mg/dygn; oxycodone factor 2 (clinical-rules §4) → 40 MEDD
+    assert order.daily_dose.amount == 20 and order.daily_dose.unit == MG
+    assert order.daily_dose.basis == "free-text" and order.daily_dose.problem is None
+    assert order.medd.value == 40
+
+
+def test_dispense_supply_from_quantity_and_free_text_dose():
+    # 60 tablets at 2 a day last 30 days: handed over 10 Nov → supply ends (exclusive) 10 Dec
+    order = map_order(_dispense("md", "1 tablett morgon och kväll"), TODAY)
+    assert order.supply_end == date(2026, 12, 10) and order.supply_basis == "quantity"
+
+
+def test_mixed_fixed_and_as_needed_in_one_text():
+    order = map_order(_request("mr", "1x2 samt 1 vid behov, högst 2 per dygn"), TODAY)
+    dose = order.daily_dose
+    # fixed 2 × 10 = 20 mg, as needed up to 2 × 10 = 20 mg: 40 mg/dygn in all, 80 MEDD
+    assert (dose.amount, dose.prn, dose.prn_part, dose.fixed_amount) == (40, True, 20, 20)
+    assert order.medd.value == 80
+
+
+def test_norspan_patch_var_7_dag_and_supply_from_patches():
+    order = map_order(_request("mr", "1 depotplåster var 7:e dag", product=NORSPAN_10,
+                               dispenseRequest={"quantity": {"value": 4, "unit": "st"}}), TODAY)
+    assert order.drug.form is Form.PATCH
+    # the strength worn, whatever the change interval: 10 µg/h × 2 (clinical-rules §4) = 20 MEDD
+    assert (order.daily_dose.amount, order.daily_dose.unit, order.daily_dose.basis) == (10, UG_PER_H, "free-text")
+    assert order.medd.value == 20
+    # 4 patches changed every 7 days last 28 days: 1 Nov + 28 = 29 Nov (the text's interval)
+    assert order.supply_end == date(2026, 11, 29) and order.supply_basis == "quantity"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("enligt ordination", NOT_READ),
+    ("enl ord", NOT_READ),
+    ("som tidigare", NOT_READ),
+    ("trappas ut enligt schema", NOT_READ),
+    ("1-2 vid behov", PRN_NO_MAX),
+])
+def test_unread_text_stays_an_honest_unknown(text, problem):
+    order = map_order(_request("mr", text), TODAY)
+    assert order.daily_dose.amount is None and order.daily_dose.problem == problem
+    assert order.daily_dose.basis == "unknown" and order.medd.value is None
+
+
+def test_structured_dosage_is_untouched_by_its_text():
+    # The text says 1x3; the structured dose says 10 mg twice a day: the structure counts.
+    line = {"text": "1x3", "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 10, "unit": "mg"}}]}
+    order = map_order(_request("mr", "x", dosageInstruction=[line]), TODAY)
+    assert (order.daily_dose.amount, order.daily_dose.basis) == (20, "dosage")
+
+
+def test_facts_regimen_from_free_text_only():
+    records = [{"resourceType": "Patient", "id": "p1", "birthDate": "1960-01-01"},
+               _request("mr-1", "1x2", authored="2026-10-01",
+                        dispenseRequest={"quantity": {"value": 60, "unit": "st"},
+                                         "expectedSupplyDuration": {"value": 30, "unit": "d", "code": "d"}}),
+               _request("mr-2", "1x2", authored="2026-10-31",
+                        dispenseRequest={"quantity": {"value": 60, "unit": "st"},
+                                         "expectedSupplyDuration": {"value": 30, "unit": "d", "code": "d"}})]
+    facts = build_patient_facts("p1", records, [], TODAY)
+    assert facts.regimen.medd.value == 40 and facts.regimen.medd.complete
+    assert facts.regimen.fixed_medd.value == 40
+
+
+# --- Cards: where the text is read, no card says "dosering endast i fritext" ------------------------
+
+def _evaluate(body: dict) -> list[dict]:
+    from cds_service.config import Settings
+    from cds_service.evaluate import evaluate_request
+    from cds_service.services import SERVICES
+
+    settings = Settings(allow_clock_override=True, auth_required=False)
+    service = next(s for s in SERVICES.values() if s.hook == body["hook"])
+    return evaluate_request(service, body, settings, None, "sv").response["cards"]
+
+
+def _stina_with_fentanyl(text: str, product_text: str) -> dict:
+    """The medd-unknown fixture (Stina: oxycodone 40 MEDD and a fentanyl patch dosed in free text)."""
+    body = json.loads((FIXTURES / "requests" / "medd-unknown.json").read_text(encoding="utf-8"))
+    body = copy.deepcopy(body)
+    for entry in body["prefetch"]["medicationRequests"]["entry"]:
+        r = entry["resource"]
+        if r["id"] == "stina-fentanyl":
+            r["dosageInstruction"] = [{"text": text}]
+            r["medicationCodeableConcept"]["text"] = product_text
+            r["medicationCodeableConcept"]["coding"][0]["display"] = product_text
+    return body
+
+
+def test_cards_read_fentanyl_patch_text_and_say_nothing_of_free_text():
+    body = _stina_with_fentanyl("1 depotplåster var 3:e dag", "Fentanyl 25 mikrogram/timme depotplåster")
+    cards = _evaluate(body)
+    assert "fritext" not in json.dumps(cards, ensure_ascii=False)
+    # 25 µg/h × 2.4 = 60 MEDD beside oxycodone's 40: the MEDD is known, no medd-unknown card
+    assert [c for c in cards if c["source"]["topic"]["code"] == "medd-unknown"] == []
+
+
+def test_cards_patch_text_read_but_strength_unknown_says_so():
+    body = _stina_with_fentanyl("1 depotplåster var 3:e dag", "Fentanyl depotplåster")
+    (card,) = [c for c in _evaluate(body) if c["source"]["topic"]["code"] == "medd-unknown"]
+    assert "fritext" not in card["detail"]
+    assert "styrka per enhet är okänd" in card["detail"]
+
+
+def test_cards_unread_text_keeps_the_honest_unknown():
+    cards = _evaluate(json.loads((FIXTURES / "requests" / "medd-unknown.json").read_text(encoding="utf-8")))
+    (card,) = [c for c in cards if c["source"]["topic"]["code"] == "medd-unknown"]
+    assert "dosering endast i fritext" in card["detail"] and "minst 40" in card["summary"]
