@@ -16,6 +16,11 @@ Per dosage line:
   daily dose is the maximum allowed — the smaller of frequency × dose and ``maxDosePerPeriod`` —
   and is marked ``prn`` [clinical-rules §4: PRN counts at its maximum].
 
+A line with no structured dose at all (no ``doseAndRate``/``doseQuantity``, no ``maxDosePerPeriod``)
+but a ``text`` — the commonest Swedish dosage ("1x2", "1 tablett morgon och kväll", "2 st vid behov,
+högst 4 per dygn", "1 depotplåster var 7:e dag") — is read by :mod:`fhir_mappings.dosage_text`, basis
+"free-text"; a text it does not recognise stays "dosage in free text only".
+
 Lines with the same ``sequence`` add up; different sequences are consecutive steps (a taper).
 With no usable dosage: ``dispenseRequest.quantity`` ÷ ``expectedSupplyDuration`` (MedicationDispense:
 ``quantity`` ÷ ``daysSupply``) × strength, basis "supply". Otherwise unknown with a problem — never 0.
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from . import codes
+from .dosage_text import daily_from_text
 from .shared import content_key
 from .codes import MG_PER_ML
 from .model import MG, UG_PER_H, DailyDose, DoseStep, Drug, Form
@@ -188,6 +194,8 @@ class _Line:
     start: date | None
     end: date | None
     duration: float | None  # boundsDuration in days
+    prn_part: float | None = None  # a free-text line of a fixed and an as-needed part: the as-needed one
+    free_text: bool = False  # the amount was read from Dosage.text (dosage_text)
 
 
 def parse_date(value: object) -> date | None:
@@ -324,8 +332,10 @@ def _line(line: dict, drug: Drug) -> _Line:
         if cap is not None:  # "at most 40 mg per day" with no single dose: the maximum is the dose
             result.amount, result.unit = cap, MG
             return result
-        has_text = isinstance(line.get("text"), str) and line["text"].strip()
-        result.problem = "dosage in free text only" if has_text else "no dose in dosage"
+        text = line.get("text")
+        if isinstance(text, str) and text.strip():
+            return _free_text_line(result, text, drug)
+        result.problem = "no dose in dosage"
         return result
     amount, kind = to_amount(q, drug)
     if amount is None:
@@ -352,6 +362,19 @@ def _line(line: dict, drug: Drug) -> _Line:
         result.problem = ("as needed without a stated maximum" if prn else freq_problem) or cap_problem
         return result
     result.amount, result.unit = min(candidates), MG
+    return result
+
+
+def _free_text_line(result: _Line, text: str, drug: Drug) -> _Line:
+    """A line whose dose is only in ``text``: read by dosage_text (a structured ``asNeeded`` makes all
+    of it as-needed); an unrecognised text stays unknown, "dosage in free text only"."""
+    reading = daily_from_text(text, drug, result.prn)
+    result.prn = reading.prn
+    if reading.amount is None:
+        result.problem = reading.problem
+        return result
+    result.amount, result.unit, result.prn_part, result.free_text = (
+        reading.amount, reading.unit, reading.prn_part, True)
     return result
 
 
@@ -393,10 +416,14 @@ def _steps(resource: dict, drug: Drug) -> tuple[list[DoseStep], bool]:
             problem = "dosage lines in different units"
         if problem is None:
             total = round(sum(l.amount for l in lines), 6)
-            # Fixed and as-needed lines in one order: keep the as-needed part apart, so that the
-            # taper can start from the regular dose (CurrentRegimen, clinical-rules §3).
-            prn_part = round(sum(l.amount for l in lines if l.prn), 6) if prn and len(lines) > 1 else None
-            dose = DailyDose(total, lines[0].unit, prn=prn, basis="dosage", prn_part=prn_part)
+            # Fixed and as-needed lines in one order (or both in one free-text line, "1x2 samt 1 vid
+            # behov"): keep the as-needed part apart, so that the taper can start from the regular
+            # dose (CurrentRegimen, clinical-rules §3).
+            mixed = (prn and len(lines) > 1) or any(l.prn_part is not None for l in lines)
+            prn_part = round(sum(l.prn_part if l.prn_part is not None else (l.amount if l.prn else 0.0)
+                                 for l in lines), 6) if mixed else None
+            basis = "free-text" if any(l.free_text for l in lines) else "dosage"
+            dose = DailyDose(total, lines[0].unit, prn=prn, basis=basis, prn_part=prn_part)
         else:
             dose = DailyDose(None, None, prn=prn, basis="unknown", problem=problem)
         starts = [l.start for l in lines if l.start]

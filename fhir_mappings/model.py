@@ -130,7 +130,10 @@ class DailyDose:
     amount: float | None
     unit: str | None  # MG or UG_PER_H
     prn: bool = False  # as needed: amount is the maximum allowed
-    basis: str = "dosage"  # "dosage" | "supply" (quantity ÷ supply duration) | "unknown"
+    # Where the amount comes from: "dosage" (the structured doseAndRate/timing), "free-text" (only
+    # Dosage.text was given, read by fhir_mappings.dosage_text: "1x2", "1 tablett morgon och kväll"),
+    # "supply" (quantity ÷ supply duration) or "unknown".
+    basis: str = "dosage"
     problem: str | None = None
     # The as-needed maximum included in ``amount`` when fixed and as-needed lines are mixed in one
     # order ("1 x 2 and 1 extra as needed, at most 2 a day"). None: all of ``amount`` is PRN when

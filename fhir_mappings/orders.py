@@ -46,6 +46,7 @@ from . import codes
 from .dosage import daily_dose as _daily_dose
 from .dosage import dose_steps as _dose_steps
 from .dosage import dosage_lines, to_amount
+from .dosage_text import read_dosage_text
 from .medd import MeddTable
 from .medd import medd_memo as _medd
 from .medication import MedicationResolver, identify_drug
@@ -184,16 +185,22 @@ _PATCH_WEAR_DAYS_DEFAULT = {"fentanyl": 3.0}  # every fentanyl patch is a 72-hou
 
 def _patch_wear_days(resource: dict, drug: Drug) -> float | None:
     """How long one patch is worn: the change interval of ``timing.repeat`` (period ÷ frequency: every
-    72 h → 3 days, twice a week → 3.5 days), else 3 days for fentanyl.
+    72 h → 3 days, twice a week → 3.5 days), else the one a free-text dosage states ("1 depotplåster
+    var 7:e dag", :mod:`fhir_mappings.dosage_text`), else 3 days for fentanyl.
 
-    Buprenorphine patches exist as 7-day and 96-hour products, so without timing it stays unknown.
+    Buprenorphine patches exist as 7-day and 96-hour products, so without either it stays unknown.
     """
-    for line in dosage_lines(resource):
+    lines = dosage_lines(resource)
+    for line in lines:
         rep = obj(obj(line.get("timing")).get("repeat"))
         freq = number(rep.get("frequency", 1))
         period = duration_days({"value": rep.get("period"), "code": rep.get("periodUnit")})
         if freq and freq > 0 and period is not None and period / freq >= 1:
             return period / freq
+    for line in lines:
+        said = read_dosage_text(line["text"]) if isinstance(line.get("text"), str) else None
+        if said is not None and said.change_days is not None and said.change_days >= 1:
+            return said.change_days
     return _PATCH_WEAR_DAYS_DEFAULT.get(drug.ingredient or "")
 
 

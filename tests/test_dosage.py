@@ -201,7 +201,9 @@ def test_supply_fallback(mr, drug, expected):
 
 
 @pytest.mark.parametrize("mr, drug, problem", [
-    (med_request(concept("x"), dosage(text="1 tablett vid behov")), OXY5, "dosage in free text only"),
+    # Free text read (dosage_text), but as needed with no maximum and no rhythm: unknown, as structured.
+    (med_request(concept("x"), dosage(text="1 tablett vid behov")), OXY5, "as needed without a stated maximum"),
+    (med_request(concept("x"), dosage(text="enligt ordination")), OXY5, "dosage in free text only"),
     (med_request(concept("x")), OXY5, "no dosage instructions"),
     (med_request(concept("x"), dosage(5, "ml", freq=3)), OXY5, "unit 'ml' not convertible: strength per ml unknown"),
     (med_request(concept("x"), dosage(2, "droppar", freq=3)), OXY5, "unit 'droppar' not convertible"),

@@ -69,6 +69,16 @@ def test_depot_beside_prn_starts_from_the_depot_and_names_the_prn(service):
     assert "veckoschema under 1–2 veckor" in taper["detail"]
 
 
+@pytest.mark.parametrize("name", ["regimen.free-text-1x2", "regimen.patch-var-7-dag"])
+def test_a_dosage_in_free_text_only_is_read_and_not_reported_as_free_text(service, name):
+    # "1x2" and "1 depotplåster var 7:e dag" are read (fhir_mappings/dosage_text.py): the MEDD is known,
+    # so no card may say the dosage is only in free text, in either language.
+    for lang, words in (("sv", "fritext"), ("en", "free text")):
+        cards = _call(service, name, lang)
+        assert words not in json.dumps(cards, ensure_ascii=False), lang
+        assert "medd-unknown" not in [_topic(c) for c in cards]
+
+
 ALL_REQUESTS = sorted(p for p in REQUESTS.glob("*.json") if not p.name.endswith(".expected.json"))
 
 
