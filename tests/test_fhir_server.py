@@ -111,6 +111,7 @@ def loaded(fhir: FhirTestServer) -> FhirTestServer:
     """A server holding exactly the synthetic bundle, with no delay and an empty log."""
     fhir.reset()
     fhir.set_delay(0)
+    fhir.clear_failures()
     fhir.load(synthetic_bundle())
     fhir.clear_log()
     return fhir
@@ -244,6 +245,49 @@ def test_delay_control_slows_fhir_responses(loaded: FhirTestServer) -> None:
     started = time.monotonic()
     _get(loaded, "MedicationRequest", patient=PATIENT_ID, _count=1)
     assert time.monotonic() - started < delay_ms / 1000
+
+
+def test_failure_control_fails_one_resource_type_only(loaded: FhirTestServer) -> None:
+    loaded.set_failure("MedicationDispense", status=500)
+    try:
+        failed = requests.get(f"{loaded.base_url}/MedicationDispense", params={"patient": PATIENT_ID}, timeout=10)
+        assert failed.status_code == 500
+        assert failed.json()["resourceType"] == "OperationOutcome"
+        # Other types, and the harness's own loading, are untouched.
+        assert _get(loaded, "MedicationRequest", patient=PATIENT_ID, _count=0)["total"] == ORDERS_FOR_PATIENT
+        loaded.load({"resourceType": "Bundle", "type": "transaction", "entry": [{
+            "resource": {"resourceType": "MedicationDispense", "id": "syntetisk-uttag", "status": "completed",
+                         "subject": {"reference": f"Patient/{PATIENT_ID}"}, "medicationCodeableConcept": OXYCODONE},
+            "request": {"method": "PUT", "url": "MedicationDispense/syntetisk-uttag"}}]})
+        loaded.set_failure("MedicationDispense", delay_ms=300)  # replaces the 500: late, not failed
+        started = time.monotonic()
+        late = _get(loaded, "MedicationDispense", patient=PATIENT_ID)
+        assert time.monotonic() - started >= 0.3
+        assert _ids(late) == ["syntetisk-uttag"]
+    finally:
+        loaded.clear_failures()
+    started = time.monotonic()
+    assert _get(loaded, "MedicationDispense", patient=PATIENT_ID)["total"] == 1
+    assert time.monotonic() - started < 0.3
+    for bad in ({"resourceType": "NoSuchType", "status": 500}, {"resourceType": "Patient", "status": 200},
+                {"resourceType": "Patient"}):
+        assert requests.post(f"{loaded.root_url}/$test/fail", json=bad, timeout=10).status_code == 400, bad
+
+
+@pytest.mark.parametrize("order_type", ["MedicationDispense", "MedicationStatement"])
+def test_include_medication_works_for_dispenses_and_statements(loaded: FhirTestServer, order_type: str) -> None:
+    """The discovery document asks for ``<type>?patient=…&_include=<type>:medication``: R4 defines the
+    ``medication`` search parameter on both, and the server must honour it rather than answer 400."""
+    medication = _get(loaded, "Medication")["entry"][0]["resource"]
+    order: dict[str, Any] = {"resourceType": order_type, "id": "syntetisk-order", "status": "completed",
+                             "subject": {"reference": f"Patient/{PATIENT_ID}"},
+                             "medicationReference": {"reference": f"Medication/{medication['id']}"}}
+    loaded.load({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": order, "request": {"method": "PUT", "url": f"{order_type}/syntetisk-order"}}]})
+    bundle = _get(loaded, order_type, patient=PATIENT_ID, _include=f"{order_type}:medication")
+    assert _ids(bundle, "match") == ["syntetisk-order"]
+    assert _ids(bundle, "include") == [medication["id"]]
+    assert _get(loaded, order_type, patient=OTHER_PATIENT_ID, _include=f"{order_type}:medication")["total"] == 0
 
 
 def test_cors_preflight_and_headers(loaded: FhirTestServer) -> None:

@@ -11,7 +11,8 @@
 //   * an error instead of an empty result for search parameters the engine
 //     cannot evaluate (number/quantity/composite/special, chains, _has);
 //   * atomic transactions (MemoryRepository has no rollback);
-//   * CapabilityStatement, CORS, and test-only controls under /$test/.
+//   * CapabilityStatement, CORS, and test-only controls under /$test/ (a delay
+//     for every response; an error or a delay for one resource type only).
 //
 // Environment: PORT (0 = any free port), FHIR_BASE_PATH (e.g. "/fhir", default
 // ""), FHIR_DEFAULT_COUNT (default 20), EXIT_ON_STDIN_CLOSE=1 (exit when the
@@ -107,8 +108,8 @@ function splitTopLevelUnion(expression) {
 const repo = new MemoryRepository();
 const router = new FhirRouter();
 
-/** Test-control state: response delay and the request log. */
-const state = { delayMs: 0, requests: [] };
+/** Test-control state: response delay, per-type failures ({type: {status, delayMs}}) and the request log. */
+const state = { delayMs: 0, failures: {}, requests: [] };
 
 // Operators Medplum's in-memory matcher really evaluates, per parameter type.
 // Anything else would silently match nothing (or everything), so we refuse it.
@@ -524,6 +525,25 @@ async function handleTestControl(req, res, path) {
     state.delayMs = ms;
     return send(req, res, 200, { delayMs: state.delayMs }, { 'Content-Type': 'application/json' });
   }
+  if (path === '/$test/fail' && req.method === 'POST') {
+    // {"resourceType": "MedicationDispense", "status": 500} and/or "delayMs": every later request for
+    // that type (search or read) waits delayMs, then answers status with an OperationOutcome.
+    const type = body?.resourceType;
+    if (!RESOURCE_TYPES.has(type)) fail(400, 'invalid', 'Expected JSON {"resourceType": <a FHIR R4 type>, ...}');
+    const status = body.status ?? null;
+    const delayMs = body.delayMs ?? 0;
+    if (status !== null && !(Number.isInteger(status) && status >= 400 && status <= 599)) {
+      fail(400, 'invalid', 'status must be an integer from 400 to 599');
+    }
+    if (!Number.isFinite(delayMs) || delayMs < 0) fail(400, 'invalid', 'delayMs must be a non-negative number');
+    if (status === null && delayMs === 0) fail(400, 'invalid', 'Give a status, a delayMs or both');
+    state.failures[type] = { status, delayMs };
+    return send(req, res, 200, { failures: state.failures }, { 'Content-Type': 'application/json' });
+  }
+  if (path === '/$test/fail' && req.method === 'DELETE') {
+    state.failures = {};
+    return send(req, res, 200, { failures: state.failures }, { 'Content-Type': 'application/json' });
+  }
   if (path === '/$test/reset' && req.method === 'POST') {
     repo.clear();
     return send(req, res, 200, { reset: true }, { 'Content-Type': 'application/json' });
@@ -632,6 +652,12 @@ const server = http.createServer(async (req, res) => {
     }
     if (state.delayMs > 0 && !fromHarness) await sleep(state.delayMs);
     const fhirPath = path.slice(BASE_PATH.length) || '/';
+    const type = fhirPath.split('/').filter(Boolean)[0];
+    const failure = fromHarness || !Object.hasOwn(state.failures, type) ? undefined : state.failures[type];
+    if (failure) {
+      if (failure.delayMs > 0) await sleep(failure.delayMs);
+      if (failure.status !== null) fail(failure.status, 'exception', `${type} fails on purpose (/$test/fail)`);
+    }
     return await handleFhir(req, res, fhirPath, url.search);
   } catch (err) {
     if (err instanceof HttpError) {

@@ -13,7 +13,7 @@ Typical use::
 
 Fixture loading through :meth:`FhirTestServer.load` carries the header
 ``X-Trappa-Test-Harness: 1``: the server neither logs nor delays such requests,
-so :meth:`requests_log` and :meth:`set_delay` concern only the traffic of the
+so :meth:`requests_log`, :meth:`set_delay` and :meth:`set_failure` concern only the traffic of the
 code under test.
 """
 
@@ -236,12 +236,22 @@ class FhirTestServer:
         return result
 
     def reset(self) -> None:
-        """Empty the repository (the request log and delay are kept)."""
+        """Empty the repository (the request log, delay and failures are kept)."""
         self._control("POST", "/$test/reset", {})
 
     def set_delay(self, ms: float) -> None:
         """Make every later FHIR response wait ``ms`` milliseconds (0 turns it off)."""
         self._control("POST", "/$test/delay", {"ms": ms})
+
+    def set_failure(self, resource_type: str, *, status: int | None = None, delay_ms: float = 0) -> None:
+        """Make every later request for ``resource_type`` (search or read) wait ``delay_ms``, then
+        answer ``status`` (400–599) with an OperationOutcome; other types answer as before. With a
+        delay only, the answer is the normal one, late (past a client's timeout it is a timeout)."""
+        self._control("POST", "/$test/fail", {"resourceType": resource_type, "status": status, "delayMs": delay_ms})
+
+    def clear_failures(self) -> None:
+        """Undo every :meth:`set_failure`."""
+        self._control("DELETE", "/$test/fail")
 
     def requests_log(self) -> list[dict[str, Any]]:
         """Requests received since the last :meth:`clear_log`, oldest first.
