@@ -362,6 +362,8 @@ def prefetch(record: Record) -> dict:
         "patient": record.of_type("Patient")[0],
         "medicationRequests": searchset(record.of_type("MedicationRequest") + record.of_type("Medication"),
                                         include=("Medication",)),
+        "medicationDispenses": searchset(record.of_type("MedicationDispense")),
+        "medicationStatements": searchset(record.of_type("MedicationStatement")),
         "conditions": searchset(record.of_type("Condition")),
         "flags": searchset(record.of_type("Flag")),
         "carePlans": searchset(record.of_type("CarePlan")),

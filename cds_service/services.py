@@ -3,6 +3,12 @@
 Prefetch templates use only CDS Hooks 2.0 tokens. ``REQUIRED_KEYS`` is the data without which no
 decision can be made (412 when neither prefetched nor fetchable); the rest is optional: when it fails,
 cards say what could not be checked.
+
+Dispensings (MedicationDispense: what the patient collected at the pharmacy, *uthämtade läkemedel*)
+and the medication list (MedicationStatement) are optional although they carry orders: many FHIR
+servers hold neither, and a record without them is still the prescriber's own record. When they
+cannot be had the cards name them — they are where opioids prescribed elsewhere and LARO from the
+addiction clinic show up.
 """
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, ORDER_SIGN, PATIENT_
 PREFETCH = {
     "patient": "Patient/{{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+    "medicationDispenses": "MedicationDispense?patient={{context.patientId}}&_include=MedicationDispense:medication",
+    "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
     "conditions": "Condition?patient={{context.patientId}}",
     "flags": "Flag?patient={{context.patientId}}",
     "carePlans": "CarePlan?patient={{context.patientId}}",
@@ -22,6 +30,14 @@ REQUIRED_KEYS = frozenset({"patient", "medicationRequests"})
 
 # What an optional key's absence means for the physician (shown on cards).
 GAP_TEXT = {
+    "medicationDispenses": {
+        "sv": "uthämtade läkemedel (apoteksuttag, även förskrivna av andra) kunde inte kontrolleras",
+        "en": "dispensed medications (pharmacy collections, also those prescribed elsewhere) could not be checked",
+    },
+    "medicationStatements": {
+        "sv": "läkemedelslistan (registrerade läkemedel, t.ex. LARO från annan vårdgivare) kunde inte kontrolleras",
+        "en": "the medication list (recorded medications, e.g. LARO from another provider) could not be checked",
+    },
     "conditions": {
         "sv": "diagnoser (cancer, palliativ vård, beroende, långvarig smärta) kunde inte kontrolleras",
         "en": "diagnoses (cancer, palliative care, dependence, long-term pain) could not be checked",
@@ -66,7 +82,9 @@ class Service:
             "prefetch": dict(PREFETCH),
             "usageRequirements": (
                 "Send fhirServer and fhirAuthorization (read access to Patient, MedicationRequest, "
-                "Medication, Condition, Flag, CarePlan, ServiceRequest) or fulfil the prefetch."
+                "MedicationDispense, MedicationStatement, Medication, Condition, Flag, CarePlan, "
+                "ServiceRequest) or fulfil the prefetch. Required: patient, medicationRequests; the "
+                "other keys are optional (cards name what could not be checked)."
             ),
         }
 

@@ -75,7 +75,8 @@ def test_record_is_deterministic_and_the_history_lies_before_today():
 def test_requests_with_and_without_prefetch():
     record = build_record(10)
     with_pf = hook_request(record)
-    assert set(with_pf["prefetch"]) == {"patient", "medicationRequests", "conditions", "flags", "carePlans", "serviceRequests"}
+    assert set(with_pf["prefetch"]) == {"patient", "medicationRequests", "medicationDispenses", "medicationStatements",
+                                        "conditions", "flags", "carePlans", "serviceRequests"}
     assert with_pf["prefetch"]["medicationRequests"]["total"] == 10
     without = hook_request(record, with_prefetch=False, fhir_server="http://127.0.0.1:1/fhir")
     assert "prefetch" not in without and without["fhirServer"] == "http://127.0.0.1:1/fhir"

@@ -52,7 +52,8 @@ SERVICES = {
     "order-sign": "trappa-order-sign",
     "medication-prescribe": "trappa-medication-prescribe",
 }
-PREFETCH_KEYS = ("patient", "medicationRequests", "conditions", "flags", "carePlans", "serviceRequests")
+PREFETCH_KEYS = ("patient", "medicationRequests", "medicationDispenses", "medicationStatements", "conditions", "flags",
+                 "carePlans", "serviceRequests")
 
 
 def examples(n: int) -> settings:
@@ -150,7 +151,8 @@ def request_schema(hook: str) -> dict:
     schema["properties"]["context"] = _load_schema(f"context.{hook}.schema.json")
     # Prefetch under its real keys (the schema allows any key; these are the ones the code reads).
     schema["properties"]["prefetch"]["properties"] = {
-        k: {"type": ["object", "null"], "properties": {"resourceType": {"enum": ["Bundle", "Patient", "MedicationRequest", "OperationOutcome"]}}}
+        k: {"type": ["object", "null"], "properties": {"resourceType": {"enum": [
+            "Bundle", "Patient", "MedicationRequest", "MedicationDispense", "MedicationStatement", "OperationOutcome"]}}}
         for k in PREFETCH_KEYS
     }
     return schema
@@ -466,7 +468,18 @@ def _resources_by_type() -> dict[str, list[dict]]:
 
 
 RESOURCES = _resources_by_type()
-FETCHED_TYPES = ("Patient", "MedicationRequest", "Medication", "Condition", "Flag", "CarePlan", "ServiceRequest")
+FETCHED_TYPES = ("Patient", "MedicationRequest", "MedicationDispense", "MedicationStatement", "Medication", "Condition",
+                 "Flag", "CarePlan", "ServiceRequest")
+
+
+def _pool(rtype: str) -> list[dict]:
+    """Resources to answer a query on ``rtype`` with. The fixtures hold no dispenses or statements:
+    their MedicationRequests, relabelled, give order-shaped data the mapping must cope with."""
+    if rtype in RESOURCES:
+        return RESOURCES[rtype]
+    if rtype in ("MedicationDispense", "MedicationStatement"):
+        return [{**r, "resourceType": rtype} for r in RESOURCES["MedicationRequest"]]
+    return RESOURCES["Patient"]
 
 
 # Weights: mostly data (mutated or not), each kind of breakage now and then, slowness rarely (every
@@ -480,7 +493,7 @@ def fhir_reply(draw, rtype: str, next_base: str) -> Reply:
     """One FHIR answer for a query on ``rtype``: usually a (mutated) searchset or resource, sometimes
     broken framing, wrong types, errors or endless paging."""
     kind = draw(st.sampled_from(REPLY_KINDS))
-    pool = RESOURCES.get(rtype) or RESOURCES["Patient"]
+    pool = _pool(rtype)
     if kind in ("bundle", "endless", "broken-bundle"):
         picked = draw(st.lists(st.sampled_from(pool), max_size=4))
         body: Any = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in picked]}

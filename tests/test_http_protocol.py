@@ -29,7 +29,8 @@ def test_discovery_lists_one_service_per_hook_with_2_0_prefetch_tokens(service):
         for word in ("cancer", "palliative", "LARO", "18"):
             assert word in s["description"]
         prefetch = s["prefetch"]
-        assert set(prefetch) == {"patient", "medicationRequests", "conditions", "flags", "carePlans", "serviceRequests"}
+        assert set(prefetch) == {"patient", "medicationRequests", "medicationDispenses", "medicationStatements",
+                                 "conditions", "flags", "carePlans", "serviceRequests"}
         for template in prefetch.values():
             tokens = [t.split("}}")[0] for t in template.split("{{")[1:]]
             assert tokens and all(t.startswith("context.") for t in tokens), template

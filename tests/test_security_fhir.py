@@ -149,9 +149,10 @@ def test_fallback_fetch_sends_the_token_only_to_the_fhir_server(prod, reset):
     resp = prod.post(SERVICE, hook_request(server.base_url + "/fhir", token))
     assert resp.status_code == 200, resp.text[:500]
     seen = server.requests()
-    # patient, medicationRequests and the four optional keys: one query each (6), all with the token
+    # patient, medicationRequests and the six optional keys: one query each (8), all with the token
     assert {s.path.split("?")[0].removeprefix("/fhir/").split("/")[0] for s in seen} >= {
-        "Patient", "MedicationRequest", "Condition", "Flag", "CarePlan", "ServiceRequest"}
+        "Patient", "MedicationRequest", "MedicationDispense", "MedicationStatement", "Condition", "Flag",
+        "CarePlan", "ServiceRequest"}
     assert all(s.authorization == f"Bearer {token}" for s in seen)
     assert other.requests() == []
     assert token not in resp.text
@@ -248,6 +249,7 @@ def test_ehr_supplied_next_link_off_the_server_is_not_fetched_with_the_token(pro
             [r for r in resources if r["resourceType"] == "MedicationRequest"][:2],
             next_url=other.base_url + "/fhir/MedicationRequest?page=2",
         ),
+        "medicationDispenses": None, "medicationStatements": None,
         "conditions": None, "flags": None, "carePlans": None, "serviceRequests": None,
     }
     resp = prod.post(SERVICE, hook_request(server.base_url + "/fhir", token, prefetch))
