@@ -235,7 +235,8 @@ class FhirFetcher:
     def fetch_many(
         self, base_url: str, token: str | None, queries: dict[str, str], budget_s: float | None = None
     ) -> dict[str, FetchResult]:
-        """Run ``queries`` ({key: "Type?params" or "Type/id"}) in parallel within the budget."""
+        """Run ``queries`` ({key: "Type?params" or "Type/id"}) in parallel within ``budget_s`` (default:
+        the whole ``fhir_budget_s``; a hook call passes what is left of its own)."""
         if not queries:
             return {}
         budget = self.settings.fhir_budget_s if budget_s is None else budget_s
@@ -255,7 +256,8 @@ class FhirFetcher:
                 results[key] = FetchResult(error="unexpected error while fetching")
         for fut in pending:
             fut.cancel()
-            results[futures[fut]] = FetchResult(error=f"no answer within the {budget:g} s budget")
+            # Named by the configured budget: what was left of it is no number anyone set.
+            results[futures[fut]] = FetchResult(error=f"no answer within the {self.settings.fhir_budget_s:g} s budget")
         return results
 
     @staticmethod

@@ -3,12 +3,13 @@
 Per CDS Hooks 2.0 a prefetch key may be absent (not fulfilled), ``null`` (no data), a Bundle (possibly
 with a ``next`` page), a single resource, or an OperationOutcome (the EHR's fetch failed). Absent,
 OperationOutcome and unfinished pages are fetched from ``fhirServer``; all fetches run in parallel in
-one time budget. Required data that cannot be had → 412. Optional data that cannot be had → a named
-gap that the cards show.
+one time budget (``TRAPPA_FHIR_BUDGET``), which the Medications fetched afterwards share. Required data
+that cannot be had → 412. Optional data that cannot be had → a named gap that the cards show.
 """
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 
 from .errors import RequestProblem
@@ -17,6 +18,7 @@ from .config import Settings
 from .services import PREFETCH, REQUIRED_KEYS
 
 _MISSING = object()
+_LEAST_USEFUL_S = 0.05  # less budget than this left: a request would only time out
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
@@ -27,6 +29,13 @@ class Gathered:
     fetched: list[str] = field(default_factory=list)  # keys fetched from the FHIR server
     fetch_seconds: dict[str, float] = field(default_factory=dict)
     fhir_base: str | None = None  # fhirServer once checked against the allow-list (checked once per call)
+    deadline: float | None = None  # time.monotonic() by which all FHIR fetching of the call ends
+
+    def remaining_budget(self, settings: Settings) -> float:
+        """Seconds left of the call's FHIR budget; the clock starts at the first use."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + settings.fhir_budget_s
+        return max(0.0, self.deadline - time.monotonic())
 
 
 def render_query(template: str, context: dict) -> str:
@@ -70,6 +79,7 @@ def gather(body: dict, settings: Settings, fetcher: FhirFetcher | None) -> Gathe
         if not base or fetcher is None:
             reason = "no fhirServer given"
         else:
+            out.remaining_budget(settings)  # the budget covers resolving the host name too
             try:
                 with fetcher.waiting():  # resolves the host name: network time
                     base = out.fhir_base = check_fhir_server(base, settings)
@@ -78,7 +88,7 @@ def gather(body: dict, settings: Settings, fetcher: FhirFetcher | None) -> Gathe
             auth = body.get("fhirAuthorization") or {}
             token = auth.get("access_token") if isinstance(auth, dict) else None
             queries = {k: _continuation_query(q, base) for k, q in to_fetch.items()}
-            results = fetcher.fetch_many(base, token, queries)
+            results = fetcher.fetch_many(base, token, queries, budget_s=out.remaining_budget(settings))
         for key in to_fetch:
             res = results.get(key)
             if res is not None:
@@ -114,8 +124,9 @@ def _medication_refs(resources: list[dict]) -> set[str]:
 def fetch_missing_medications(
     body: dict, gathered: Gathered, drafts: list[dict], settings: Settings, fetcher: FhirFetcher | None
 ) -> None:
-    """Server-side Medications that orders refer to but nobody sent (no ``_include`` honoured): one
-    ``Medication?_id=…`` query. What still cannot be resolved shows up as an unidentified medication."""
+    """Server-side Medications that orders (requests, dispenses, statements) or drafts refer to but
+    nobody sent (no ``_include`` honoured): one ``Medication?_id=…`` query, in what is left of the
+    call's FHIR budget. What still cannot be resolved shows up as an unidentified medication."""
     have = {f"Medication/{r.get('id')}" for r in gathered.resources if r.get("resourceType") == "Medication"}
     wanted = _medication_refs(gathered.resources) | _medication_refs(drafts)
     missing = sorted(wanted - have)
@@ -125,6 +136,7 @@ def fetch_missing_medications(
     if gathered.fhir_base is not None:
         base = gathered.fhir_base
     else:
+        gathered.remaining_budget(settings)
         try:
             with fetcher.waiting():  # resolves the host name: network time
                 base = check_fhir_server(base, settings)
@@ -132,8 +144,11 @@ def fetch_missing_medications(
             return  # no fetch possible: the unresolved medications show up as unidentified
     auth = body.get("fhirAuthorization") or {}
     token = auth.get("access_token") if isinstance(auth, dict) else None
+    budget = gathered.remaining_budget(settings)
+    if budget < _LEAST_USEFUL_S:
+        return  # the budget went to the record: these show up as unidentified
     ids = ",".join(m.split("/", 1)[1] for m in missing[:100])
-    result = fetcher.fetch_many(base, token, {"medications": f"Medication?_id={ids}"}).get("medications")
+    result = fetcher.fetch_many(base, token, {"medications": f"Medication?_id={ids}"}, budget_s=budget).get("medications")
     if result is not None:
         gathered.resources.extend(r for r in result.resources if r.get("resourceType") == "Medication")
         gathered.fetch_seconds["medications"] = result.seconds

@@ -128,3 +128,28 @@ def test_unresolvable_medication_is_reported_not_counted_as_zero(service):
     low = next(c for c in cards if c["source"]["topic"]["code"] == "medd-unknown")
     assert low["extension"]["trappa"]["lowConfidence"] == ["Tramadol Depot 100 mg"]
     assert "enbart via namnet" in low["detail"]
+
+
+def test_medications_fetched_afterwards_share_the_call_budget(service, fhir_server):
+    """The Medication round (orders whose Medication nobody sent) follows the record's queries and gets
+    what is left of TRAPPA_FHIR_BUDGET (2 s), not a budget of its own: a slow server costs a call at
+    most the budget, and a Medication not back by then is reported as not identified."""
+    body = load_fixture("requests/patient-view.carl-prov.json")
+    bundle = body["prefetch"]["medicationRequests"]
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Medication"]
+    del body["prefetch"]["carePlans"]  # fetched first: its answer takes 1.45 s
+    body["fhirServer"] = fhir_server.base_url
+    fhir_server.set_delay(1450)
+    try:
+        started = time.monotonic()
+        resp = service.post("/cds-services/trappa-patient-view", body, timeout=15)
+        elapsed = time.monotonic() - started
+    finally:
+        fhir_server.set_delay(0)
+    assert resp.status_code == 200, resp.text[:500]
+    # A round of its own would add another 1.45 s (2.9 s in all); within the one budget the call ends
+    # at about 2 s.
+    assert elapsed < 2.6, elapsed
+    # Carl's tramadol is then known by its reference's display only (as without any FHIR server).
+    low = next(c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "medd-unknown")
+    assert low["extension"]["trappa"]["lowConfidence"] == ["Tramadol Depot 100 mg"]

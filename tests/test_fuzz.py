@@ -533,8 +533,8 @@ def test_hostile_fhir_answers_on_the_fallback_path(server, fhir):
         elapsed = time.monotonic() - started
         check_answer(resp, "fallback")
         assert resp.status_code in (200, 412), resp.text[:300]
-        # The fetch budget (plus one medication round and rule evaluation) bounds the latency.
-        assert elapsed < 2 * budget_s + 1.5, f"{elapsed:.2f} s"
+        # The fetch budget (the medication round included) plus rule evaluation bounds the latency.
+        assert elapsed < budget_s + 1.5, f"{elapsed:.2f} s"
 
     run()
 
