@@ -280,3 +280,17 @@ def test_draft_medication_sent_alongside_the_draft_resolves():
     # Flattened by the caller (fullUrl lost): the uuid is also the Medication's id.
     facts = build_patient_facts("p1", [], [dict(MED_OXY, id="7d1e"), draft], TODAY)
     assert [(d.id, d.drug.ingredient) for d in facts.drafts] == [("d9", "oxycodone")]
+
+
+def test_a_draft_naming_no_medication_is_not_a_medication():
+    # the CDS Hooks sandbox sends one when its prescribing screen opens (real-senders.md)
+    empty = {"resourceType": "MedicationRequest", "id": "request-123", "status": "draft", "intent": "order",
+             "subject": {"reference": "Patient/p1"},
+             "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}]}
+    facts = build_patient_facts("p1", record(), [empty], TODAY)
+    assert facts.drafts == () and facts.unidentified == ()
+    assert facts.is_renewal is None
+    # a draft that names a medication only by text is still one (unidentified, named on the card)
+    named = dict(empty, medicationCodeableConcept={"text": "Okänt preparat X"})
+    facts = build_patient_facts("p1", record(), [named], TODAY)
+    assert [d.id for d in facts.drafts] == ["request-123"] and facts.unidentified == ("Okänt preparat X",)
