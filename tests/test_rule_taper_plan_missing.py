@@ -280,3 +280,14 @@ def test_a_new_form_is_a_new_order_not_a_renewal():
     assert card.summary["sv"].startswith("Ny ordination av oxikodon") and "Förnyelse" not in card.summary["sv"]
     (card,) = run(120)
     assert card.summary["sv"].startswith("Förnyelse av oxikodon")
+
+
+def test_a_dose_read_from_the_dosage_text_is_said():
+    from dataclasses import replace as _replace
+    rec = order("oxycodone", 40, factor=OXY_FACTOR)
+    rec = _replace(rec, daily_dose=_replace(rec.daily_dose, basis="free-text"))
+    d = draft("oxycodone", 40, factor=OXY_FACTOR)
+    (card,) = rule.findings(facts(drafts=[d], in_effect=[rec], days=120), ctx(drafts=[d]))
+    assert "Dosen är tolkad ur doseringstexten" in card.detail["sv"]
+    (card,) = run(120)
+    assert "tolkad ur doseringstexten" not in card.detail["sv"]

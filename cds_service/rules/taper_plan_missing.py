@@ -519,6 +519,18 @@ def _as_needed(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | Non
     return f"**As-needed doses:** {listed}. {start}Map the consumption with a weekly chart over 1–2 weeks."
 
 
+def _read_from_text(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | None:
+    """Says when the start dose was read from a dosage written in words: the physician checks it."""
+    orders = [o for o in (*facts.regimen.record, prop.draft)
+              if o.drug.ingredient == prop.ingredient and o.daily_dose.basis == "free-text"]
+    if not orders:
+        return None
+    names = ", ".join(dict.fromkeys(drug_name(o.drug, lang) for o in orders))
+    if lang == "sv":
+        return f"**Dosen är tolkad ur doseringstexten** ({names}) – kontrollera mot ordinationen."
+    return f"**The dose was read from the dosage text** ({names}) – check it against the prescription."
+
+
 def _valid_prescriptions_line(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | None:
     valid = valid_prescriptions(facts, prop.ingredient)
     if not valid:
@@ -606,6 +618,7 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
                 lines.append(_SCHEDULE_NOTES[code][lang])
         lines.append(_several_opioids(facts, prop, lang))
         lines.append(_as_needed(facts, prop, lang))
+        lines.append(_read_from_text(facts, prop, lang))
         lines.append(_valid_prescriptions_line(facts, prop, lang))
         parts.append(bullets(lines))
     parts.append(_agreement(lang))
