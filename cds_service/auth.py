@@ -8,10 +8,14 @@ that is otherwise valid:
 1. the header names an allowed algorithm — ES384, RS384 (recommended by the spec), ES256, RS256 —
    never ``none`` and never HMAC (an HMAC "signed" with our *public* key is the classic confusion
    attack), and a ``kid``;
-2. ``iss`` is a configured trusted issuer, and ``jku`` (if sent) is allow-listed for that issuer;
+2. ``iss`` is a configured trusted issuer, and ``jku`` (if sent) is allow-listed or pinned for that
+   issuer;
 3. the key chosen by ``kid`` from that issuer's JWKS (URL, file or inline; cached, one rate-limited
    refresh on an unknown ``kid`` for key rotation; an unfetchable JWKS fails closed) matches the
-   algorithm (EC curve, RSA ≥ 2048 bits, the JWK's own ``alg``) and verifies the signature;
+   algorithm (EC curve, RSA ≥ 2048 bits, the JWK's own ``alg``) and verifies the signature. A
+   *pinned* ``jku`` names its keys in the configuration (file or inline) and is never fetched: an
+   EHR that always sends a ``jku`` (the CDS Hooks sandbox) can be trusted on a machine that cannot
+   reach it;
 4. ``aud`` is the exact URL called; ``exp`` has not passed and is at most an hour ahead; ``iat`` is
    not in the future (both with 60 s clock skew); ``tenant`` matches when the issuer has one;
 5. ``jti`` has not been seen before — remembered in the shared database for the token's lifetime,
@@ -28,9 +32,9 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import jwt
@@ -74,6 +78,14 @@ class JwksUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class PinnedJwks:
+    """The keys configured for one ``jku`` URL: a local file or an inline JWKS, never fetched."""
+
+    jwks_file: str | None = None
+    jwks: dict | None = None
+
+
+@dataclass(frozen=True)
 class TrustedIssuer:
     """One EHR we trust: where its public keys are, which ``jku`` it may send, its tenant."""
 
@@ -83,19 +95,24 @@ class TrustedIssuer:
     jwks: dict | None = None  # inline JWKS (e.g. a test issuer in an environment variable)
     jku: frozenset[str] = frozenset()
     tenant: str | None = None
+    pinned_jku: Mapping[str, PinnedJwks] = field(default_factory=dict)  # jku URL -> its keys, not fetched
 
     @property
-    def default_source(self) -> str:
+    def default_source(self) -> str | None:
+        """The keys for a token without ``jku``; None when the issuer has pinned ``jku`` keys only."""
         if self.jwks_url:
             return self.jwks_url
         if self.jwks_file:
             return "file:" + self.jwks_file
-        return "inline:" + self.iss
+        if self.jwks is not None:
+            return "inline:" + self.iss
+        return None
 
     @property
     def allowed_jku(self) -> frozenset[str]:
-        """Sending the configured JWKS URL as ``jku`` is always fine; other URLs must be listed."""
-        return self.jku | ({self.jwks_url} if self.jwks_url else set())
+        """Sending the configured JWKS URL as ``jku`` is always fine; other URLs must be listed or
+        pinned."""
+        return self.jku | set(self.pinned_jku) | ({self.jwks_url} if self.jwks_url else set())
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -128,9 +145,11 @@ def _check_key_url(url: Any, what: str) -> str:
 def parse_trusted_issuers(text: str, base_dir: Path | None = None) -> dict[str, TrustedIssuer]:
     """Parse ``TRAPPA_TRUSTED_ISSUERS``: a JSON list of issuer objects, or the path of a file holding one.
 
-    Each object: ``iss`` (required), exactly one of ``jwks_url`` / ``jwks_file`` / ``jwks`` (inline),
-    optional ``jku`` (list of further allowed JWKS URLs), optional ``tenant``. A relative
-    ``jwks_file`` is relative to the issuers file (or the working directory for inline JSON).
+    Each object: ``iss`` (required), at most one of ``jwks_url`` / ``jwks_file`` / ``jwks`` (inline),
+    optional ``jku`` (list of further allowed JWKS URLs, fetched), optional ``pinned_jku`` (an object
+    from ``jku`` URL to ``{"jwks_file": ...}`` or ``{"jwks": {...}}``: the keys for that ``jku``,
+    never fetched), optional ``tenant``; at least one key source (the three, or ``pinned_jku``). A
+    relative ``jwks_file`` is relative to the issuers file (or the working directory for inline JSON).
     """
     text = (text or "").strip()
     if not text:
@@ -159,7 +178,7 @@ def parse_trusted_issuers(text: str, base_dir: Path | None = None) -> dict[str, 
         where = f"{source}[{i}]"
         if not isinstance(item, dict):
             raise AuthConfigError(f"{where}: must be an object")
-        unknown = set(item) - {"iss", "jwks_url", "jwks_file", "jwks", "jku", "tenant"}
+        unknown = set(item) - {"iss", "jwks_url", "jwks_file", "jwks", "jku", "pinned_jku", "tenant"}
         if unknown:  # a typo ("jwks-url") must not silently leave an issuer without keys
             raise AuthConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
         iss = item.get("iss")
@@ -168,30 +187,65 @@ def parse_trusted_issuers(text: str, base_dir: Path | None = None) -> dict[str, 
         if iss in issuers:
             raise AuthConfigError(f"{where}: issuer {iss!r} configured twice")
         sources = [k for k in ("jwks_url", "jwks_file", "jwks") if item.get(k) is not None]
-        if len(sources) != 1:
-            raise AuthConfigError(f"{where}: give exactly one of jwks_url, jwks_file, jwks")
+        pinned = _parse_pinned_jku(item.get("pinned_jku"), base, f"{where}.pinned_jku")
+        if len(sources) > 1 or not (sources or pinned):
+            raise AuthConfigError(
+                f"{where}: give exactly one of jwks_url, jwks_file, jwks (or only pinned_jku)"
+            )
         jwks_url = _check_key_url(item["jwks_url"], f"{where}.jwks_url") if "jwks_url" in sources else None
         jwks_file = None
         if "jwks_file" in sources:
-            if not isinstance(item["jwks_file"], str) or not item["jwks_file"]:
-                raise AuthConfigError(f"{where}.jwks_file must be a non-empty string")
-            jwks_file = str((base / item["jwks_file"]).resolve())
+            jwks_file = _jwks_file_path(item["jwks_file"], base, f"{where}.jwks_file")
         inline = None
         if "jwks" in sources:
-            inline = item["jwks"]
-            if not isinstance(inline, dict) or not parse_jwks(inline):
-                raise AuthConfigError(f"{where}.jwks must be a JWKS object with at least one usable key")
+            inline = _inline_jwks(item["jwks"], f"{where}.jwks")
         jku = item.get("jku", [])
         if isinstance(jku, str):
             jku = [jku]
         if not isinstance(jku, list):
             raise AuthConfigError(f"{where}.jku must be a list of URLs")
         jku_set = frozenset(_check_key_url(u, f"{where}.jku") for u in jku)
+        # A URL both fetched and pinned would leave open which keys count: refuse to guess.
+        both = (jku_set | ({jwks_url} if jwks_url else set())) & set(pinned)
+        if both:
+            raise AuthConfigError(f"{where}: {sorted(both)} both fetched (jwks_url/jku) and pinned (pinned_jku)")
         tenant = item.get("tenant")
         if tenant is not None and (not isinstance(tenant, str) or not tenant):
             raise AuthConfigError(f"{where}.tenant must be a non-empty string")
-        issuers[iss] = TrustedIssuer(iss, jwks_url, jwks_file, inline, jku_set, tenant)
+        issuers[iss] = TrustedIssuer(iss, jwks_url, jwks_file, inline, jku_set, tenant, pinned)
     return issuers
+
+
+def _jwks_file_path(value: Any, base: Path, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise AuthConfigError(f"{what} must be a non-empty string")
+    return str((base / value).resolve())
+
+
+def _inline_jwks(value: Any, what: str) -> dict:
+    if not isinstance(value, dict) or not parse_jwks(value):
+        raise AuthConfigError(f"{what} must be a JWKS object with at least one usable key")
+    return value
+
+
+def _parse_pinned_jku(value: Any, base: Path, where: str) -> dict[str, PinnedJwks]:
+    """``pinned_jku``: ``{jku URL: {"jwks_file": path} | {"jwks": JWKS}}``. The URL is what the token's
+    ``jku`` header must equal exactly (same https rule as a fetched one, though it is never fetched)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise AuthConfigError(f"{where} must be an object from jku URL to {{jwks_file}} or {{jwks}}")
+    pinned: dict[str, PinnedJwks] = {}
+    for url, spec in value.items():
+        what = f"{where}[{url!r}]"
+        _check_key_url(url, what)
+        if not isinstance(spec, dict) or set(spec) - {"jwks_file", "jwks"} or len(spec) != 1:
+            raise AuthConfigError(f"{what} must be an object with exactly one of jwks_file, jwks")
+        if "jwks_file" in spec:
+            pinned[url] = PinnedJwks(jwks_file=_jwks_file_path(spec["jwks_file"], base, f"{what}.jwks_file"))
+        else:
+            pinned[url] = PinnedJwks(jwks=_inline_jwks(spec["jwks"], f"{what}.jwks"))
+    return pinned
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -441,6 +495,8 @@ class Authenticator:
         jku = header.get("jku")
         if jku is not None and (not isinstance(jku, str) or jku not in issuer.allowed_jku):
             raise AuthFailure(f"jku {_short(jku)} is not allowed for issuer {_short(iss)}")
+        if jku is None and issuer.default_source is None:
+            raise AuthFailure(f"no jku, and issuer {_short(iss)} has keys only for pinned jku")
         source = self._source(issuer, jku)
         try:
             jwk_data = source.key(kid)
@@ -523,11 +579,20 @@ class Authenticator:
             raise AuthFailure(f"jti replayed (issuer {_short(iss)})")
 
     def _source(self, issuer: TrustedIssuer, jku: str | None) -> JwksSource:
-        name = jku or issuer.default_source
+        pinned = issuer.pinned_jku.get(jku) if jku else None
+        # Pinned keys are one issuer's configuration: never shared with another issuer that may
+        # fetch the same URL.
+        name = f"pinned:{issuer.iss}|{jku}" if pinned else jku or issuer.default_source
         with self._sources_lock:
             source = self._sources.get(name)
             if source is None:
-                if jku or issuer.jwks_url:
+                if pinned is not None:
+                    pinned_file, pinned_inline = pinned.jwks_file, pinned.jwks
+                    if pinned_file:
+                        loader = lambda: _read_jwks_file(pinned_file)  # noqa: E731
+                    else:
+                        loader = lambda: pinned_inline  # noqa: E731
+                elif jku or issuer.jwks_url:
                     url = jku or issuer.jwks_url
                     timeout = self.settings.jwks_timeout_s
                     loader = lambda: fetch_jwks_url(url, timeout)  # noqa: E731
