@@ -1,4 +1,5 @@
-"""Command line: ``python -m cds_service serve`` and ``python -m cds_service evaluate REQUEST.json``."""
+"""Command line: ``python -m cds_service serve``, ``python -m cds_service evaluate REQUEST.json`` and
+``python -m cds_service report`` (the card report over the audit trail and feedback)."""
 from __future__ import annotations
 
 import argparse
@@ -136,6 +137,33 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _iso_date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+def _report(args) -> int:
+    from .config import Settings
+    from .report import RENDERERS, ReportError, build_report
+
+    if args.period_from and args.period_to and args.period_from > args.period_to:
+        print("error: --from is after --to", file=sys.stderr)
+        return 2
+    # Only the database is read: the clinical settings play no part here.
+    url = os.environ.get("TRAPPA_DATABASE_URL") or Settings.database_url
+    try:
+        report = build_report(url, args.period_from, args.period_to)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(RENDERERS[args.format](report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cds_service", description="Trappa CDS Hooks service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--today", help="evaluate as of this ISO date")
     ev.add_argument("--no-clock-override", action="store_true", help="ignore extension.trappa.today")
     ev.set_defaults(func=_evaluate)
+    rep = sub.add_parser("report", help="cards shown, accepted, overridden and ignored per topic and service "
+                                         "(audit trail and feedback in TRAPPA_DATABASE_URL)")
+    rep.add_argument("--from", dest="period_from", type=_iso_date, help="first day (UTC) of cards shown, ISO date")
+    rep.add_argument("--to", dest="period_to", type=_iso_date, help="last day (UTC) of cards shown, ISO date")
+    rep.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    rep.set_defaults(func=_report)
     args = parser.parse_args(argv)
     from .config import ConfigurationError
 
