@@ -116,6 +116,15 @@ class FhirTestServer:
         """The FHIR base URL (no trailing slash), as an EHR would put in ``fhirServer``."""
         return self.root_url + self._base_path
 
+    @property
+    def pid(self) -> int | None:
+        """The Node process's id while it is started (None before :meth:`start` and after :meth:`stop`)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def running(self) -> bool:
+        """True while the Node process is started and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
     def start(self) -> FhirTestServer:
         if self._proc is not None:
             return self
