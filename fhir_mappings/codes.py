@@ -188,6 +188,11 @@ def is_rxnorm_system(system: object) -> bool:
     return "rxnorm" in s or s.endswith("2.16.840.1.113883.6.88")
 
 
+def is_npl_system(system: object) -> bool:
+    """Läkemedelsverket's NPL-id (systems.NPL; the OID alone, or with a urn:oid: prefix)."""
+    return isinstance(system, str) and system.strip().lower().endswith("1.2.752.129.2.1.5.1")
+
+
 # ---------------------------------------------------------------------------------------------
 # RxNorm
 # ---------------------------------------------------------------------------------------------

@@ -372,9 +372,22 @@ def _identify_product(concept: dict | None, medication: dict | None, ref_display
         identified_by=by,
         strength_source=strength[2] if strength else None,
         companions=_companions(listed, atc_code, ingredient, name_text),
+        code_systems=_code_systems(_codings(concept)),
     )
     pain_check = drug_class is DrugClass.LARO and ingredient == "methadone"
     return _Product(drug, form is not None, pain_check, strength[:2] if strength else None)
+
+
+def _code_systems(codings: list[dict]) -> tuple[str, ...]:
+    """"atc", "rxnorm", "npl" in the order the product's codings name them (each once)."""
+    out: list[str] = []
+    for c in codings:
+        system = c.get("system")
+        name = ("atc" if codes.is_atc_system(system) else "rxnorm" if codes.is_rxnorm_system(system)
+                else "npl" if codes.is_npl_system(system) else None)
+        if name is not None and name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 #: The other ingredients a combination's ATC code names (clinical-rules §9; the codes of
@@ -423,6 +436,7 @@ def _finish(product: _Product, resource: dict) -> Drug:
         identified_by=drug.identified_by,
         strength_source=drug.strength_source,
         companions=drug.companions,
+        code_systems=drug.code_systems,
     )
 
 

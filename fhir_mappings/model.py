@@ -118,6 +118,9 @@ class Drug:
     # Targiniq, ("paracetamol",) for Citodon): not counted for MEDD, kept by the taper (clinical-rules §2,
     # [RJL "Praktiska tips och trix"]: taper with a depot formulation of the opioid the patient uses).
     companions: tuple[str, ...] = ()
+    # The code systems the product came with, in its order: "atc", "rxnorm", "npl" (a suggested order for
+    # the same patient keeps them, fhir_mappings.builders.medication_concept).
+    code_systems: tuple[str, ...] = ()
 
     @property
     def is_opioid(self) -> bool:

@@ -369,7 +369,7 @@ def test_strengths_table_is_parsed_once_and_not_looked_at_again(tmp_path, monkey
     s = make("oxycodone", Form.DEPOT, 80, "mg", Exposure.LONG_TERM)
     assert [x.daily_dose for x in s.steps] == [80, 60, 40, 20]
     with pytest.raises(TypeError):
-        first[("morphine", Form.DEPOT)] = first[("oxycodone", Form.DEPOT)]  # shared by all calls: read-only
+        first[("morphine", Form.DEPOT, ())] = first[("oxycodone", Form.DEPOT, ())]  # shared by all calls: read-only
 
 
 def test_six_month_warning_iff_longer_than_183_days():

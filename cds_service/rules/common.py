@@ -330,6 +330,13 @@ _INGREDIENT_SV = {
     "pethidine": "petidin",
     "methadone": "metadon",
     "ethylmorphine": "etylmorfin",
+    # the other parts of combination products (fhir_mappings.model.Drug.companions)
+    "naloxone": "naloxon",
+    "naltrexone": "naltrexon",
+    "paracetamol": "paracetamol",
+    "acetylsalicylic acid": "acetylsalicylsyra",
+    "ibuprofen": "ibuprofen",
+    "caffeine": "koffein",
 }
 
 
