@@ -20,8 +20,8 @@ TODAY = date(2024, 3, 1)
 
 
 def npl_only(text: str) -> dict:
-    """A product as Swedish records often send it: an NPL id and a text, no ATC."""
-    return {"coding": [coding(NPL, "20010203000017", text)], "text": text}
+    """A product as Swedish records often send it: an NPL id (a placeholder, no real product's) and a text."""
+    return {"coding": [coding(NPL, "19990101000000", text)], "text": text}
 
 
 def mapped(mr: dict):
