@@ -526,7 +526,7 @@ VOLUME_TO_ML: dict[str, float] = {"ml": 1.0, "milliliter": 1.0, "millilitre": 1.
 #: Split by what they name, so that a unit naming another form than the product's is not counted
 #: (dosage.to_amount): "1 patch" of a tablet product is a contradiction, not a tablet.
 ORAL_COUNT_UNITS: frozenset[str] = frozenset({
-    "tablet", "tablets", "tab", "tabs", "tbl", "tabl", "pill", "pills", "tablett", "tabletter", "tabletten",
+    "tablet", "tablets", "tab", "tabs", "tbl", "tabl", "tablett", "tabletter", "tabletten",
     "depottablett", "depottabletter", "resoriblett", "resoribletter", "sugtablett", "sugtabletter",
     "brustablett", "brustabletter", "munsonderfallande tablett", "filmdragerad tablett",
     "filmdragerade tabletter", "kapsel", "kapslar", "kapseln", "depotkapsel", "depotkapslar", "capsule",
@@ -537,6 +537,8 @@ PATCH_COUNT_UNITS: frozenset[str] = frozenset({
     "transdermal patch", "system", "transdermal system",
 })
 COUNT_UNITS: frozenset[str] = ORAL_COUNT_UNITS | PATCH_COUNT_UNITS | frozenset({
+    # {pill}: the sandbox's unit for every dose, a fentanyl patch's too, so it names no form
+    "pill", "pills",
     "1", "st", "st.", "stk", "styck", "stycken", "dos", "doser", "dose", "doses", "each", "ea", "unit",
     "units", "piece", "pieces", "supp", "suppositorium", "suppository", "actuation", "actuat", "puff",
     "puffs", "spray", "sprays",

@@ -137,6 +137,7 @@ def test_oral_count_units_are_tablets_of_the_product(q):
 
 @pytest.mark.parametrize("q", [
     qty(1, code="{patch}"), qty(1, "plåster"), qty(1, "depotplåster"), qty(1, "st"),
+    qty(1, code="{pill}"),  # the CDS Hooks sandbox sends {pill} for every product, a patch too
     qty(1, "patch", code="733005001", system=SNOMED),
 ])
 def test_patch_count_units_are_patches_of_the_product(q):
