@@ -8,6 +8,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from fhir_mappings.medd import load_medd_table
+from fhir_mappings.products import load_products_table
 
 from . import auth
 from .config import Settings
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The clinical tables are configuration: parsed here, so that a malformed or missing one stops the
     # start-up (ValueError, OSError) instead of failing every hook call with a 500.
     load_medd_table()
+    load_products_table()
     strengths_table()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

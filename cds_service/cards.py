@@ -55,6 +55,13 @@ def base_facts(facts: PatientFacts) -> dict[str, Any]:
     }
     if total.unknown:
         out["meddUnknown"] = list(total.unknown)
+    # Doses given in tablets or patches are mg or µg/h by the product's strength: which strength, and
+    # where it came from (Medication, RxNorm, product text, products table), next to the MEDD it makes.
+    counted = {o.drug.display: {"display": o.drug.display, "strength": o.drug.strength, "unit": o.drug.strength_unit,
+                                "source": o.drug.strength_source}
+               for o in facts.regimen.opioids if o.daily_dose.counted and o.drug.strength is not None}
+    if counted:
+        out["countedStrengths"] = list(counted.values())
     if facts.data_gaps:
         out["dataGaps"] = list(facts.data_gaps)
     if facts.unidentified:

@@ -192,6 +192,33 @@ class StrengthRow:
     product_en: str
     source: str
     note: str
+    # The other active ingredients of the product the row gives (ingredient keys, sorted): ("naloxone",)
+    # for oxycodone/naloxone depot, ("paracetamol",) for paracetamol/codeine. Strengths are the opioid part.
+    combination: tuple[str, ...] = ()
+    # Codes of the product per strength, where the table knows them: RxNorm (verified against the CDC
+    # opioid CDS value sets) and NPL ids (a region's own). The suggested MedicationRequest carries the
+    # systems the draft came with (fhir_mappings.builders.medication_concept).
+    rxnorm: tuple[tuple[float, str], ...] = ()
+    npl: tuple[tuple[float, str], ...] = ()
+
+    def code_for(self, system: str, strength: float) -> str | None:
+        pairs = self.rxnorm if system == "rxnorm" else self.npl if system == "npl" else ()
+        return next((code for s, code in pairs if s == strength), None)
+
+
+def _codes(text: str | None, strengths: tuple[float, ...], what: str, ingredient: str) -> tuple[tuple[float, str], ...]:
+    """"10:1049502 15:1049543" → ((10.0, "1049502"), (15.0, "1049543")); each strength must be the row's."""
+    out = []
+    for pair in (text or "").split():
+        strength, sep, code = pair.partition(":")
+        try:
+            value = float(strength)
+        except ValueError:
+            value = None
+        if not sep or not code.strip() or value is None or value not in strengths:
+            raise ValueError(f"strengths table: {what} {pair!r} for {ingredient} is not 'strength:code' of one of its strengths")
+        out.append((value, code.strip()))
+    return tuple(out)
 
 
 def _parse_row(raw: dict[str, str]) -> StrengthRow:
@@ -218,17 +245,20 @@ def _parse_row(raw: dict[str, str]) -> StrengthRow:
         product_en=raw.get("product_en", "").strip() or raw["ingredient"].strip(),
         source=raw.get("source", "").strip(),
         note=raw.get("note", "").strip(),
+        combination=tuple(sorted(c.strip().lower() for c in (raw.get("combination") or "").split("/") if c.strip())),
+        rxnorm=_codes(raw.get("rxnorm"), strengths, "rxnorm", raw["ingredient"]),
+        npl=_codes(raw.get("npl"), strengths, "npl", raw["ingredient"]),
     )
 
 
 @lru_cache(maxsize=8)
-def _load_table(path: str) -> Mapping[tuple[str, Form], StrengthRow]:
+def _load_table(path: str) -> Mapping[tuple[str, Form, tuple[str, ...]], StrengthRow]:
     with open(path, newline="", encoding="utf-8") as fh:
-        rows = [_parse_row(r) for r in csv.DictReader(fh)]
-    return MappingProxyType({(r.ingredient, r.form): r for r in rows})
+        rows = [_parse_row(r) for r in csv.DictReader(line for line in fh if not line.lstrip().startswith("#"))]
+    return MappingProxyType({(r.ingredient, r.form, r.combination): r for r in rows})
 
 
-def strengths_table(path: str | os.PathLike | None = None) -> Mapping[tuple[str, Form], StrengthRow]:
+def strengths_table(path: str | os.PathLike | None = None) -> Mapping[tuple[str, Form, tuple[str, ...]], StrengthRow]:
     """The strengths table: ``path``, else ``$TRAPPA_STRENGTHS_TABLE``, else the bundled default.
 
     Parsed once per path, as the MEDD table is: the file is configuration, read when the service
@@ -240,21 +270,32 @@ def strengths_table(path: str | os.PathLike | None = None) -> Mapping[tuple[str,
     return _load_table(os.fspath(path or os.environ.get(STRENGTHS_TABLE_ENV) or DEFAULT_STRENGTHS_TABLE))
 
 
-def strengths_for(ingredient: str, form: Form, table: Mapping | None = None) -> StrengthRow | None:
+def strengths_for(ingredient: str, form: Form, table: Mapping | None = None,
+                  companions: tuple[str, ...] = ()) -> StrengthRow | None:
     """The row a taper of ``ingredient`` currently given as ``form`` uses, or None.
 
-    [RJL "Praktiska tips och trix"]: taper with a depot formulation of the opioid the patient uses.
-    Patches stay patches (the unit is µg/h). Any other form goes to the depot row; without one, to a
-    row of the same form, then to immediate release (the schedule then warns no-depot-formulation).
+    [RJL "Praktiska tips och trix"]: taper with a depot formulation of the opioid the patient uses —
+    so the product the patient has is kept where the table has it: the same combination first
+    (oxycodone/naloxone stays oxycodone/naloxone, ``companions`` = ("naloxone",)), then the plain
+    opioid, then any combination of it the table has (plain codeine → paracetamol/codeine); the caller
+    says on the card when the row's product differs from the patient's. Patches stay patches (the unit
+    is µg/h). Any other form goes to the depot row; without one, to a row of the same form, then to
+    immediate release (the schedule then warns no-depot-formulation).
     """
     table = strengths_table() if table is None else table
     key = (ingredient or "").strip().lower()
-    if form is Form.PATCH:
-        return table.get((key, Form.PATCH))
-    for candidate in (Form.DEPOT, form, Form.IMMEDIATE):
-        row = table.get((key, candidate))
-        if row is not None and candidate is not Form.PATCH:
-            return row
+    wanted = tuple(sorted(companions))
+    forms = (Form.PATCH,) if form is Form.PATCH else (Form.DEPOT, form, Form.IMMEDIATE)
+    combinations = [wanted] + ([()] if wanted else [])
+    for combination in combinations:
+        for candidate in forms:
+            row = table.get((key, candidate, combination))
+            if row is not None and (candidate is not Form.PATCH or form is Form.PATCH):
+                return row
+    for candidate in forms:  # any combination of the opioid the table has
+        for (ing, f, _), row in table.items():
+            if ing == key and f is candidate and (candidate is not Form.PATCH or form is Form.PATCH):
+                return row
     return None
 
 
@@ -306,6 +347,18 @@ class TaperSchedule:
     atc: str | None = None
     ingredient_sv: str | None = None
     product_en: str | None = None
+    combination: tuple[str, ...] = ()  # the row's other ingredients (oxycodone/naloxone: ("naloxone",))
+    row: "StrengthRow | None" = None  # the strengths row the steps are given in (its codes per strength)
+
+    def main_strength(self) -> float | None:
+        """The strength the first step uses most (the product a one-product order names), or None."""
+        if not self.steps:
+            return None
+        counts: dict[float, int] = {}
+        for administration in self.steps[0].units:
+            for strength, count in administration:
+                counts[strength] = counts.get(strength, 0) + count
+        return max(counts, key=lambda s: (counts[s], s)) if counts else None
 
     def as_extension(self) -> list[dict]:
         """``extension.trappa.taperSteps``: ``{start, days, dailyDose, unit, medd}`` per step."""
@@ -471,7 +524,7 @@ def _empty(ingredient, form, unit, pace, daily_dose, start, warnings, row=None, 
         change_interval_days=row.change_interval_days if row else None,
         strengths=row.strengths if row else (), display=display or (row.product_sv if row else None),
         atc=row.atc if row else None, ingredient_sv=row.ingredient_sv if row else None,
-        product_en=row.product_en if row else None,
+        product_en=row.product_en if row else None, combination=row.combination if row else (), row=row,
     )
 
 
@@ -507,6 +560,7 @@ def taper_schedule(
     strengths: tuple[float, ...] | None = None,
     administrations_per_day: int | None = None,
     display: str | None = None,
+    companions: tuple[str, ...] = (),
 ) -> TaperSchedule:
     """A dated taper from ``daily_dose`` (mg/day, or µg/h for patches) to zero.
 
@@ -521,6 +575,8 @@ def taper_schedule(
     stop), ``no-strengths-known`` / ``unit-mismatch`` when no usable strengths row exists (no steps),
     ``no-dose`` for a missing or non-positive dose (no steps), ``medd-unknown`` when a step's MEDD
     could not be computed (its ``medd`` is None, never 0).
+    ``companions``: the other ingredients of the patient's product (Drug.companions): the taper keeps
+    the combination where the strengths table has a row of it (:func:`strengths_for`).
     Never raises on odd input; a schedule without steps always carries a warning saying why.
     """
     ingredient_key = (ingredient or "").strip().lower()
@@ -544,14 +600,14 @@ def taper_schedule(
             ingredient_sv=ingredient_key, product_sv=display or ingredient_key,
             product_en=display or ingredient_key, source="caller", note="",
         )
-        base = strengths_for(ingredient_key, form)
+        base = strengths_for(ingredient_key, form, companions=companions)
         if base is not None and base.unit == unit:
             row = replace(row, change_interval_days=base.change_interval_days,
                           max_units_per_administration=base.max_units_per_administration, atc=base.atc,
                           ingredient_sv=base.ingredient_sv, product_sv=display or base.product_sv,
-                          product_en=base.product_en)
+                          product_en=base.product_en, combination=base.combination)
     else:
-        row = strengths_for(ingredient_key, form)
+        row = strengths_for(ingredient_key, form, companions=companions)
     if row is None:
         return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_NO_STRENGTHS],
                       display=display)
@@ -637,7 +693,7 @@ def taper_schedule(
         steps=tuple(steps), end=start + timedelta(days=t), total_days=t, warnings=tuple(warnings),
         start=start, administrations_per_day=n, change_interval_days=row.change_interval_days if is_patch else None,
         strengths=row.strengths, display=display or row.product_sv, atc=row.atc,
-        ingredient_sv=row.ingredient_sv, product_en=row.product_en,
+        ingredient_sv=row.ingredient_sv, product_en=row.product_en, combination=row.combination, row=row,
     )
 
 

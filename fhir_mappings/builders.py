@@ -22,9 +22,12 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from .names import ingredient_sv
+from .codes import rxnorm_table
 from .model import UG_PER_H
 from .systems import (
     ATC,
+    NPL,
+    RXNORM,
     CAREPLAN_TAPER_CODE,
     FLAG_RESTRICTION_CODE,
     LOINC,
@@ -243,15 +246,37 @@ def _dates(step: TaperStep, lang: str) -> str:
     return f"{step.start.isoformat()} – {step.end.isoformat()}, {step.days} {unit}"
 
 
-def medication_concept(schedule: TaperSchedule, lang: str = "sv") -> dict:
-    """The depot product as text, with its ATC code when the strengths table knows it."""
+def medication_concept(schedule: TaperSchedule, lang: str = "sv", systems: tuple[str, ...] = ()) -> dict:
+    """The depot product as text, with its codes where the strengths table knows them.
+
+    ``systems``: the code systems the draft came with ("rxnorm", "npl", "atc": ``Drug.code_systems``), in
+    its order; the product keeps them, then ATC (always, when known). RxNorm and NPL codes name one
+    strength: the one the first step uses most (``TaperSchedule.main_strength``) — the text names the
+    product generically, the dosage lines each tablet. The CDS Hooks sandbox takes the first coding of
+    a suggested MedicationRequest as its new draft's RxNorm code, so an RxNorm draft gets RxNorm first.
+    """
     concept: dict = {"text": _product(schedule, _lang(lang))}
-    if schedule.atc:
-        coding = {"system": ATC, "code": schedule.atc}
-        if schedule.atc.startswith("N02A") and not schedule.atc.startswith("N02AJ"):
-            # single-ingredient ATC: its name is the ingredient's, in the record's language
-            coding["display"] = ingredient_sv(schedule.ingredient) if _lang(lang) == "sv" else schedule.ingredient
-        concept["coding"] = [coding]
+    codings = []
+    row = schedule.row
+    strength = schedule.main_strength()
+    for system in dict.fromkeys((*systems, "atc")):
+        if system == "atc" and schedule.atc:
+            coding = {"system": ATC, "code": schedule.atc}
+            if schedule.atc.startswith("N02A") and not schedule.atc.startswith("N02AJ") and not schedule.combination:
+                # single-ingredient ATC: its name is the ingredient's, in the record's language
+                coding["display"] = ingredient_sv(schedule.ingredient) if _lang(lang) == "sv" else schedule.ingredient
+            codings.append(coding)
+        elif system in ("rxnorm", "npl") and row is not None and strength is not None:
+            code = row.code_for(system, strength)
+            if code is None:
+                continue
+            coding = {"system": RXNORM if system == "rxnorm" else NPL, "code": code}
+            entry = rxnorm_table().get(code) if system == "rxnorm" else None
+            if entry is not None:
+                coding["display"] = entry.display
+            codings.append(coding)
+    if codings:
+        concept["coding"] = codings
     return concept
 
 
@@ -472,8 +497,11 @@ def taper_medication_request(
     medication_codeable_concept: dict | None = None,
     lang: str = "sv",
     resource_id: str | None = None,
+    systems: tuple[str, ...] = (),
 ) -> dict:
     """The schedule as one stepped MedicationRequest (status draft, intent proposal).
+
+    ``systems``: the code systems of the draft it replaces (:func:`medication_concept`).
 
     One ``dosageInstruction`` per step (``sequence`` 1..n, ``timing.repeat.boundsPeriod``, frequency
     per day, ``doseAndRate``); see the module docstring for uneven splits and patches. Dispensing
@@ -496,7 +524,7 @@ def taper_medication_request(
         "resourceType": "MedicationRequest",
         "status": "draft",
         "intent": "proposal",
-        "medicationCodeableConcept": medication_codeable_concept or medication_concept(schedule, lang),
+        "medicationCodeableConcept": medication_codeable_concept or medication_concept(schedule, lang, systems),
         "subject": {"reference": patient_ref},
         "dosageInstruction": dosage,
         "dispenseRequest": {"dispenseInterval": {"value": interval, "unit": "dygn" if lang == "sv" else "days",

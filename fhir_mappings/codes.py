@@ -177,7 +177,8 @@ def is_atc_system(system: object) -> bool:
     if not isinstance(system, str):
         return False
     s = system.lower()
-    return "atc" in s or s.endswith("2.16.840.1.113883.6.73")
+    # WHO's URI and OID, and the Swedish OID Swedish records and RIV-TA contracts use (systems.ATC_SE).
+    return "atc" in s or s.endswith("2.16.840.1.113883.6.73") or s.endswith("1.2.752.129.2.2.3.1.1")
 
 
 def is_rxnorm_system(system: object) -> bool:
@@ -185,6 +186,11 @@ def is_rxnorm_system(system: object) -> bool:
         return False
     s = system.lower()
     return "rxnorm" in s or s.endswith("2.16.840.1.113883.6.88")
+
+
+def is_npl_system(system: object) -> bool:
+    """Läkemedelsverket's NPL-id (systems.NPL; the OID alone, or with a urn:oid: prefix)."""
+    return isinstance(system, str) and system.strip().lower().endswith("1.2.752.129.2.1.5.1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,6 +431,30 @@ class TextStrength:
     unit: str  # MG, UG_PER_H or MG_PER_ML
 
 
+#: "500/30 mg", "10/5 mg": the strengths of a combination with the unit written once, at the end.
+_SHORT_COMBINATION_RE = re.compile(
+    r"(?<![\w.,/])(\d+(?:[.,]\d+)?)\s*/\s*(\d+(?:[.,]\d+)?)\s*(mg|g|ug|mcg|mikrogram|mikrog)(?![a-z])"
+    r"(?!\s*(?:/|per)\s*(?:1\s*)?(?:h|hr|hour|timme|tim|ml|dos|dose)(?![a-z]))"
+)
+
+
+@text_cache(maxsize=4096)
+def text_strengths(normalized: str) -> tuple[TextStrength, ...]:
+    """Every strength stated in a (normalized) product text, in order: "10 mg", "5 mikrogram/timme",
+    "12 ug/h", "500 mg/30 mg", and the short combination form "500/30 mg" (two strengths)."""
+    out = []
+    taken: list[tuple[int, int]] = []
+    for m in _SHORT_COMBINATION_RE.finditer(normalized):
+        factor = _MASS_MG[m.group(3)]
+        out.append(TextStrength(m.start(1), float(m.group(1).replace(",", ".")) * factor, MG))
+        out.append(TextStrength(m.start(2), float(m.group(2).replace(",", ".")) * factor, MG))
+        taken.append(m.span())
+    for s in _text_strengths(normalized):
+        if not any(a <= s.start < b for a, b in taken):
+            out.append(s)
+    return tuple(sorted(out, key=lambda s: s.start))
+
+
 def _text_strengths(normalized: str) -> list[TextStrength]:
     out = []
     for m in _STRENGTH_RE.finditer(normalized):
@@ -448,7 +478,7 @@ def strength_from_text(normalized: str, ingredient: str | None) -> tuple[float, 
     "Oxikodon/Naloxon 10 mg/5 mg" pairs names and strengths in order when their counts agree.
     Anything else is ambiguous and stays unknown rather than guessed.
     """
-    strengths = _text_strengths(normalized)
+    strengths = text_strengths(normalized)
     if not strengths:
         return None
     if len(strengths) == 1:
@@ -489,20 +519,37 @@ RATE_TO_UG_H: dict[str, float] = {m + "/h": f * 1000.0 for m, f in MASS_TO_MG.it
 MASS_PER_DAY_TO_MG: dict[str, float] = {m + "/24h": f for m, f in MASS_TO_MG.items()}
 #: volume unit → ml
 VOLUME_TO_ML: dict[str, float] = {"ml": 1.0, "milliliter": 1.0, "millilitre": 1.0, "milliliters": 1.0}
-#: units of presentation: one tablet, capsule, patch, dose …
-COUNT_UNITS: frozenset[str] = frozenset({
-    "1", "tablet", "tablets", "tab", "tabs", "tbl", "tablett", "tabletter", "depottablett",
-    "depottabletter", "resoriblett", "resoribletter", "sugtablett", "sugtabletter", "brustablett",
-    "brustabletter", "munsonderfallande tablett", "st", "st.", "stk", "styck", "stycken", "dos",
-    "doser", "dose", "doses", "kapsel", "kapslar", "depotkapsel", "depotkapslar", "capsule",
-    "capsules", "cap", "caps", "patch", "patches", "plaster", "plastret", "depotplaster",
-    "transdermal patch", "system", "transdermal system", "film", "films", "each", "ea", "unit",
-    "units", "piece", "pieces", "lozenge", "supp", "suppositorium", "suppository", "actuation", "puff",
+#: Units of presentation: "n of the product" — the product's strength per unit makes them mg (tablets,
+#: capsules, doses …) or µg/h (patches). UCUM annotations arrive without their braces ({pill} → "pill",
+#: the CDS Hooks sandbox's unit for every dose; {tbl}, {tablet}, {capsule}, {patch}, {puff}, {dose} …);
+#: Swedish records write the word (st, tablett, kapsel, depotplåster, dos …, diacritics folded).
+#: Split by what they name, so that a unit naming another form than the product's is not counted
+#: (dosage.to_amount): "1 patch" of a tablet product is a contradiction, not a tablet.
+ORAL_COUNT_UNITS: frozenset[str] = frozenset({
+    "tablet", "tablets", "tab", "tabs", "tbl", "tabl", "tablett", "tabletter", "tabletten",
+    "depottablett", "depottabletter", "resoriblett", "resoribletter", "sugtablett", "sugtabletter",
+    "brustablett", "brustabletter", "munsonderfallande tablett", "filmdragerad tablett",
+    "filmdragerade tabletter", "kapsel", "kapslar", "kapseln", "depotkapsel", "depotkapslar", "capsule",
+    "capsules", "cap", "caps", "film", "films", "lozenge", "lozenges",
 })
-#: SNOMED CT unit codes seen in Quantity.code
+PATCH_COUNT_UNITS: frozenset[str] = frozenset({
+    "patch", "patches", "plaster", "plastret", "plastren", "depotplaster", "depotplastret", "depotplastren",
+    "transdermal patch", "system", "transdermal system",
+})
+COUNT_UNITS: frozenset[str] = ORAL_COUNT_UNITS | PATCH_COUNT_UNITS | frozenset({
+    # {pill}: the sandbox's unit for every dose, a fentanyl patch's too, so it names no form
+    "pill", "pills",
+    "1", "st", "st.", "stk", "styck", "stycken", "dos", "doser", "dose", "doses", "each", "ea", "unit",
+    "units", "piece", "pieces", "supp", "suppositorium", "suppository", "actuation", "actuat", "puff",
+    "puffs", "spray", "sprays",
+})
+#: SNOMED CT unit codes seen in Quantity.code: units of measure, and units of presentation (is-a
+#: 732935002 |Unit of presentation|), checked against published value sets (FHIR's SNOMED CT unit-of-
+#: presentation value set; HL7 Switzerland's UnitCode).
 _SNOMED_UNITS: dict[str, str] = {
     "258684004": "mg", "258685003": "ug", "258682000": "g", "258773002": "ml",
-    "732936001": "tablet", "732937005": "capsule",
+    "732936001": "tablet", "732937005": "capsule", "733005001": "patch", "732981002": "actuation",
+    "732995004": "film", "733019001": "suppository", "733000006": "lozenge",
 }
 #: orderable-drug-form codes (HL7 v3) used as units
 _V3_FORM_UNITS = {"tab": "tablet", "cap": "capsule", "patch": "patch", "tpatch": "patch"}

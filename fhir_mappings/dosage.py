@@ -196,6 +196,7 @@ class _Line:
     duration: float | None  # boundsDuration in days
     prn_part: float | None = None  # a free-text line of a fixed and an as-needed part: the as-needed one
     free_text: bool = False  # the amount was read from Dosage.text (dosage_text)
+    counted: bool = False  # dose in units of presentation × the drug's strength
 
 
 def parse_date(value: object) -> date | None:
@@ -256,8 +257,13 @@ def to_amount(q: object, drug: Drug, what: str = "dose") -> tuple[float | None, 
     if unit in codes.MASS_TO_MG:
         return value * codes.MASS_TO_MG[unit], _MASS
     if unit in codes.COUNT_UNITS:
+        # "n of the product": its strength per unit makes them mg, or µg/h for patches.
         if drug.strength is None:
             return None, "strength per unit unknown"
+        if (unit in codes.PATCH_COUNT_UNITS and drug.strength_unit != UG_PER_H) or (
+                unit in codes.ORAL_COUNT_UNITS and drug.strength_unit == UG_PER_H):
+            # "1 patch" of a tablet, "1 tablet" of a patch: a contradiction in the order, not a count
+            return None, f"unit '{unit}' does not match the product's form"
         if drug.strength_unit == UG_PER_H:
             return value * drug.strength, _RATE
         if drug.strength_unit == MG:
@@ -338,6 +344,7 @@ def _line(line: dict, drug: Drug) -> _Line:
         result.problem = "no dose in dosage"
         return result
     amount, kind = to_amount(q, drug)
+    result.counted = amount is not None and codes.unit_key(q) in codes.COUNT_UNITS
     if amount is None:
         if prn and cap is not None:  # PRN: the stated maximum is what counts, even if one dose is unreadable
             result.amount, result.unit = cap, MG
@@ -423,7 +430,8 @@ def _steps(resource: dict, drug: Drug) -> tuple[list[DoseStep], bool]:
             prn_part = round(sum(l.prn_part if l.prn_part is not None else (l.amount if l.prn else 0.0)
                                  for l in lines), 6) if mixed else None
             basis = "free-text" if any(l.free_text for l in lines) else "dosage"
-            dose = DailyDose(total, lines[0].unit, prn=prn, basis=basis, prn_part=prn_part)
+            dose = DailyDose(total, lines[0].unit, prn=prn, basis=basis, prn_part=prn_part,
+                             counted=any(l.counted for l in lines))
         else:
             dose = DailyDose(None, None, prn=prn, basis="unknown", problem=problem)
         starts = [l.start for l in lines if l.start]
@@ -461,4 +469,5 @@ def supply_dose(resource: dict, drug: Drug) -> DailyDose:
     amount, kind = to_amount(quantity, drug, "dispense quantity")
     if amount is None or kind != _MASS:
         return DailyDose(None, None, basis="unknown", problem=kind if amount is None else "supply unit not convertible")
-    return DailyDose(round(amount / days, 6), MG, basis="supply")
+    return DailyDose(round(amount / days, 6), MG, basis="supply",
+                     counted=codes.unit_key(quantity) in codes.COUNT_UNITS)

@@ -7,7 +7,16 @@ Evidence, strongest first [issue 3 "Identify the medication"]:
 2. **RxNorm** from ``data/rxnorm.csv`` (ingredient codes and the product codes a US-style sandbox
    sends). An RxNorm code we do not know says nothing: we fall through to the name.
 3. **Name** in the coding displays or text, Swedish and English, brands included — marked
-   ``IdentifiedBy.NAME`` (low confidence).
+   ``IdentifiedBy.NAME`` (low confidence): first the products table (:mod:`fhir_mappings.products`:
+   ingredients, form, strengths and ATC of Swedish brands, for a product coded only with an NPL id or
+   not at all), then the ingredient and brand names of :mod:`fhir_mappings.codes`.
+
+Strength per unit (what makes "1 tablett", "1 {pill}", "1 plåster" mg or µg/h, :mod:`fhir_mappings.dosage`),
+strongest first, and marked on the Drug (``strength_source``): a Medication's ``ingredient.strength``
+("medication"), the RxNorm table ("rxnorm"), the product text read with the products table's ingredient
+order ("Citodon 500 mg/30 mg": codeine 30 mg; "text"), the products table's only strength of a product
+whose text states none ("products-table"), the product text alone ("text"). A combination counts its
+opioid part only (clinical-rules §4); the other ingredients are kept as ``Drug.companions``.
 
 Methadone (clinical-rules §4, §8): ATC N07BC02 is opioid maintenance (LARO) — its patients are out
 of scope — *unless* the prescription itself clearly says pain (a pain diagnosis in ``reasonCode`` or
@@ -25,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from . import codes
+from . import codes, products
 from .codes import MG_PER_ML
 from .dosage import dosage_lines
 from .model import MG, UG_PER_H, Drug, DrugClass, Form, IdentifiedBy
@@ -321,6 +330,8 @@ def _identify_product(concept: dict | None, medication: dict | None, ref_display
 
     name_text = codes.normalize_text(" / ".join(product_texts + [t for ic in ingredient_concepts for t in _texts(ic)]))
     by_name = codes.classify_name(name_text) if name_text else None
+    product_text = codes.normalize_text(" / ".join(product_texts)) if product_texts else ""
+    listed = products.load_products_table().find(product_text) if product_text else None
 
     drug_class: DrugClass
     ingredient: str | None
@@ -328,6 +339,8 @@ def _identify_product(concept: dict | None, medication: dict | None, ref_display
         drug_class, ingredient, by = atc[0], atc[1], IdentifiedBy.ATC
     elif rx is not None:
         drug_class, ingredient, by = rx.drug_class, rx.ingredient, IdentifiedBy.RXNORM
+    elif listed is not None:  # a Swedish product by name (NPL id only, or text only): still a name
+        drug_class, ingredient, by = listed.drug_class, listed.ingredient, IdentifiedBy.NAME
     elif by_name is not None:
         drug_class, ingredient, by = by_name[0], by_name[1], IdentifiedBy.NAME
     else:
@@ -342,9 +355,11 @@ def _identify_product(concept: dict | None, medication: dict | None, ref_display
         elif by_name is not None and by_name[0] in (DrugClass.OPIOID, DrugClass.LARO):
             ingredient = by_name[1]
 
-    strength = _strength(ingredients, ingredient, rx, product_texts)
-    form = _product_form(medication, rx, product_texts)
-    atc_code = atc[2] if atc else (rx.atc if rx else None)
+    if listed is not None and listed.ingredient != ingredient:
+        listed = None  # the code says another drug than the name: the name's product is not this one
+    strength = _strength(ingredients, ingredient, rx, product_texts, listed)
+    form = _product_form(medication, rx, product_texts) or (listed.form if listed is not None else None)
+    atc_code = atc[2] if atc else (rx.atc if rx else (listed.atc if listed is not None else None))
     drug = Drug(
         drug_class=drug_class,
         display=display,
@@ -355,9 +370,49 @@ def _identify_product(concept: dict | None, medication: dict | None, ref_display
         strength=strength[0] if strength else None,
         strength_unit=strength[1] if strength else None,
         identified_by=by,
+        strength_source=strength[2] if strength else None,
+        companions=_companions(listed, atc_code, ingredient, name_text),
+        code_systems=_code_systems(_codings(concept)),
     )
     pain_check = drug_class is DrugClass.LARO and ingredient == "methadone"
-    return _Product(drug, form is not None, pain_check, strength)
+    return _Product(drug, form is not None, pain_check, strength[:2] if strength else None)
+
+
+def _code_systems(codings: list[dict]) -> tuple[str, ...]:
+    """"atc", "rxnorm", "npl" in the order the product's codings name them (each once)."""
+    out: list[str] = []
+    for c in codings:
+        system = c.get("system")
+        name = ("atc" if codes.is_atc_system(system) else "rxnorm" if codes.is_rxnorm_system(system)
+                else "npl" if codes.is_npl_system(system) else None)
+        if name is not None and name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+#: The other ingredients a combination's ATC code names (clinical-rules §9; the codes of
+#: fhir_mappings.codes' ATC rules).
+_ATC_COMPANIONS: dict[str, tuple[str, ...]] = {
+    "N02AA55": ("naloxone",), "N02AA56": ("naltrexone",), "N07BC51": ("naloxone",),
+    "N02AJ01": ("paracetamol",), "N02AJ02": ("acetylsalicylic acid",), "N02AJ06": ("paracetamol",),
+    "N02AJ07": ("acetylsalicylic acid",), "N02AJ08": ("ibuprofen",), "N02AJ13": ("paracetamol",),
+}
+
+
+def _companions(listed: "products.Product | None", atc: str | None, ingredient: str | None,
+                name_text: str) -> tuple[str, ...]:
+    """The other active ingredients of a combination: the products table's, the ATC code's, else those
+    the product text names beside the main one ("Oxikodon/Naloxon 10 mg/5 mg")."""
+    if listed is not None and listed.companions:
+        return listed.companions
+    if atc in _ATC_COMPANIONS:
+        return _ATC_COMPANIONS[atc]
+    if not name_text or ingredient is None:
+        return ()
+    partners = (DrugClass.OTHER, DrugClass.PARACETAMOL, DrugClass.NSAID)  # naloxone, paracetamol, ibuprofen …
+    named = dict.fromkeys(h.ingredient for h in codes.name_hits(name_text)
+                          if h.ingredient != ingredient and h.drug_class in partners)
+    return tuple(sorted(named))
 
 
 def _finish(product: _Product, resource: dict) -> Drug:
@@ -379,6 +434,9 @@ def _finish(product: _Product, resource: dict) -> Drug:
         strength=drug.strength,
         strength_unit=drug.strength_unit,
         identified_by=drug.identified_by,
+        strength_source=drug.strength_source,
+        companions=drug.companions,
+        code_systems=drug.code_systems,
     )
 
 
@@ -440,8 +498,10 @@ def parse_strength(ratio: object) -> tuple[float, str] | None:
 
 
 def _strength(ingredients: list[dict], ingredient: str | None, rx: codes.RxNormEntry | None,
-              texts: list[str]) -> tuple[float, str] | None:
-    """Strength of the identified ingredient: Medication.ingredient, then RxNorm table, then text."""
+              texts: list[str], listed: "products.Product | None" = None) -> tuple[float, str, str] | None:
+    """(strength, unit, source) of the identified ingredient: Medication.ingredient ("medication"),
+    then the RxNorm table ("rxnorm"), then the text read with the products table ("text", or
+    "products-table" for a product of one strength whose text states none), then the text alone."""
     parsed = []
     for item in ingredients:
         s = parse_strength(item.get("strength") or item.get("strengthRatio"))
@@ -449,15 +509,20 @@ def _strength(ingredients: list[dict], ingredient: str | None, rx: codes.RxNormE
             parsed.append((_ingredient_key(_ingredient_concept(item)), s))
     for key, s in parsed:
         if ingredient is not None and key == ingredient:
-            return s
+            return s[0], s[1], "medication"
     if len(parsed) == 1 and parsed[0][0] in (None, ingredient):
-        return parsed[0][1]
+        return parsed[0][1][0], parsed[0][1][1], "medication"
     if rx is not None and rx.strength is not None and rx.ingredient == ingredient:
-        return rx.strength, rx.strength_unit or MG
+        return rx.strength, rx.strength_unit or MG, "rxnorm"
+    if listed is not None:
+        s = listed.strength(*(codes.normalize_text(t) for t in texts))
+        if s is not None or len(listed.ingredients) > 1:
+            # A combination's one stated number ("Citodon 500 mg") may be either part: unknown, not a guess.
+            return s
     for text in texts:
         s = codes.strength_from_text(codes.normalize_text(text), ingredient)
         if s is not None:
-            return s
+            return s[0], s[1], "text"
     return None
 
 

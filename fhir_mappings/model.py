@@ -109,6 +109,18 @@ class Drug:
     strength: float | None = None  # per unit: mg per tablet, or µg/h per patch
     strength_unit: str | None = None  # MG or UG_PER_H
     identified_by: IdentifiedBy = IdentifiedBy.NONE
+    # Where ``strength`` came from (fhir_mappings.medication): "medication" (a Medication resource's
+    # ingredient.strength), "rxnorm" (the RxNorm table), "text" (the product text, read with the products
+    # table's ingredient order for combinations), "products-table" (the product has one strength only);
+    # None without a strength. A dose counted in tablets or patches is only as good as this.
+    strength_source: str | None = None
+    # The other active ingredients of a combination product (ingredient keys, e.g. ("naloxone",) for
+    # Targiniq, ("paracetamol",) for Citodon): not counted for MEDD, kept by the taper (clinical-rules §2,
+    # [RJL "Praktiska tips och trix"]: taper with a depot formulation of the opioid the patient uses).
+    companions: tuple[str, ...] = ()
+    # The code systems the product came with, in its order: "atc", "rxnorm", "npl" (a suggested order for
+    # the same patient keeps them, fhir_mappings.builders.medication_concept).
+    code_systems: tuple[str, ...] = ()
 
     @property
     def is_opioid(self) -> bool:
@@ -139,6 +151,9 @@ class DailyDose:
     # order ("1 x 2 and 1 extra as needed, at most 2 a day"). None: all of ``amount`` is PRN when
     # ``prn``, none of it otherwise.
     prn_part: float | None = None
+    # The dose was given in units of presentation (tablets, patches, {pill} …) and made mg or µg/h with
+    # the drug's strength (Drug.strength_source says where that came from).
+    counted: bool = False
 
     @property
     def known(self) -> bool:

@@ -20,6 +20,13 @@ INGREDIENT_SV: dict[str, str] = {
     "pethidine": "petidin",
     "methadone": "metadon",
     "ethylmorphine": "etylmorfin",
+    # the other parts of combination products (fhir_mappings.model.Drug.companions)
+    "naloxone": "naloxon",
+    "naltrexone": "naltrexon",
+    "paracetamol": "paracetamol",
+    "acetylsalicylic acid": "acetylsalicylsyra",
+    "ibuprofen": "ibuprofen",
+    "caffeine": "koffein",
 }
 
 

@@ -24,3 +24,9 @@ TRAPPA_REFERRAL = "urn:trappa:referral-target"  # "psychiatry" | "pain-clinic"
 
 CAREPLAN_TAPER_CODE = "opioid-taper"
 FLAG_RESTRICTION_CODE = "prescribing-restriction"
+
+# Swedish product and classification identifiers (Läkemedelsverket's NPL; the Swedish OID of ATC), as
+# Swedish records and RIV-TA contracts name them.
+NPL = "urn:oid:1.2.752.129.2.1.5.1"  # NPL-id: one product of one maker, form, strength
+NPL_PACK = "urn:oid:1.2.752.129.2.1.5.2"  # NPL-pack-id: one package of it
+ATC_SE = "urn:oid:1.2.752.129.2.2.3.1.1"  # ATC under the Swedish OID

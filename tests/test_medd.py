@@ -221,12 +221,21 @@ def test_fhir_to_medd(mr, expected):
 
 
 def test_ambiguous_combination_strength_is_not_guessed():
-    """Citodon "500 mg/30 mg" names neither ingredient next to its strength: unknown, not guessed."""
-    mr = med_request(concept("Citodon 500 mg/30 mg", atc="N02AJ06"), dosage(2, "st", freq=4))
+    """A combination the products table does not know, "500 mg/30 mg" naming neither ingredient next to its
+    strength: unknown, not guessed (Citodon, which the table knows, is in tests/test_products.py)."""
+    mr = med_request(concept("Kombinationstablett 500 mg/30 mg", atc="N02AJ06"), dosage(2, "st", freq=4))
     drug = identify_drug(mr)
     result = medd(drug, daily_dose(mr, drug, date(2024, 3, 1)))
     assert result.value is None
     assert result.problem == "daily dose unknown: strength per unit unknown"
+
+
+def test_a_known_combination_with_one_number_is_not_guessed():
+    """"Citodon 500 mg": the number may be the paracetamol; the products table knows two ingredients."""
+    mr = med_request(concept("Citodon 500 mg", atc="N02AJ06"), dosage(2, "st", freq=4))
+    drug = identify_drug(mr)
+    assert drug.strength is None
+    assert medd(drug, daily_dose(mr, drug, date(2024, 3, 1))).value is None
 
 
 def test_memo_for_record_orders_answers_like_medd_and_follows_a_swapped_table(tmp_path, monkeypatch):

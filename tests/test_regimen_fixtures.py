@@ -26,7 +26,7 @@ def _topic(card: dict) -> str:
 
 
 def test_there_are_regimen_patients():
-    assert len(CASES) >= 7
+    assert len(CASES) >= 11
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -77,6 +77,69 @@ def test_a_dosage_in_free_text_only_is_read_and_not_reported_as_free_text(servic
         cards = _call(service, name, lang)
         assert words not in json.dumps(cards, ensure_ascii=False), lang
         assert "medd-unknown" not in [_topic(c) for c in cards]
+
+
+def _medication_requests(card: dict) -> list[dict]:
+    return [a["resource"] for s in card.get("suggestions", []) for a in s["actions"]
+            if a["type"] == "create" and a["resource"]["resourceType"] == "MedicationRequest"]
+
+
+def test_the_sandbox_draft_gets_a_schedule_from_20_mg_and_no_medd_unknown(service):
+    """The CDS Hooks sandbox's own draft: RxNorm 1049502, 1 {pill} twice daily (frequency 2, period 1 d)."""
+    for lang in ("sv", "en"):
+        cards = _call(service, "regimen.sandbox-pill", lang)
+        assert "medd-unknown" not in [_topic(c) for c in cards]
+        (taper,) = [c for c in cards if _topic(c) == "taper-plan-missing"]
+        assert taper["extension"]["trappa"]["taperSteps"][0]["dailyDose"] == 20
+        assert ("20 mg/dygn" if lang == "sv" else "20 mg/day") in taper["detail"]
+        assert len(taper["suggestions"]) == 3  # the default pace, a faster and a slower one
+        assert sorted(taper["extension"]["trappa"]["alternativePaces"]) == ["fast", "slow"]
+        for request in _medication_requests(taper):
+            first = request["medicationCodeableConcept"]["coding"][0]  # what the sandbox keeps as its draft
+            assert (first["system"], first["code"]) == ("http://www.nlm.nih.gov/research/umls/rxnorm", "1049502")
+
+
+def test_the_targiniq_taper_keeps_oxycodone_naloxone(service):
+    cards = _call(service, "regimen.targiniq")
+    (taper,) = [c for c in cards if _topic(c) == "taper-plan-missing"]
+    requests = _medication_requests(taper)
+    assert len(requests) == 3
+    for request in requests:
+        product = request["medicationCodeableConcept"]
+        assert product["text"] == "Oxikodon/naloxon depottablett"
+        assert [c["code"] for c in product["coding"]] == ["N02AA55"]  # the draft's system, the combination's code
+    assert "Byte av beredning" not in taper["detail"]
+    assert taper["extension"]["trappa"]["taperSteps"][0]["medd"] == 40  # the oxycodone part: 20 mg × 2
+
+
+def test_a_product_coded_by_npl_id_only_is_named_as_identified_by_name(service):
+    cards = _call(service, "regimen.npl-only")
+    (unknown,) = [c for c in cards if _topic(c) == "medd-unknown"]
+    facts = unknown["extension"]["trappa"]
+    assert facts["lowConfidence"] == ["Dolcontin 30 mg depottablett"]
+    assert facts["lowConfidenceStrengths"] == [
+        {"display": "Dolcontin 30 mg depottablett", "strength": 30, "unit": "mg", "source": "text"}]
+    assert "identifierad enbart via namnet" in unknown["summary"]
+    assert "30 mg per enhet enligt produktnamnet" in unknown["detail"]
+
+
+def test_citodon_once_daily_beside_oxycodone_30_mg_is_over_60(service):
+    """Oxycodone 30 mg/dygn (60 MEDD) and Citodon one tablet a day: 30 mg codeine × 0.15 = 4.5 → 64.5 MEDD,
+    over the referral limit (the Citodon used to be 'styrka per enhet är okänd')."""
+    body = json.loads((REQUESTS / "regimen.citodon.json").read_text(encoding="utf-8"))
+    orders = [e["resource"] for e in body["prefetch"]["medicationRequests"]["entry"]]
+    orders += [e["resource"] for e in body["context"]["draftOrders"]["entry"]]
+    for order in orders:
+        if order["id"].startswith("es-cit"):
+            order["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = 1
+            order["dosageInstruction"][0]["text"] = "1 tablett dagligen"
+            if "dispenseRequest" in order:
+                order["dispenseRequest"]["quantity"]["value"] = 30
+    resp = service.post("/cds-services/trappa-order-sign", body)
+    assert resp.status_code == 200, resp.text[:300]
+    cards = resp.json()["cards"]
+    assert "referral-psychiatry" in [_topic(c) for c in cards]
+    assert {c["extension"]["trappa"]["meddMg"] for c in cards} == {64.5}
 
 
 ALL_REQUESTS = sorted(p for p in REQUESTS.glob("*.json") if not p.name.endswith(".expected.json"))

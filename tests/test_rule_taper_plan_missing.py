@@ -291,3 +291,77 @@ def test_a_dose_read_from_the_dosage_text_is_said():
     assert "Dosen är tolkad ur doseringstexten" in card.detail["sv"]
     (card,) = run(120)
     assert "tolkad ur doseringstexten" not in card.detail["sv"]
+
+
+# --- The product the patient has: combinations and forms kept, a switch said -------------------------
+
+def _with(order_, **drug_fields):
+    from dataclasses import replace
+
+    return replace(order_, drug=replace(order_.drug, **drug_fields))
+
+
+def _run_product(ingredient, amount, form, *, companions=(), display="x", code_systems=(), factor=OXY_FACTOR):
+    d = _with(draft(ingredient, amount, form=form, factor=factor), companions=companions, display=display,
+              code_systems=code_systems)
+    record = _with(order(ingredient, amount, form=form, factor=factor), companions=companions, display=display)
+    f = facts(drafts=[d], in_effect=[record], days=200)
+    (card,) = rule.findings(f, ctx(drafts=[d]))
+    return card
+
+
+def _requests(card):
+    return [a.resource for s in card.suggestions for a in s.actions
+            if a.type == "create" and a.resource["resourceType"] == "MedicationRequest"]
+
+
+def test_oxycodone_naloxone_is_tapered_as_oxycodone_naloxone():
+    card = _run_product("oxycodone", 20, Form.DEPOT, companions=("naloxone",), display="Targiniq 10 mg/5 mg",
+                        code_systems=("atc",))
+    assert card.facts["formulationSwitch"] is None
+    for request in _requests(card):
+        MedicationRequest.model_validate(request)
+        product = request["medicationCodeableConcept"]
+        assert product["text"] == "Oxikodon/naloxon depottablett"
+        assert product["coding"] == [{"system": "http://www.whocc.no/atc", "code": "N02AA55"}]
+    assert "Byte av beredning" not in card.detail["sv"]
+
+
+def test_plain_oxycodone_is_not_tapered_with_naloxone():
+    card = _run_product("oxycodone", 20, Form.DEPOT, display="OxyContin 10 mg")
+    for request in _requests(card):
+        assert request["medicationCodeableConcept"]["coding"][0]["code"] == "N02AA05"
+
+
+def test_immediate_release_to_depot_is_said_on_the_card():
+    """[RJL "Praktiska tips och trix"]: the taper is given in depot — a switch from OxyNorm capsules."""
+    card = _run_product("oxycodone", 20, Form.IMMEDIATE, display="OxyNorm 5 mg kapsel")
+    switch = card.facts["formulationSwitch"]
+    assert (switch["fromForm"], switch["toForm"], switch["leftOut"], switch["added"]) == ("immediate", "depot", [], [])
+    assert "**Byte av beredning:** schemat ges som Oxikodon depottablett i stället för OxyNorm 5 mg kapsel" in card.detail["sv"]
+    assert "direktverkande → depot" in card.detail["sv"]
+    assert "**Change of product:**" in card.detail["en"]
+
+
+def test_a_combination_the_table_lacks_is_switched_and_said():
+    """Acetylsalicylic acid/codeine (Treo comp) has no strengths row: paracetamol/codeine is used, and the card
+    says the acetylsalicylic acid is left out and paracetamol added (its 4 g ceiling holds the schedule)."""
+    card = _run_product("codeine", 60, Form.IMMEDIATE, companions=("acetylsalicylic acid",),
+                        display="Treo comp 500 mg/10 mg", factor=0.15)
+    switch = card.facts["formulationSwitch"]
+    assert (switch["leftOut"], switch["added"]) == (["acetylsalicylic acid"], ["paracetamol"])
+    assert "utan acetylsalicylsyra; med paracetamol" in card.detail["sv"]
+
+
+def test_an_rxnorm_draft_gets_rxnorm_first_for_the_tapered_product():
+    card = _run_product("oxycodone", 20, Form.DEPOT, code_systems=("rxnorm",))
+    for request in _requests(card):
+        codings = request["medicationCodeableConcept"]["coding"]
+        assert [c["system"] for c in codings] == ["http://www.nlm.nih.gov/research/umls/rxnorm", "http://www.whocc.no/atc"]
+        assert codings[0]["code"] == "1049502"  # 12 HR oxycodone 10 MG: the tablet of the first step (10 + 10 mg)
+
+
+def test_no_rxnorm_code_is_made_up_where_the_table_has_none():
+    card = _run_product("oxycodone", 20, Form.DEPOT, companions=("naloxone",), code_systems=("rxnorm", "atc"))
+    for request in _requests(card):
+        assert [c["code"] for c in request["medicationCodeableConcept"]["coding"]] == ["N02AA55"]

@@ -65,6 +65,9 @@ def test_workers_give_large_buffers_back_to_the_system(mode, kept_mib):
      "oxycodone,depot,20,grams,2,,,yes,N02AA05,oxikodon,Oxikodon depot,Oxycodone depot,test,\n",
      "unit 'grams'"),
     ("TRAPPA_MEDD_TABLE", "ingredient,form\noxycodone,depot\n", "missing columns"),
+    ("TRAPPA_PRODUCTS_TABLE",
+     "name,ingredients,strengths,unit,form,atc,source\nCitodon,paracetamol/codeine,500,mg,immediate,N02AJ06,test\n",
+     "needs 2 positive values"),
 ])
 def test_a_malformed_clinical_table_stops_the_start_up(tmp_path, variable, content, message):
     """A table is read when the service starts: a bad one stops the server with the reason in its log,

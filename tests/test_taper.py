@@ -369,7 +369,7 @@ def test_strengths_table_is_parsed_once_and_not_looked_at_again(tmp_path, monkey
     s = make("oxycodone", Form.DEPOT, 80, "mg", Exposure.LONG_TERM)
     assert [x.daily_dose for x in s.steps] == [80, 60, 40, 20]
     with pytest.raises(TypeError):
-        first[("morphine", Form.DEPOT)] = first[("oxycodone", Form.DEPOT)]  # shared by all calls: read-only
+        first[("morphine", Form.DEPOT, ())] = first[("oxycodone", Form.DEPOT, ())]  # shared by all calls: read-only
 
 
 def test_six_month_warning_iff_longer_than_183_days():
@@ -445,3 +445,39 @@ def test_property_schedules_keep_the_rules(row, dose, exposure):
     patch = form is Form.PATCH
     check_schedule(s, d0=dose, strengths=strengths, patch=patch, per_day=1 if patch else 2)
     assert ("longer-than-6-months" in s.warnings) == (s.total_days > 183)
+
+
+def test_strengths_for_keeps_the_combination_where_the_table_has_it():
+    from cds_service.taper import strengths_for
+
+    assert strengths_for("oxycodone", Form.DEPOT, companions=("naloxone",)).atc == "N02AA55"
+    assert strengths_for("oxycodone", Form.IMMEDIATE, companions=("naloxone",)).combination == ("naloxone",)
+    assert strengths_for("oxycodone", Form.DEPOT).atc == "N02AA05"
+    assert strengths_for("oxycodone", Form.DEPOT, companions=("paracetamol",)).atc == "N02AA05"  # no such row: plain
+    assert strengths_for("codeine", Form.IMMEDIATE).combination == ("paracetamol",)  # only a combination exists
+    assert strengths_for("codeine", Form.IMMEDIATE, companions=("paracetamol",)).max_units_per_administration == 2
+
+
+def test_oxycodone_naloxone_schedule_uses_its_own_strengths():
+    s = taper_schedule(ingredient="oxycodone", form=Form.DEPOT, daily_dose=60, unit="mg", exposure=Exposure.LONG_TERM,
+                       start=date(2026, 1, 5), companions=("naloxone",))
+    assert (s.atc, s.display, s.strengths, s.combination) == ("N02AA55", "Oxikodon/naloxon depottablett",
+                                                              (5.0, 10.0, 20.0, 40.0), ("naloxone",))
+    assert s.steps[0].daily_dose == 60 and s.steps[0].medd == 120  # the oxycodone part counts: × 2
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("rxnorm", "25:1049502", "is not 'strength:code'"),  # 25 mg is not one of the row's strengths
+    ("rxnorm", "10-1049502", "is not 'strength:code'"),
+    ("npl", "10:", "is not 'strength:code'"),
+])
+def test_a_malformed_code_column_stops_the_table(tmp_path, column, value, message):
+    from cds_service.taper import _load_table
+
+    header = REGION_TABLE_ONLY_OXY_20.splitlines()[0] + ",combination,rxnorm,npl\n"
+    row = "oxycodone,depot,10/20,mg,2,,,yes,N02AA05,oxikodon,Oxikodon depot,Oxycodone depot,test,,,"
+    row += (value + "," if column == "rxnorm" else "," + value) + "\n"
+    table = tmp_path / "codes.csv"
+    table.write_text(header + row, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        _load_table(str(table))

@@ -69,6 +69,26 @@ def _why(order: MedicationOrder, lang: str) -> str:
     return problem_text(problem, lang)
 
 
+_SOURCE_TEXT = {
+    "medication": ("läkemedlets styrka i journalen", "the Medication's strength in the record"),
+    "rxnorm": ("RxNorm-koden", "the RxNorm code"),
+    "text": ("produktnamnet", "the product name"),
+    "products-table": ("produkttabellen (produkten finns i en styrka)", "the products table (one strength only)"),
+}
+
+
+def strength_text(order: MedicationOrder, lang: str) -> str | None:
+    """"30 mg per enhet enligt produkttabellen": the strength a count of tablets was read with."""
+    drug = order.drug
+    if drug.strength is None or not order.daily_dose.counted:
+        return None
+    unit = "µg/h" if drug.strength_unit == "ug/h" else drug.strength_unit
+    source = _SOURCE_TEXT.get(drug.strength_source or "", ("", ""))[0 if lang == "sv" else 1]
+    where = (f" enligt {source}" if lang == "sv" else f" from {source}") if source else ""
+    return (f"{fmt_number(drug.strength, lang)} {unit} per enhet{where}" if lang == "sv"
+            else f"{fmt_number(drug.strength, lang)} {unit} per unit{where}")
+
+
 def _short(name: str) -> str:
     return name if len(name) <= _SUMMARY_NAME_MAX else name[: _SUMMARY_NAME_MAX - 1] + "…"
 
@@ -148,6 +168,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 + bullet(
                     f"{drug_name(o.drug, lang)}: "
                     + (fmt_medd(o.medd.value, lang) if o.medd.value is not None else _why(o, lang))
+                    + (f" ({strength_text(o, lang)})" if strength_text(o, lang) else "")
                     for o in low
                 )
             )
@@ -175,6 +196,9 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                     for o in unknown
                 ],
                 "lowConfidence": [o.drug.display for o in low],
+                "lowConfidenceStrengths": [
+                    {"display": o.drug.display, "strength": o.drug.strength, "unit": o.drug.strength_unit,
+                     "source": o.drug.strength_source} for o in low if o.drug.strength is not None],
                 "unidentified": list(unidentified),
                 "meddKnownPart": total.value,
                 "meddLowerBound": not total.complete,

@@ -143,6 +143,8 @@ _PROBLEM_SV: tuple[tuple[str, str], ...] = (
     (r"^(dose|maximum dose|dispense quantity) (value )?missing$", "dos saknas"),
     (r"^(dose|maximum dose|dispense quantity) has no unit$", "dosen saknar enhet"),
     (r"^unit '(?P<unit>[^']*)' not convertible.*", "enheten '{unit}' kan inte räknas om"),
+    (r"^unit '(?P<unit>[^']*)' does not match the product's form$",
+     "enheten '{unit}' passar inte läkemedlets beredningsform"),
 )
 
 

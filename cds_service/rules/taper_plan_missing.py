@@ -45,6 +45,7 @@ from fhir_mappings.model import UG_PER_H, DailyDose, Exposure, Form, MedicationO
 from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
 from .common import (
     bullets,
+    clip,
     current_daily_dose,
     drug_name,
     draft_opioids,
@@ -176,6 +177,7 @@ def _schedule(draft: MedicationOrder, dose: DailyDose, facts: PatientFacts, ctx:
         exposure=facts.episode.exposure,
         start=ctx.today,
         pace=pace,
+        companions=draft.drug.companions,  # oxycodone/naloxone stays oxycodone/naloxone [RJL "Praktiska tips och trix"]
     )
 
 
@@ -308,7 +310,8 @@ def _plan_suggestion(prop: TaperProposal, schedule, label, recommended, facts, c
     careplan = taper_careplan(schedule, patient_ref=patient, author_ref=ctx.user_ref, lang="sv")
     # The product is the schedule's (the depot formulation, generic by ATC), never the draft's coding:
     # a draft naming one strength ("10 mg") would be wrong for steps that need other strengths.
-    request = taper_medication_request(schedule, patient_ref=patient, requester_ref=ctx.user_ref, lang="sv")
+    request = taper_medication_request(schedule, patient_ref=patient, requester_ref=ctx.user_ref, lang="sv",
+                                       systems=prop.draft.drug.code_systems)
     actions = [
         Action("create", loc("Nedtrappningsplan (vårdplan)", "Taper plan (CarePlan)"), resource=careplan),
         Action(
@@ -531,6 +534,57 @@ def _read_from_text(facts: PatientFacts, prop: TaperProposal, lang: str) -> str 
     return f"**The dose was read from the dosage text** ({names}) – check it against the prescription."
 
 
+_FORM_TEXT = {
+    Form.DEPOT: ("depot", "extended release"), Form.IMMEDIATE: ("direktverkande", "immediate release"),
+    Form.PATCH: ("plåster", "patch"), Form.SUBLINGUAL: ("resoriblett", "sublingual"),
+    Form.INJECTION: ("injektion", "injection"),
+}
+
+
+def formulation_switch(prop: TaperProposal) -> dict[str, Any] | None:
+    """What the schedule gives that differs from the patient's product: another combination (an
+    ingredient left out or added) or another form; None when it keeps the product as it is.
+
+    [RJL "Praktiska tips och trix"]: taper with a depot formulation of the opioid the patient uses — a
+    switch to depot is the guideline's, a combination the strengths table lacks (paracetamol/codeine for
+    acetylsalicylic acid/codeine) is the table's; either is said on the card, never made silently.
+    """
+    schedule, drug = prop.schedule, prop.draft.drug
+    if schedule is None:
+        return None
+    had, gets = set(drug.companions), set(schedule.combination)
+    form_changes = drug.form not in (Form.UNKNOWN, schedule.form)
+    if had == gets and not form_changes:
+        return None
+    return {"from": drug.display, "fromForm": drug.form.value, "to": schedule.display or schedule.ingredient,
+            "toForm": schedule.form.value, "leftOut": sorted(had - gets), "added": sorted(gets - had)}
+
+
+def _switch_line(prop: TaperProposal, lang: str) -> str | None:
+    switch = formulation_switch(prop)
+    if switch is None:
+        return None
+    sv = lang == "sv"
+    schedule = prop.schedule
+    product = schedule.display if sv or not schedule.product_en else schedule.product_en
+    names = lambda keys: ", ".join(ingredient_name(k, lang) for k in keys)  # noqa: E731
+    what = []
+    if switch["leftOut"]:
+        what.append(f"utan {names(switch['leftOut'])}" if sv else f"without {names(switch['leftOut'])}")
+    if switch["added"]:
+        what.append(f"med {names(switch['added'])}" if sv else f"with {names(switch['added'])}")
+    if switch["fromForm"] != switch["toForm"] and switch["fromForm"] != Form.UNKNOWN.value:
+        a = _FORM_TEXT.get(prop.draft.drug.form, ("", ""))[0 if sv else 1]
+        b = _FORM_TEXT.get(schedule.form, ("", ""))[0 if sv else 1]
+        what.append(f"{a} → {b}" if a and b else "")
+    detail = "; ".join(w for w in what if w)
+    if sv:
+        return (f"**Byte av beredning:** schemat ges som {product} i stället för {clip(switch['from'], 80)}"
+                f"{' (' + detail + ')' if detail else ''} – förskriv det och informera patienten.")
+    return (f"**Change of product:** the schedule is given as {product} instead of {clip(switch['from'], 80)}"
+            f"{' (' + detail + ')' if detail else ''} – prescribe it and tell the patient.")
+
+
 def _valid_prescriptions_line(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | None:
     valid = valid_prescriptions(facts, prop.ingredient)
     if not valid:
@@ -613,6 +667,7 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
                 else "**Longer than half a year:** an overly drawn-out taper causes needless suffering – "
                 "consider a faster pace."
             )
+        lines.append(_switch_line(prop, lang))
         for code in schedule.warnings:
             if code in _SCHEDULE_NOTES:
                 lines.append(_SCHEDULE_NOTES[code][lang])
@@ -651,10 +706,22 @@ def _facts(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext) -> dict[s
             for o in facts.regimen.prn_opioids
         ],
         "validPrescriptionsEnded": [o.id for o in valid_prescriptions(facts, prop.ingredient)],
+        # The draft's strength per unit and where it came from, when its dose was counted in units
+        # (fhir_mappings.medication: Medication, RxNorm, text, products table).
+        "draftStrength": _strength_fact(prop.draft),
+        "formulationSwitch": formulation_switch(prop),
     }
     if schedule is not None and schedule.total_days is not None:
         out["longTaper"] = schedule.total_days > ctx.settings.long_taper_days
     return out
+
+
+def _strength_fact(order: MedicationOrder) -> dict[str, Any] | None:
+    drug = order.drug
+    if drug.strength is None:
+        return None
+    return {"strength": drug.strength, "unit": drug.strength_unit, "source": drug.strength_source,
+            "counted": order.daily_dose.counted}
 
 
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
