@@ -61,12 +61,12 @@ from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_left, bisect_right
 import os
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import Enum
 from functools import lru_cache
-from itertools import combinations_with_replacement
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
@@ -329,16 +329,33 @@ def _per_administration_amounts(strengths: tuple[int, ...], soft_max: int, max_u
     largest strengths). Up to ``soft_max`` units any amount; more units (up to ``max_units``) only for
     amounts too large for ``soft_max`` units of the largest strength (a high starting dose).
 
+    Worked out by units, not by enumerating combinations: ``sums[k]`` holds the amounts exactly ``k``
+    units make (each from ``sums[k − 1]`` plus one strength), so the work is ``max_units`` × (amounts
+    per layer) × strengths. (Enumerating every combination grew as units^strengths: a 10 000 mg/day
+    typo took over half a minute.) An amount's combination is the one
+    ``combinations_with_replacement`` over the strengths in descending order met first: the fewest
+    units, then the lexicographically largest — built by taking, unit by unit, the largest strength whose
+    remainder the remaining units can still make.
+
     Depends on the strengths table alone, so it is worked out once per row and unit limits (cached,
     read-only), not at every schedule: a hook call proposes up to three."""
+    desc = tuple(sorted(set(strengths), reverse=True))
+    top = soft_max * desc[0]
+    sums: list[set[int]] = [{0}]
     best: dict[int, tuple[int, ...]] = {0: ()}
-    desc = tuple(sorted(strengths, reverse=True))
     for k in range(1, max_units + 1):
-        for combo in combinations_with_replacement(desc, k):
-            amount = sum(combo)
-            if k > soft_max and amount <= soft_max * desc[0]:
+        layer = {a + s for a in sums[-1] for s in desc}
+        sums.append(layer)
+        for amount in layer:
+            if amount in best or (k > soft_max and amount <= top):
                 continue
-            best.setdefault(amount, combo)
+            combo = []
+            rest = amount
+            for left in range(k - 1, -1, -1):
+                unit = next(s for s in desc if rest - s in sums[left])
+                combo.append(unit)
+                rest -= unit
+            best[amount] = tuple(combo)
     return MappingProxyType(best)
 
 
@@ -359,6 +376,7 @@ class _Givable:
         self.sorted_amounts = sorted(self.amounts)
         self._split_cache: dict[int, tuple[int, ...] | None] = {}
         self._start_combos: dict[int, tuple[int, ...]] = {}
+        self._part_cache: dict[tuple[int, int, int], tuple[int, ...] | None] = {}
 
     def admit_start(self, daily: int, wider: _Givable) -> bool:
         """Admit the starting dose alone with ``wider``'s unit limits (e.g. 137 µg/h = 100 + 25 + 12
@@ -376,21 +394,33 @@ class _Givable:
         return self.amounts[amount] if amount in self.amounts else self._start_combos[amount]
 
     def _best_split(self, total: int, parts: int, at_least: int) -> tuple[int, ...] | None:
-        """Ascending ``parts`` amounts ≥ ``at_least`` summing to ``total``, the most even one."""
+        """Ascending ``parts`` amounts ≥ ``at_least`` summing to ``total``, the most even one — or None
+        when even the most even one spreads more than the smallest strength (:meth:`split` refuses it).
+
+        Only first amounts within one smallest strength below the mean are tried: with a smaller first
+        (and least) amount the largest, at least the mean, is more than a smallest strength above it.
+        And remembered per (total, parts, at_least), which is all the answer depends on. So the work is
+        (amounts in that window)^(parts − 1) at most, whatever the dose (trying every amount, it grew as
+        amounts^(parts − 1), and the amounts grow with the dose)."""
         if parts == 1:
             return (total,) if total in self.amounts and total >= at_least else None
+        key = (total, parts, at_least)
+        if key in self._part_cache:
+            return self._part_cache[key]
         best: tuple[int, ...] | None = None
-        for a in self.sorted_amounts:
-            if a < at_least:
-                continue
+        amounts = self.sorted_amounts
+        lowest = max(at_least, -((parts * self.smallest - total) // parts))  # ⌈mean − smallest⌉
+        for i in range(bisect_left(amounts, lowest), len(amounts)):
+            a = amounts[i]
             if a * parts > total:
                 break
             rest = self._best_split(total - a, parts - 1, a)
-            if rest is None:
+            if rest is None or rest[-1] - a > self.smallest:
                 continue
             cand = (a, *rest)
             if best is None or self._key(cand) < self._key(best):
                 best = cand
+        self._part_cache[key] = best
         return best
 
     def _key(self, split: tuple[int, ...]) -> tuple[int, int]:
@@ -420,16 +450,31 @@ class _Givable:
 
         A dose within 5 % below another givable dose that needs fewer units is left out: it adds a
         tablet or patch and nothing else (two "12" fentanyl patches are 25 µg/h, like one "25").
+
+        Only sums whose amounts lie within one smallest strength of the least of them are formed: any
+        other sum cannot be split evenly (:meth:`split` refuses it), and forming every sum of ``n``
+        amounts was amounts² work for two administrations a day, the amounts growing with the dose.
         """
-        sums = {0}
-        for _ in range(self.n):
-            sums = {s + a for s in sums for a in self.sorted_amounts if s + a <= limit}
+        amounts = self.sorted_amounts
+        sums: set[int] = set()
+        for i, least in enumerate(amounts):
+            if least * self.n > limit:
+                break
+            window = amounts[i:bisect_right(amounts, least + self.smallest)]
+            partial = {least}
+            for _ in range(self.n - 1):
+                partial = {s + a for s in partial for a in window if s + a <= limit}
+            sums |= partial
         if start is not None and self.split(start) is not None:
             sums.add(start)
-        doses = sorted((d for d in sums if d > 0 and self.split(d) is not None), reverse=True)
-        return [d for d in doses
-                if not any(d < e <= d * (1 + MIN_CUT_OF_CURRENT) and self.unit_count(e) < self.unit_count(d)
-                           for e in doses)]
+        doses = sorted(d for d in sums if d > 0 and self.split(d) is not None)
+        units = [self.unit_count(d) for d in doses]
+        kept = []
+        for i, d in enumerate(doses):
+            end = bisect_right(doses, d * (1 + MIN_CUT_OF_CURRENT), i + 1)  # the doses in (d, d + 5 %]
+            if end == i + 1 or min(units[i + 1:end]) >= units[i]:
+                kept.append(d)
+        return kept[::-1]
 
 
 @lru_cache(maxsize=256)
