@@ -56,6 +56,24 @@ buprenorphine); step lengths are multiples of the change interval.
 
 Ending: steps hold only non-zero doses; ``TaperSchedule.end`` is the first day at zero dose (the day
 after the last step's inclusive ``end``).
+
+Implausible doses
+-----------------
+A daily dose above the row's ``max_daily_dose`` is not computed: the schedule has no steps and the
+warning ``dose-implausible`` (the card asks to check the prescription). Nor is one that would need
+more than :data:`MAX_UNITS_PER_ADMINISTRATION` units of the largest strength per administration (the
+bound that holds for a region's table without ceilings). Such a dose is a typo — 1000 tablets, mg
+written for µg — not a taper to plan. The default ceilings (docs/design-notes.md): 3 000 mg MEDD for
+drugs limited only by their opioid effect; 5 × the label's maximum daily dose where something else
+limits it (tramadol, tapentadol, paracetamol in codeine tablets, buprenorphine); ketobemidone, with
+its one 5 mg tablet, the units bound (300 mg).
+
+The search is bounded by construction, whatever the dose: at most 20 units per administration (plus
+the few extra a widened start may use), 6 administrations a day and 12 strengths (the table is checked
+when it is read), and within those the amounts of one administration are built unit by unit and the
+sums and splits of a day only from amounts within one smallest strength of each other (an uneven
+split is refused anyway). The work of one schedule is then a function of the strengths row alone;
+tests/test_taper_bounds.py counts it.
 """
 from __future__ import annotations
 
@@ -82,6 +100,12 @@ SIX_MONTHS_DAYS = 183
 MAX_TABLETS_PER_ADMINISTRATION = 4  # more tablets per dose is impractical and error-prone
 MAX_PATCHES = 2  # two patches worn at once at most: more is hard to handle and to check
 MIN_CUT_OF_CURRENT = 0.05  # a step cuts at least 5 % of the current dose (see module docstring)
+# Bounds on the search for givable doses, so that its work never grows with the dose (see
+# "Implausible doses" in the module docstring). A dose needing more units than this per administration
+# (of the largest strength) is reported as implausible, not computed.
+MAX_UNITS_PER_ADMINISTRATION = 20
+MAX_ADMINISTRATIONS_PER_DAY = 6  # every 4 hours; the table's rows use 1–4
+MAX_STRENGTHS = 12  # strengths of one product line
 
 # Warning codes carried in TaperSchedule.warnings (builders and cards translate them).
 W_LONG = "longer-than-6-months"
@@ -93,6 +117,8 @@ W_UNIT_MISMATCH = "unit-mismatch"
 W_ACUTE = "acute-stop-possible"
 W_NO_DOSE = "no-dose"
 W_MEDD_UNKNOWN = "medd-unknown"  # some step's MEDD could not be computed (TaperStep.medd is None)
+W_IMPLAUSIBLE = "dose-implausible"  # above the row's max_daily_dose, or beyond the units bound: no steps
+W_ADMINISTRATIONS = "administrations-unsupported"  # more than MAX_ADMINISTRATIONS_PER_DAY a day: no steps
 
 _SCALE = 1000  # doses are computed in integer thousandths, so 0.2 + 0.4 is exactly 0.6
 _EPS = 1e-6
@@ -192,6 +218,7 @@ class StrengthRow:
     product_en: str
     source: str
     note: str
+    max_daily_dose: float | None = None  # a larger daily dose is implausible (a typo): no schedule
 
 
 def _parse_row(raw: dict[str, str]) -> StrengthRow:
@@ -201,14 +228,26 @@ def _parse_row(raw: dict[str, str]) -> StrengthRow:
     unit = raw["unit"].strip()
     if unit not in (MG, UG_PER_H):
         raise ValueError(f"strengths table: unit {unit!r} is neither {MG!r} nor {UG_PER_H!r}")
+    if len(strengths) > MAX_STRENGTHS:
+        raise ValueError(f"strengths table: more than {MAX_STRENGTHS} strengths for {raw['ingredient']}")
     interval = (raw.get("change_interval_days") or "").strip()
     max_units = (raw.get("max_units_per_administration") or "").strip()
+    if max_units and not 1 <= int(max_units) <= MAX_UNITS_PER_ADMINISTRATION:
+        raise ValueError(f"strengths table: max_units_per_administration {max_units} for {raw['ingredient']} "
+                         f"is not 1–{MAX_UNITS_PER_ADMINISTRATION}")
+    per_day = int(raw["administrations_per_day"])
+    if not 1 <= per_day <= MAX_ADMINISTRATIONS_PER_DAY:
+        raise ValueError(f"strengths table: administrations_per_day {per_day} for {raw['ingredient']} "
+                         f"is not 1–{MAX_ADMINISTRATIONS_PER_DAY}")
+    ceiling = (raw.get("max_daily_dose") or "").strip()
+    if ceiling and not (math.isfinite(float(ceiling)) and float(ceiling) > 0):
+        raise ValueError(f"strengths table: bad max_daily_dose {ceiling!r} for {raw['ingredient']}")
     return StrengthRow(
         ingredient=raw["ingredient"].strip().lower(),
         form=Form(raw["form"].strip()),
         strengths=strengths,
         unit=unit,
-        administrations_per_day=int(raw["administrations_per_day"]),
+        administrations_per_day=per_day,
         change_interval_days=int(interval) if interval else None,
         max_units_per_administration=int(max_units) if max_units else None,
         depot=raw["depot"].strip().lower() in ("yes", "true", "1"),
@@ -218,6 +257,7 @@ def _parse_row(raw: dict[str, str]) -> StrengthRow:
         product_en=raw.get("product_en", "").strip() or raw["ingredient"].strip(),
         source=raw.get("source", "").strip(),
         note=raw.get("note", "").strip(),
+        max_daily_dose=float(ceiling) if ceiling else None,
     )
 
 
@@ -331,8 +371,9 @@ def _per_administration_amounts(strengths: tuple[int, ...], soft_max: int, max_u
 
     Worked out by units, not by enumerating combinations: ``sums[k]`` holds the amounts exactly ``k``
     units make (each from ``sums[k − 1]`` plus one strength), so the work is ``max_units`` × (amounts
-    per layer) × strengths. (Enumerating every combination grew as units^strengths: a 10 000 mg/day
-    typo took over half a minute.) An amount's combination is the one
+    per layer) × strengths — and ``max_units`` is at most :data:`MAX_UNITS_PER_ADMINISTRATION` (plus the
+    few extra units of a widened start), whatever the dose. (Enumerating every combination grew as
+    units^strengths: a 10 000 mg/day typo took over half a minute.) An amount's combination is the one
     ``combinations_with_replacement`` over the strengths in descending order met first: the fewest
     units, then the lexicographically largest — built by taking, unit by unit, the largest strength whose
     remainder the remaining units can still make.
@@ -564,8 +605,11 @@ def taper_schedule(
     an immediate-release product exists, ``start-dose-rounded-down`` when ``daily_dose`` itself is not
     givable, ``dose-below-smallest-strength`` when not even the smallest strength fits (no steps:
     stop), ``no-strengths-known`` / ``unit-mismatch`` when no usable strengths row exists (no steps),
-    ``no-dose`` for a missing or non-positive dose (no steps), ``medd-unknown`` when a step's MEDD
-    could not be computed (its ``medd`` is None, never 0).
+    ``no-dose`` for a missing or non-positive dose (no steps), ``dose-implausible`` for a dose above the
+    row's ``max_daily_dose`` or beyond the units bound (no steps, nothing searched; module docstring,
+    "Implausible doses"), ``administrations-unsupported`` for more than
+    :data:`MAX_ADMINISTRATIONS_PER_DAY` administrations a day (no steps), ``medd-unknown`` when a step's
+    MEDD could not be computed (its ``medd`` is None, never 0).
     Never raises on odd input; a schedule without steps always carries a warning saying why.
     """
     ingredient_key = (ingredient or "").strip().lower()
@@ -577,7 +621,7 @@ def taper_schedule(
 
     row: StrengthRow | None
     usable = tuple(sorted({float(x) for x in strengths or () if x is not None and math.isfinite(x) and x > 0}))
-    if strengths is not None and not usable:
+    if (strengths is not None and not usable) or len(usable) > MAX_STRENGTHS:
         return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_NO_STRENGTHS],
                       display=display)
     if usable:
@@ -594,7 +638,7 @@ def taper_schedule(
             row = replace(row, change_interval_days=base.change_interval_days,
                           max_units_per_administration=base.max_units_per_administration, atc=base.atc,
                           ingredient_sv=base.ingredient_sv, product_sv=display or base.product_sv,
-                          product_en=base.product_en)
+                          product_en=base.product_en, max_daily_dose=base.max_daily_dose)
     else:
         row = strengths_for(ingredient_key, form)
     if row is None:
@@ -610,9 +654,20 @@ def taper_schedule(
 
     n = administrations_per_day or row.administrations_per_day
     n = max(1, n)
+    if n > MAX_ADMINISTRATIONS_PER_DAY:
+        return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_ADMINISTRATIONS],
+                      row, display)
     is_patch = row.form is Form.PATCH
-    strengths_m = tuple(_to_m(s) for s in row.strengths)
+    strengths_m = tuple(m for m in map(_to_m, row.strengths) if m > 0)  # a strength below 0.0005 is none
+    if not strengths_m:
+        return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_NO_STRENGTHS],
+                      row, display)
     d0 = _to_m(daily_dose)
+    if ((row.max_daily_dose is not None and daily_dose > row.max_daily_dose)
+            or d0 > n * MAX_UNITS_PER_ADMINISTRATION * max(strengths_m)):
+        # A typo, not a dose (1000 tablets, mg for µg): say so instead of computing (see module docstring).
+        return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_IMPLAUSIBLE],
+                      row, display)
     if row.max_units_per_administration:
         soft_max = max_units = row.max_units_per_administration  # hard ceiling from the table
     else:
