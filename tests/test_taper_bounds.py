@@ -13,10 +13,12 @@ lost for good on a larger typo. Now 1 500 mg takes about 76 000 lines and any do
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
 from datetime import date
 from itertools import combinations_with_replacement
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +33,7 @@ from cds_service.taper import (
 from fhir_mappings.model import Exposure, Form
 
 START = date(2025, 3, 3)
+REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 
 # The most lines of taper.py one cold schedule may execute, whatever the dose. Measured: the heaviest
 # default-table schedule (morphine just below its 3 000 mg ceiling, not givable as it is, so the start
@@ -232,3 +235,61 @@ def test_the_search_space_is_bounded_by_the_units_bound():
         step = math.gcd(*strengths)
         assert len(amounts) <= most * max(strengths) // step + 1
         assert max(amounts) == most * max(strengths)
+
+
+# ---------------------------------------------------------------------------------------------
+# through the rules: the card says the dose is implausible
+
+
+def _co_sedatives_with_dose(tablets: float, frequency: float | None = None) -> dict:
+    """The co-sedatives patient with the oxycodone 10 mg tablets per dose (and doses a day) changed,
+    in the draft and the record alike (the taper starts from the record's dose)."""
+    body = json.loads((REQUESTS / "co-sedatives.json").read_text(encoding="utf-8"))
+    orders = [body["context"]["draftOrders"]["entry"][0]["resource"]]
+    orders += [e["resource"] for e in body["prefetch"]["medicationRequests"]["entry"] if "oxy" in e["resource"]["id"]]
+    for order in orders:
+        dosage = order["dosageInstruction"][0]
+        dosage["doseAndRate"][0]["doseQuantity"]["value"] = tablets
+        if frequency is not None:
+            dosage["timing"]["repeat"]["frequency"] = frequency
+    return body
+
+
+def _evaluate(body, lang="sv"):
+    from cds_service.config import Settings
+    from cds_service.evaluate import evaluate_request
+    from cds_service.services import SERVICES
+
+    service = next(s for s in SERVICES.values() if s.hook == body["hook"])
+    settings = Settings(allow_clock_override=True, auth_required=False)
+    with LineCounter() as counter:
+        result = evaluate_request(service, body, settings, None, lang)
+    return result, counter.lines
+
+
+def _taper_card(result):
+    return next(c for c in result.response["cards"] if c["source"]["topic"]["code"] == "taper-plan-missing")
+
+
+@pytest.mark.parametrize("tablets, frequency, daily_text", [
+    (1000, None, "20000 mg/dygn"),
+    (10**9, None, "20000000000 mg/dygn"),
+    (1, 10**6, "10000000 mg/dygn"),  # a million doses a day
+])
+def test_the_taper_card_says_the_dose_is_implausible(tablets, frequency, daily_text):
+    result, lines = _evaluate(_co_sedatives_with_dose(tablets, frequency))
+    assert lines <= WORK_BOUND
+    card = _taper_card(result)
+    assert f"Dygnsdosen {daily_text} är orimligt hög – kontrollera ordinationen." in card["detail"]
+    assert not card.get("suggestions")  # no plan to create from a dose nobody takes
+    assert card["extension"]["trappa"]["taperSteps"] is None
+    english = _taper_card(_evaluate(_co_sedatives_with_dose(tablets, frequency), "en")[0])
+    assert "is implausibly high – check the prescription." in english["detail"]
+
+
+def test_a_plausible_high_dose_still_gets_its_schedule():
+    """50 tablets of 10 mg twice a day (1 000 mg/day): high, possible, and given a schedule."""
+    card = _taper_card(_evaluate(_co_sedatives_with_dose(50))[0])
+    steps = card["extension"]["trappa"]["taperSteps"]
+    assert steps and steps[0]["dailyDose"] == 1000.0
+    assert "orimligt" not in card["detail"]
