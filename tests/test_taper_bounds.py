@@ -293,3 +293,89 @@ def test_a_plausible_high_dose_still_gets_its_schedule():
     steps = card["extension"]["trappa"]["taperSteps"]
     assert steps and steps[0]["dailyDose"] == 1000.0
     assert "orimligt" not in card["detail"]
+
+
+# ---------------------------------------------------------------------------------------------
+# over HTTP: the real server answers, and goes on answering
+
+
+@pytest.fixture(scope="module")
+def one_worker():
+    """The production server with a single worker: were an evaluation stuck, nothing else would be
+    answered, so "a normal call afterwards is answered" shows the worker is free again."""
+    from tests.support.service import ServiceProcess
+
+    with ServiceProcess(workers=1) as proc:
+        yield proc
+
+
+def _hook_path(body):
+    return f"/cds-services/trappa-{body['hook']}"
+
+
+def _normal_call_is_answered(server):
+    body = json.loads((REQUESTS / "co-sedatives.json").read_text(encoding="utf-8"))
+    expected = json.loads((REQUESTS / "co-sedatives.expected.json").read_text(encoding="utf-8"))["topics"]
+    resp = server.post(_hook_path(body), body, timeout=10)
+    assert resp.status_code == 200, resp.text[:500]
+    assert sorted(c["source"]["topic"]["code"] for c in resp.json()["cards"]) == sorted(expected)
+
+
+@pytest.mark.parametrize("tablets", [1000, 10_000, 10**6, 10**9])
+def test_an_absurd_dose_over_http_is_answered_and_the_worker_stays_free(one_worker, tablets):
+    body = _co_sedatives_with_dose(tablets)
+    resp = one_worker.post(_hook_path(body), body, timeout=10)  # before the bound: never answered
+    assert resp.status_code == 200, resp.text[:500]
+    card = next(c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "taper-plan-missing")
+    assert "är orimligt hög – kontrollera ordinationen" in card["detail"]
+    _normal_call_is_answered(one_worker)
+
+
+def test_the_highest_plausible_dose_over_http_gets_its_schedule(one_worker):
+    """75 tablets of 10 mg twice a day: 1 500 mg/day, oxycodone's ceiling — the heaviest schedule."""
+    body = _co_sedatives_with_dose(75)
+    resp = one_worker.post(_hook_path(body), body, timeout=10)
+    assert resp.status_code == 200, resp.text[:500]
+    card = next(c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "taper-plan-missing")
+    assert card["extension"]["trappa"]["taperSteps"][0]["dailyDose"] == 1500.0
+
+
+def _record_with_dose(n: int, tablets: float) -> bytes:
+    """A generated record of ``n`` MedicationRequests whose current oxycodone and draft are ``tablets``
+    tablets of 10 mg twice a day: the benchmark's record of 1 000 orders (bench/corpus.py), its past
+    orders repeated under new ids up to ``n`` (generating 100 000 afresh takes ten seconds)."""
+    import orjson
+
+    from bench.corpus import build_record, hook_request
+
+    record = build_record(1000)
+    for order in [record.draft, *(r for r in record.resources if "-oxy-" in r.get("id", ""))]:
+        order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = tablets
+    orders = [r for r in record.resources if r["resourceType"] == "MedicationRequest"]
+    past = [r for r in orders if "-oxy-" not in r["id"]]
+    extra = [{**past[i % len(past)], "id": f"{record.patient_id}-copy-{i}"} for i in range(n - len(orders))]
+    record.resources.extend(extra)
+    return orjson.dumps(hook_request(record))
+
+
+def test_the_largest_record_the_body_limit_admits_with_an_absurd_dose_is_answered(one_worker):
+    """18 000 MedicationRequests (about 19 MiB, just under the 20 MiB limit), the current one 10^6
+    tablets twice a day. A record of 100 000 orders does not get this far (below)."""
+    body = _record_with_dose(18_000, 10**6)
+    assert 15 * 1024 * 1024 < len(body) < 20 * 1024 * 1024
+    resp = one_worker.post("/cds-services/trappa-order-sign", body, timeout=60)
+    assert resp.status_code == 200, resp.text[:500]
+    card = next(c for c in resp.json()["cards"] if c["source"]["topic"]["code"] == "taper-plan-missing")
+    assert "är orimligt hög – kontrollera ordinationen" in card["detail"]
+    _normal_call_is_answered(one_worker)
+
+
+def test_a_record_of_100_000_orders_is_refused_by_the_body_limit_not_evaluated(one_worker):
+    """100 000 MedicationRequests are about 110 MiB: 413 (body limit), answered before the body is
+    evaluated, and the worker serves the next call."""
+    body = _record_with_dose(100_000, 1)
+    assert len(body) > 20 * 1024 * 1024
+    resp = one_worker.post("/cds-services/trappa-order-sign", body, timeout=60)
+    assert resp.status_code == 413
+    assert resp.json()["resourceType"] == "OperationOutcome"
+    _normal_call_is_answered(one_worker)
