@@ -56,17 +56,35 @@ buprenorphine); step lengths are multiples of the change interval.
 
 Ending: steps hold only non-zero doses; ``TaperSchedule.end`` is the first day at zero dose (the day
 after the last step's inclusive ``end``).
+
+Implausible doses
+-----------------
+A daily dose above the row's ``max_daily_dose`` is not computed: the schedule has no steps and the
+warning ``dose-implausible`` (the card asks to check the prescription). Nor is one that would need
+more than :data:`MAX_UNITS_PER_ADMINISTRATION` units of the largest strength per administration (the
+bound that holds for a region's table without ceilings). Such a dose is a typo — 1000 tablets, mg
+written for µg — not a taper to plan. The default ceilings (docs/design-notes.md): 3 000 mg MEDD for
+drugs limited only by their opioid effect; 5 × the label's maximum daily dose where something else
+limits it (tramadol, tapentadol, paracetamol in codeine tablets, buprenorphine); ketobemidone, with
+its one 5 mg tablet, the units bound (300 mg).
+
+The search is bounded by construction, whatever the dose: at most 20 units per administration (plus
+the few extra a widened start may use), 6 administrations a day and 12 strengths (the table is checked
+when it is read), and within those the amounts of one administration are built unit by unit and the
+sums and splits of a day only from amounts within one smallest strength of each other (an uneven
+split is refused anyway). The work of one schedule is then a function of the strengths row alone;
+tests/test_taper_bounds.py counts it.
 """
 from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_left, bisect_right
 import os
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import Enum
 from functools import lru_cache
-from itertools import combinations_with_replacement
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
@@ -82,6 +100,12 @@ SIX_MONTHS_DAYS = 183
 MAX_TABLETS_PER_ADMINISTRATION = 4  # more tablets per dose is impractical and error-prone
 MAX_PATCHES = 2  # two patches worn at once at most: more is hard to handle and to check
 MIN_CUT_OF_CURRENT = 0.05  # a step cuts at least 5 % of the current dose (see module docstring)
+# Bounds on the search for givable doses, so that its work never grows with the dose (see
+# "Implausible doses" in the module docstring). A dose needing more units than this per administration
+# (of the largest strength) is reported as implausible, not computed.
+MAX_UNITS_PER_ADMINISTRATION = 20
+MAX_ADMINISTRATIONS_PER_DAY = 6  # every 4 hours; the table's rows use 1–4
+MAX_STRENGTHS = 12  # strengths of one product line
 
 # Warning codes carried in TaperSchedule.warnings (builders and cards translate them).
 W_LONG = "longer-than-6-months"
@@ -93,6 +117,8 @@ W_UNIT_MISMATCH = "unit-mismatch"
 W_ACUTE = "acute-stop-possible"
 W_NO_DOSE = "no-dose"
 W_MEDD_UNKNOWN = "medd-unknown"  # some step's MEDD could not be computed (TaperStep.medd is None)
+W_IMPLAUSIBLE = "dose-implausible"  # above the row's max_daily_dose, or beyond the units bound: no steps
+W_ADMINISTRATIONS = "administrations-unsupported"  # more than MAX_ADMINISTRATIONS_PER_DAY a day: no steps
 
 _SCALE = 1000  # doses are computed in integer thousandths, so 0.2 + 0.4 is exactly 0.6
 _EPS = 1e-6
@@ -192,6 +218,7 @@ class StrengthRow:
     product_en: str
     source: str
     note: str
+    max_daily_dose: float | None = None  # a larger daily dose is implausible (a typo): no schedule
     # The other active ingredients of the product the row gives (ingredient keys, sorted): ("naloxone",)
     # for oxycodone/naloxone depot, ("paracetamol",) for paracetamol/codeine. Strengths are the opioid part.
     combination: tuple[str, ...] = ()
@@ -228,14 +255,26 @@ def _parse_row(raw: dict[str, str]) -> StrengthRow:
     unit = raw["unit"].strip()
     if unit not in (MG, UG_PER_H):
         raise ValueError(f"strengths table: unit {unit!r} is neither {MG!r} nor {UG_PER_H!r}")
+    if len(strengths) > MAX_STRENGTHS:
+        raise ValueError(f"strengths table: more than {MAX_STRENGTHS} strengths for {raw['ingredient']}")
     interval = (raw.get("change_interval_days") or "").strip()
     max_units = (raw.get("max_units_per_administration") or "").strip()
+    if max_units and not 1 <= int(max_units) <= MAX_UNITS_PER_ADMINISTRATION:
+        raise ValueError(f"strengths table: max_units_per_administration {max_units} for {raw['ingredient']} "
+                         f"is not 1–{MAX_UNITS_PER_ADMINISTRATION}")
+    per_day = int(raw["administrations_per_day"])
+    if not 1 <= per_day <= MAX_ADMINISTRATIONS_PER_DAY:
+        raise ValueError(f"strengths table: administrations_per_day {per_day} for {raw['ingredient']} "
+                         f"is not 1–{MAX_ADMINISTRATIONS_PER_DAY}")
+    ceiling = (raw.get("max_daily_dose") or "").strip()
+    if ceiling and not (math.isfinite(float(ceiling)) and float(ceiling) > 0):
+        raise ValueError(f"strengths table: bad max_daily_dose {ceiling!r} for {raw['ingredient']}")
     return StrengthRow(
         ingredient=raw["ingredient"].strip().lower(),
         form=Form(raw["form"].strip()),
         strengths=strengths,
         unit=unit,
-        administrations_per_day=int(raw["administrations_per_day"]),
+        administrations_per_day=per_day,
         change_interval_days=int(interval) if interval else None,
         max_units_per_administration=int(max_units) if max_units else None,
         depot=raw["depot"].strip().lower() in ("yes", "true", "1"),
@@ -248,6 +287,7 @@ def _parse_row(raw: dict[str, str]) -> StrengthRow:
         combination=tuple(sorted(c.strip().lower() for c in (raw.get("combination") or "").split("/") if c.strip())),
         rxnorm=_codes(raw.get("rxnorm"), strengths, "rxnorm", raw["ingredient"]),
         npl=_codes(raw.get("npl"), strengths, "npl", raw["ingredient"]),
+        max_daily_dose=float(ceiling) if ceiling else None,
     )
 
 
@@ -382,16 +422,34 @@ def _per_administration_amounts(strengths: tuple[int, ...], soft_max: int, max_u
     largest strengths). Up to ``soft_max`` units any amount; more units (up to ``max_units``) only for
     amounts too large for ``soft_max`` units of the largest strength (a high starting dose).
 
+    Worked out by units, not by enumerating combinations: ``sums[k]`` holds the amounts exactly ``k``
+    units make (each from ``sums[k − 1]`` plus one strength), so the work is ``max_units`` × (amounts
+    per layer) × strengths — and ``max_units`` is at most :data:`MAX_UNITS_PER_ADMINISTRATION` (plus the
+    few extra units of a widened start), whatever the dose. (Enumerating every combination grew as
+    units^strengths: a 10 000 mg/day typo took over half a minute.) An amount's combination is the one
+    ``combinations_with_replacement`` over the strengths in descending order met first: the fewest
+    units, then the lexicographically largest — built by taking, unit by unit, the largest strength whose
+    remainder the remaining units can still make.
+
     Depends on the strengths table alone, so it is worked out once per row and unit limits (cached,
     read-only), not at every schedule: a hook call proposes up to three."""
+    desc = tuple(sorted(set(strengths), reverse=True))
+    top = soft_max * desc[0]
+    sums: list[set[int]] = [{0}]
     best: dict[int, tuple[int, ...]] = {0: ()}
-    desc = tuple(sorted(strengths, reverse=True))
     for k in range(1, max_units + 1):
-        for combo in combinations_with_replacement(desc, k):
-            amount = sum(combo)
-            if k > soft_max and amount <= soft_max * desc[0]:
+        layer = {a + s for a in sums[-1] for s in desc}
+        sums.append(layer)
+        for amount in layer:
+            if amount in best or (k > soft_max and amount <= top):
                 continue
-            best.setdefault(amount, combo)
+            combo = []
+            rest = amount
+            for left in range(k - 1, -1, -1):
+                unit = next(s for s in desc if rest - s in sums[left])
+                combo.append(unit)
+                rest -= unit
+            best[amount] = tuple(combo)
     return MappingProxyType(best)
 
 
@@ -412,6 +470,7 @@ class _Givable:
         self.sorted_amounts = sorted(self.amounts)
         self._split_cache: dict[int, tuple[int, ...] | None] = {}
         self._start_combos: dict[int, tuple[int, ...]] = {}
+        self._part_cache: dict[tuple[int, int, int], tuple[int, ...] | None] = {}
 
     def admit_start(self, daily: int, wider: _Givable) -> bool:
         """Admit the starting dose alone with ``wider``'s unit limits (e.g. 137 µg/h = 100 + 25 + 12
@@ -429,21 +488,33 @@ class _Givable:
         return self.amounts[amount] if amount in self.amounts else self._start_combos[amount]
 
     def _best_split(self, total: int, parts: int, at_least: int) -> tuple[int, ...] | None:
-        """Ascending ``parts`` amounts ≥ ``at_least`` summing to ``total``, the most even one."""
+        """Ascending ``parts`` amounts ≥ ``at_least`` summing to ``total``, the most even one — or None
+        when even the most even one spreads more than the smallest strength (:meth:`split` refuses it).
+
+        Only first amounts within one smallest strength below the mean are tried: with a smaller first
+        (and least) amount the largest, at least the mean, is more than a smallest strength above it.
+        And remembered per (total, parts, at_least), which is all the answer depends on. So the work is
+        (amounts in that window)^(parts − 1) at most, whatever the dose (trying every amount, it grew as
+        amounts^(parts − 1), and the amounts grow with the dose)."""
         if parts == 1:
             return (total,) if total in self.amounts and total >= at_least else None
+        key = (total, parts, at_least)
+        if key in self._part_cache:
+            return self._part_cache[key]
         best: tuple[int, ...] | None = None
-        for a in self.sorted_amounts:
-            if a < at_least:
-                continue
+        amounts = self.sorted_amounts
+        lowest = max(at_least, -((parts * self.smallest - total) // parts))  # ⌈mean − smallest⌉
+        for i in range(bisect_left(amounts, lowest), len(amounts)):
+            a = amounts[i]
             if a * parts > total:
                 break
             rest = self._best_split(total - a, parts - 1, a)
-            if rest is None:
+            if rest is None or rest[-1] - a > self.smallest:
                 continue
             cand = (a, *rest)
             if best is None or self._key(cand) < self._key(best):
                 best = cand
+        self._part_cache[key] = best
         return best
 
     def _key(self, split: tuple[int, ...]) -> tuple[int, int]:
@@ -473,16 +544,31 @@ class _Givable:
 
         A dose within 5 % below another givable dose that needs fewer units is left out: it adds a
         tablet or patch and nothing else (two "12" fentanyl patches are 25 µg/h, like one "25").
+
+        Only sums whose amounts lie within one smallest strength of the least of them are formed: any
+        other sum cannot be split evenly (:meth:`split` refuses it), and forming every sum of ``n``
+        amounts was amounts² work for two administrations a day, the amounts growing with the dose.
         """
-        sums = {0}
-        for _ in range(self.n):
-            sums = {s + a for s in sums for a in self.sorted_amounts if s + a <= limit}
+        amounts = self.sorted_amounts
+        sums: set[int] = set()
+        for i, least in enumerate(amounts):
+            if least * self.n > limit:
+                break
+            window = amounts[i:bisect_right(amounts, least + self.smallest)]
+            partial = {least}
+            for _ in range(self.n - 1):
+                partial = {s + a for s in partial for a in window if s + a <= limit}
+            sums |= partial
         if start is not None and self.split(start) is not None:
             sums.add(start)
-        doses = sorted((d for d in sums if d > 0 and self.split(d) is not None), reverse=True)
-        return [d for d in doses
-                if not any(d < e <= d * (1 + MIN_CUT_OF_CURRENT) and self.unit_count(e) < self.unit_count(d)
-                           for e in doses)]
+        doses = sorted(d for d in sums if d > 0 and self.split(d) is not None)
+        units = [self.unit_count(d) for d in doses]
+        kept = []
+        for i, d in enumerate(doses):
+            end = bisect_right(doses, d * (1 + MIN_CUT_OF_CURRENT), i + 1)  # the doses in (d, d + 5 %]
+            if end == i + 1 or min(units[i + 1:end]) >= units[i]:
+                kept.append(d)
+        return kept[::-1]
 
 
 @lru_cache(maxsize=256)
@@ -573,8 +659,11 @@ def taper_schedule(
     an immediate-release product exists, ``start-dose-rounded-down`` when ``daily_dose`` itself is not
     givable, ``dose-below-smallest-strength`` when not even the smallest strength fits (no steps:
     stop), ``no-strengths-known`` / ``unit-mismatch`` when no usable strengths row exists (no steps),
-    ``no-dose`` for a missing or non-positive dose (no steps), ``medd-unknown`` when a step's MEDD
-    could not be computed (its ``medd`` is None, never 0).
+    ``no-dose`` for a missing or non-positive dose (no steps), ``dose-implausible`` for a dose above the
+    row's ``max_daily_dose`` or beyond the units bound (no steps, nothing searched; module docstring,
+    "Implausible doses"), ``administrations-unsupported`` for more than
+    :data:`MAX_ADMINISTRATIONS_PER_DAY` administrations a day (no steps), ``medd-unknown`` when a step's
+    MEDD could not be computed (its ``medd`` is None, never 0).
     ``companions``: the other ingredients of the patient's product (Drug.companions): the taper keeps
     the combination where the strengths table has a row of it (:func:`strengths_for`).
     Never raises on odd input; a schedule without steps always carries a warning saying why.
@@ -588,7 +677,7 @@ def taper_schedule(
 
     row: StrengthRow | None
     usable = tuple(sorted({float(x) for x in strengths or () if x is not None and math.isfinite(x) and x > 0}))
-    if strengths is not None and not usable:
+    if (strengths is not None and not usable) or len(usable) > MAX_STRENGTHS:
         return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_NO_STRENGTHS],
                       display=display)
     if usable:
@@ -605,7 +694,8 @@ def taper_schedule(
             row = replace(row, change_interval_days=base.change_interval_days,
                           max_units_per_administration=base.max_units_per_administration, atc=base.atc,
                           ingredient_sv=base.ingredient_sv, product_sv=display or base.product_sv,
-                          product_en=base.product_en, combination=base.combination)
+                          product_en=base.product_en, combination=base.combination,
+                          max_daily_dose=base.max_daily_dose)
     else:
         row = strengths_for(ingredient_key, form, companions=companions)
     if row is None:
@@ -621,9 +711,20 @@ def taper_schedule(
 
     n = administrations_per_day or row.administrations_per_day
     n = max(1, n)
+    if n > MAX_ADMINISTRATIONS_PER_DAY:
+        return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_ADMINISTRATIONS],
+                      row, display)
     is_patch = row.form is Form.PATCH
-    strengths_m = tuple(_to_m(s) for s in row.strengths)
+    strengths_m = tuple(m for m in map(_to_m, row.strengths) if m > 0)  # a strength below 0.0005 is none
+    if not strengths_m:
+        return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_NO_STRENGTHS],
+                      row, display)
     d0 = _to_m(daily_dose)
+    if ((row.max_daily_dose is not None and daily_dose > row.max_daily_dose)
+            or d0 > n * MAX_UNITS_PER_ADMINISTRATION * max(strengths_m)):
+        # A typo, not a dose (1000 tablets, mg for µg): say so instead of computing (see module docstring).
+        return _empty(ingredient_key, form, unit, chosen, daily_dose, start, [*warnings, W_IMPLAUSIBLE],
+                      row, display)
     if row.max_units_per_administration:
         soft_max = max_units = row.max_units_per_administration  # hard ceiling from the table
     else:

@@ -280,6 +280,11 @@ _NO_STEPS_TEXT = {
         "Dosens enhet passar inte styrketabellen – gör schemat manuellt.",
         "The dose unit does not match the strengths table – make the schedule by hand.",
     ),
+    # {dose} is the starting dose (cds_service/taper.py "Implausible doses": above the drug's ceiling).
+    "dose-implausible": loc(
+        "Dygnsdosen {dose} är orimligt hög – kontrollera ordinationen. Inget schema har beräknats.",
+        "The daily dose {dose} is implausibly high – check the prescription. No schedule was computed.",
+    ),
 }
 
 # Schedule warnings worth a line on the card (the long-taper one is decided with ClinicalSettings).
@@ -619,6 +624,8 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
     schedule = prop.schedule
     if schedule is None:
         reason = _NO_STEPS_TEXT.get(prop.problem or "", _NO_STEPS_TEXT["no-strengths-known"])[lang]
+        if prop.problem == "dose-implausible":
+            reason = reason.format(dose=fmt_daily_dose(prop.dose.amount, prop.dose.unit, lang))
         lead = (
             f"**Gör en nedtrappningsplan för {name}.** {why_plan} {reason}"
             if sv
