@@ -21,6 +21,9 @@ from typing import Iterable
 
 from .model import UG_PER_H, DailyDose, Drug, DrugClass, Form, Medd, MedicationOrder, TotalMedd
 
+# One order's MEDD above this is implausible (clinical-rules §4; the taper's ceilings rest on the same
+# 3 000 mg, 50 × the 60 MEDD referral limit: cds_service/data/depot_strengths.csv, docs/design-notes.md).
+MAX_PLAUSIBLE_MEDD = 3000.0
 DEFAULT_TABLE = Path(__file__).resolve().parent / "data" / "medd_factors.csv"
 ENV_TABLE = "TRAPPA_MEDD_TABLE"
 _COLUMNS = ("ingredient", "atc", "form", "unit", "factor", "min_daily", "max_daily", "source")
@@ -219,4 +222,10 @@ def _opioid_medd(table: MeddTable, drug: Drug, dose: DailyDose) -> Medd:
     row = _band(unit_rows, dose.amount)
     if row is None:
         return Medd(None, problem=f"daily dose {dose.amount:g} {dose.unit} outside the conversion bands for {ingredient}")
-    return Medd(round(dose.amount * row.factor, 1), factor=row.factor, source=row.source)
+    value = round(dose.amount * row.factor, 1)
+    if value > MAX_PLAUSIBLE_MEDD:
+        # A typo, not a dose (10 000 tablets): counting it would put an absurd number on every card and
+        # decide the referral on it. Unknown, with the reason, like any dose we cannot trust.
+        return Medd(None, factor=row.factor, source=row.source,
+                    problem=f"daily dose {dose.amount:g} {dose.unit} implausibly high for {ingredient}")
+    return Medd(value, factor=row.factor, source=row.source)

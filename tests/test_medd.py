@@ -248,3 +248,13 @@ def test_memo_for_record_orders_answers_like_medd_and_follows_a_swapped_table(tm
     monkeypatch.setenv("TRAPPA_MEDD_TABLE", str(table))
     assert medd_memo(drug, dose).value == 30  # same objects, other table: not the remembered answer
     assert medd_memo(Drug(DrugClass.LARO, "Metadon", "methadone"), mg(60)).problem == "not an opioid analgesic (laro)"
+
+
+def test_an_implausible_daily_dose_has_no_medd_but_its_reason():
+    # 1 500 mg oxycodone a day is 3 000 MEDD, the ceiling; 1 501 mg is a typo (clinical-rules §4)
+    oxy = opioid("oxycodone", form=Form.DEPOT)
+    assert medd(oxy, DailyDose(1500.0, MG)).value == 3000.0
+    high = medd(oxy, DailyDose(20000.0, MG))
+    assert high.value is None and "implausibly high" in high.problem
+    from cds_service.rules.referral_common import problem_text
+    assert problem_text(high.problem) == "dygnsdosen 20000 mg är orimligt hög – kontrollera ordinationen"

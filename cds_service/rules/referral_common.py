@@ -125,6 +125,8 @@ _PROBLEM_SV: tuple[tuple[str, str], ...] = (
     (r"^form unknown: .*", "beredningsformen är okänd och omräkningsfaktorn beror på den"),
     (r"^dose in .* does not match the factor unit.*", "dosens enhet passar inte omräkningsfaktorn"),
     (r"^daily dose .* outside the conversion bands.*", "dygnsdosen ligger utanför omräkningstabellens intervall"),
+    (r"^daily dose (?P<dose>\S+) (?P<unit>\S+) implausibly high for .*$",
+     "dygnsdosen {dose} {unit} är orimligt hög – kontrollera ordinationen"),
     (r"^dosage unreadable$", "doseringen kunde inte läsas"),
     (r"^no dosage instructions$", "doseringsanvisning saknas"),
     (r"^dosage in free text only$", "dosering endast i fritext"),
