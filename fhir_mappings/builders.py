@@ -18,6 +18,7 @@ Shape decisions
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -196,6 +197,44 @@ def _product(schedule: TaperSchedule, lang: str) -> str:
     if lang == "en" and schedule.product_en:
         return schedule.product_en
     return schedule.display or _ingredient_name(schedule, lang)
+
+
+def _listed(words, lang: str) -> str:
+    """"morgon, lunch och kväll" / "morning, noon and evening"."""
+    words = list(words)
+    if len(words) < 2:
+        return "".join(words)
+    return ", ".join(words[:-1]) + (" och " if lang == "sv" else " and ") + words[-1]
+
+
+_NOUNS = (  # the unit a product is given in, found in its name: (word in the name, sv one/many, en one/many)
+    ("depottablett", ("depottablett", "depottabletter"), ("prolonged-release tablet", "prolonged-release tablets")),
+    ("resoriblett", ("resoriblett", "resoribletter"), ("sublingual tablet", "sublingual tablets")),
+    ("kapsel", ("kapsel", "kapslar"), ("capsule", "capsules")),
+    ("tablett", ("tablett", "tabletter"), ("tablet", "tablets")),
+)
+_STRENGTH_IN_NAME = re.compile(r"\d+(?:[.,]\d+)?\s*(?:mg|mikrogram|µg)", re.IGNORECASE)
+
+
+def _units_named(units: tuple[tuple[float, int], ...], schedule: TaperSchedule, unit: str, lang: str) -> str:
+    """((10.0, 2),) → "2 depottabletter Oxikodon 10 mg"; a name that holds its own strengths keeps them
+    ("1 tablett Paracetamol/kodein 500 mg/30 mg"). Without a product name: as :func:`_units_text`."""
+    name = schedule.display or ""
+    found = next((n for n in _NOUNS if n[0] in name.lower()), None)
+    if not name or found is None:
+        return _units_text(units, unit, False, lang)
+    bare = " ".join(w for w in name.split() if w.lower() != found[0]).strip()
+    nouns = found[1] if lang == "sv" else found[2]
+    parts = []
+    for strength, count in units:
+        if _STRENGTH_IN_NAME.search(bare):
+            label = bare
+        elif "naloxone" in schedule.combination:  # oxycodone/naloxone: naloxone is half (Targiniq 10 mg/5 mg)
+            label = f"{bare} {_num(strength, lang)} mg/{_num(strength / 2, lang)} mg"
+        else:
+            label = f"{bare} {_num(strength, lang)} {_unit_text(unit, lang)}"
+        parts.append(f"{count} {nouns[count != 1]} {label}")
+    return " + ".join(parts)
 
 
 def _units_text(units: tuple[tuple[float, int], ...], unit: str, patch: bool, lang: str) -> str:
@@ -474,15 +513,17 @@ def _dosage_lines(schedule: TaperSchedule, step: TaperStep, lang: str) -> list[d
         repeat = {**bounds, "frequency": len(slots), "period": 1, "periodUnit": "d"}
         if when_codes:
             repeat["when"] = [when_codes[s] for s in slots]
-        units = _units_text(step.units[slots[0]], step.unit, False, lang)
-        joiner = " och " if lang == "sv" else " and "
-        at = joiner.join(names[s] for s in slots) if names and n > 1 else ""
-        per_dose = (" per dos" if lang == "sv" else " per dose") if len(slots) > 1 else ""
+        units = _units_named(step.units[slots[0]], schedule, step.unit, lang)
+        at = _listed((names[s] for s in slots), lang) if names and n > 1 else ""
         total = (f"dygnsdos {_num(step.daily_dose, lang)} {step.unit}" if lang == "sv"
                  else f"daily dose {_num(step.daily_dose, lang)} {step.unit}")
+        if schedule.combination:  # the daily dose is the opioid part's: say which
+            total += f" {_ingredient_name(schedule, lang)}"
         lines.append({
             "sequence": step.number,
-            "text": f"{short}: {_num(amount, lang)} {step.unit}{' ' + at if at else ''} ({units}{per_dose}); {total}",
+            # what the patient takes, as a prescriber writes it: "2 tabletter Paracetamol/kodein
+            # 500 mg/30 mg morgon, lunch, eftermiddag och kväll"
+            "text": f"{short}: {units}{' ' + at if at else ''}; {total}",
             "timing": {"repeat": repeat},
             "doseAndRate": [{"doseQuantity": _quantity(amount, step.unit)}],
         })

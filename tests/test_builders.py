@@ -309,3 +309,17 @@ def test_every_table_row_builds_valid_resources(ingredient, form, dose, unit, pe
     if dose == 1.2:
         cp = taper_careplan(s, patient_ref=PATIENT, author_ref=DOCTOR)
         assert cp["activity"][0]["detail"]["description"].startswith("Steg 1: 1,2 mg/dygn (0,4 mg morgon")
+
+
+def test_dosage_text_names_what_the_patient_takes_as_a_prescriber_writes_it(oxy40):
+    mr = taper_medication_request(oxy40, patient_ref=PATIENT, requester_ref=DOCTOR)
+    first = mr["dosageInstruction"][0]["text"]
+    assert first.endswith("1 depottablett Oxikodon 20 mg morgon och kväll; dygnsdos 40 mg")
+    codeine = taper_schedule(ingredient="codeine", form=Form.IMMEDIATE, daily_dose=240, unit="mg",
+                             exposure=Exposure.LONG_TERM, start=START, companions=("paracetamol",))
+    text = taper_medication_request(codeine, patient_ref=PATIENT, requester_ref=DOCTOR)["dosageInstruction"][0]["text"]
+    assert "2 tabletter Paracetamol/kodein 500 mg/30 mg morgon, lunch, eftermiddag och kväll; dygnsdos 240 mg kodein" in text
+    naloxone = taper_schedule(ingredient="oxycodone", form=Form.DEPOT, daily_dose=20, unit="mg",
+                              exposure=Exposure.LONG_TERM, start=START, companions=("naloxone",))
+    text = taper_medication_request(naloxone, patient_ref=PATIENT, requester_ref=DOCTOR)["dosageInstruction"][0]["text"]
+    assert "1 depottablett Oxikodon/naloxon 10 mg/5 mg morgon och kväll; dygnsdos 20 mg oxikodon" in text
