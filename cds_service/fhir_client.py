@@ -215,9 +215,12 @@ def check_fhir_server(
 class _Watch:
     """One fetch's deadline, enforced from outside: the sockets the fetch uses are registered here (by
     the watched connections below, in the fetch's thread), and :meth:`cut` shuts them down — which wakes
-    a ``recv`` blocked in the fetch's thread at once, whatever its timeout. A socket registered after the
-    cut is shut down at once; after :meth:`finish` (the fetch is over, its pooled connection may serve
-    the next fetch) the watch touches nothing."""
+    a ``recv`` blocked in the fetch's thread at once, whatever its timeout. The watch keeps a duplicate
+    descriptor of each socket: a shutdown acts on the socket, not the descriptor, so it reaches the
+    connection also after the socket object was wrapped for TLS (which detaches the original), and the
+    watch never touches a descriptor number the connection has closed and the system handed out again.
+    A socket registered after the cut is shut down at once; :meth:`finish` (the fetch is over, its
+    kept-alive connection may serve the next fetch) closes the duplicates, and the watch is done."""
 
     __slots__ = ("_lock", "_sockets", "cut_off", "_finished")
 
@@ -228,13 +231,17 @@ class _Watch:
         self._finished = False
 
     def add(self, sock: socket.socket) -> None:
+        try:
+            dup = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except (OSError, ValueError):
+            return  # closed already
         with self._lock:
             if self._finished:
+                dup.close()
                 return
+            self._sockets.append(dup)
             if self.cut_off:
-                _shut(sock)
-            elif all(s is not sock for s in self._sockets):
-                self._sockets.append(sock)
+                _shut(dup)
 
     def cut(self) -> None:
         with self._lock:
@@ -247,16 +254,16 @@ class _Watch:
     def finish(self) -> None:
         with self._lock:
             self._finished = True
+            for sock in self._sockets:
+                sock.close()
             self._sockets.clear()
 
 
 def _shut(sock: socket.socket) -> None:
-    # The plain socket's shutdown, also for a TLS socket (whose own shutdown would drop its TLS state
-    # under the reading thread): the reader's recv returns at once, and the connection is discarded.
     try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except (OSError, TypeError):
-        pass  # already closed
+        sock.shutdown(socket.SHUT_RDWR)  # the reader's recv returns at once; the connection is dropped
+    except OSError:
+        pass  # not connected any more
 
 
 _current = threading.local()  # .watch: the _Watch of the fetch running in this thread
@@ -283,7 +290,7 @@ class _WatchedHTTPConnection(HTTPConnection):
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def _new_conn(self):
-        sock = super()._new_conn()  # registered before the TLS handshake, which the deadline covers too
+        sock = super()._new_conn()  # registered before the TLS handshake: the deadline covers it too
         _watch_socket(sock)
         return sock
 
