@@ -9,7 +9,10 @@ within the budget plus a margin, and the dripping server's connections are close
 """
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -213,3 +216,52 @@ def test_a_server_with_all_its_slots_taken_waits_at_most_the_budget_and_others_g
         errors = sorted(r.error for r in slow_results.values())
         assert all("budget" in e for e in errors), errors
         assert _wait_until(lambda: drip.open_connections() == 0, 0.3)
+
+
+@pytest.fixture()
+def tls_context(tmp_path):
+    """A server-side TLS context with a fresh self-signed certificate for 127.0.0.1, and its file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
+
+
+def test_the_deadline_holds_over_tls(tls_context, monkeypatch):
+    """Wrapping a socket for TLS replaces the socket object the connection started with: the deadline
+    must still reach the connection."""
+    context, cert_file = tls_context
+    plain_session = FhirFetcher._session
+
+    def trusting_the_test_certificate(self):
+        session = plain_session(self)
+        session.verify = str(cert_file)
+        return session
+
+    monkeypatch.setattr(FhirFetcher, "_session", trusting_the_test_certificate)
+    fetcher = FhirFetcher(Settings(dev_mode=True, fhir_timeout_s=5.0, fhir_budget_s=0.5))
+    with DripServer(interval_s=0.2, ssl_context=context) as drip:
+        started = time.monotonic()
+        results = fetcher.fetch_many(drip.origin + "/drip-headers/fhir", None, {"a": "Patient/1"})
+        assert time.monotonic() - started < 0.5 + 0.2
+        assert "budget" in results["a"].error, results
+        assert drip.accepted == 1  # the TLS handshake was made: this is the deadline, not a TLS error
+        assert _wait_until(lambda: drip.open_connections() == 0, 0.5), drip.open_connections()

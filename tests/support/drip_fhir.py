@@ -11,12 +11,14 @@ request path:
 Every connection is bounded: it ends when the client closes its side (seen at once: the server waits
 for the next byte with ``select`` on the socket, so a FIN or reset wakes it), after ``max_bytes``
 bytes, or when the server stops. :meth:`DripServer.open_connections` tells how many clients are still
-being dripped on — a fetch that gave up closed its socket, one still reading keeps it open.
+being dripped on — a fetch that gave up closed its socket, one still reading keeps it open. With an
+``ssl_context`` (a server-side ``ssl.SSLContext``) it speaks TLS, and :attr:`DripServer.origin` is https.
 """
 from __future__ import annotations
 
 import select
 import socket
+import ssl
 import threading
 import time
 
@@ -31,8 +33,10 @@ _BODY = b'{"resourceType": "Bundle", "type": "searchset", "entry": [' + b" " * 9
 
 
 class DripServer:
-    def __init__(self, interval_s: float = 1.0, max_bytes: int = 600, max_connections: int = 200):
+    def __init__(self, interval_s: float = 1.0, max_bytes: int = 600, max_connections: int = 200,
+                 ssl_context: ssl.SSLContext | None = None):
         self.interval_s = interval_s
+        self.ssl_context = ssl_context
         self.max_bytes = max_bytes  # per connection: ends every drip after at most this many bytes
         self.max_connections = max_connections  # accepted in all; more are closed at once
         self._sock: socket.socket | None = None
@@ -45,7 +49,8 @@ class DripServer:
     @property
     def origin(self) -> str:
         assert self._sock is not None
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._sock.getsockname()[1]}"
 
     def open_connections(self) -> int:
         with self._lock:
@@ -94,6 +99,9 @@ class DripServer:
     def _serve(self, conn: socket.socket) -> None:
         gone = False
         try:
+            if self.ssl_context is not None:
+                conn.settimeout(5.0)
+                conn = self.ssl_context.wrap_socket(conn, server_side=True)
             head = self._read_head(conn)
             if head is None:
                 gone = True
