@@ -150,6 +150,9 @@ class Settings:
     fhir_timeout_s: float = 1.5
     fhir_budget_s: float = 2.0
     fhir_max_pages: int = 20
+    # Concurrent fetches to one FHIR server (origin), of the fetch pool's 32 per worker: a slow server
+    # holds at most these, the rest stay free for the others (cds_service/fhir_client.py).
+    fhir_max_per_server: int = 16
     # Allowed FHIR servers as scheme://host[:port] origins; empty = no fallback fetching in production
     # (development mode: any server but link-local/metadata addresses).
     fhir_allowlist: tuple[str, ...] = ()
@@ -190,6 +193,7 @@ class Settings:
             fhir_timeout_s=_float(e.get("TRAPPA_FHIR_TIMEOUT"), cls.fhir_timeout_s),
             fhir_budget_s=_float(e.get("TRAPPA_FHIR_BUDGET"), cls.fhir_budget_s),
             fhir_max_pages=_int(e.get("TRAPPA_FHIR_MAX_PAGES"), cls.fhir_max_pages),
+            fhir_max_per_server=_int(e.get("TRAPPA_FHIR_MAX_PER_SERVER"), cls.fhir_max_per_server),
             fhir_allowlist=_list(e.get("TRAPPA_FHIR_ALLOWLIST")),
             fhir_allow_http=_bool(e.get("TRAPPA_FHIR_ALLOW_HTTP"), dev),
             max_body_bytes=_int(e.get("TRAPPA_MAX_BODY_BYTES"), cls.max_body_bytes),

@@ -2,9 +2,14 @@
 
 Design, in order of importance:
 
-- never hang: every request has a timeout, and one hook call's fetches share a hard overall budget;
-  what is not back by the deadline counts as failed;
+- never hang: one hook call's fetches share a hard overall budget, a real deadline covering connect,
+  headers and body: when it passes, the waiting side shuts the fetch's socket down, so a server
+  dripping bytes (each ``recv`` in time, the answer never done) cannot keep a fetch, or its thread,
+  past it; what is not back by the deadline counts as failed;
 - fetch in parallel: independent queries go out at once (the slowest query, not the sum, sets latency);
+- share fairly: at most ``fhir_max_per_server`` fetches run at once per server (origin), of a pool of
+  ``FETCH_THREADS``, so one slow server cannot take the capacity calls to the others need; a fetch
+  waiting for one of its server's slots waits at most the call's remaining budget;
 - go nowhere else: only the hook's ``fhirServer`` (checked against the allow-list before any connection),
   every URL fetched — the first one too, which may be an EHR-supplied ``next`` link — only on that same
   server (scheme, host, port), no redirects followed;
@@ -30,6 +35,10 @@ from typing import Callable
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError as TransportError, TimeoutError as TransportTimeout
 
 from .config import Settings
 from .turns import EvaluationTurns
@@ -37,6 +46,8 @@ from .turns import EvaluationTurns
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
+#: Fetch threads per process. Each server gets at most ``fhir_max_per_server`` of them (default half).
+FETCH_THREADS = 32
 
 
 class FhirServerNotAllowed(Exception):
@@ -201,6 +212,140 @@ def check_fhir_server(
     return url.rstrip("/")
 
 
+class _Watch:
+    """One fetch's deadline, enforced from outside: the sockets the fetch uses are registered here (by
+    the watched connections below, in the fetch's thread), and :meth:`cut` shuts them down — which wakes
+    a ``recv`` blocked in the fetch's thread at once, whatever its timeout. The watch keeps a duplicate
+    descriptor of each socket: a shutdown acts on the socket, not the descriptor, so it reaches the
+    connection also after the socket object was wrapped for TLS (which detaches the original), and the
+    watch never touches a descriptor number the connection has closed and the system handed out again.
+    A socket registered after the cut is shut down at once; :meth:`finish` (the fetch is over, its
+    kept-alive connection may serve the next fetch) closes the duplicates, and the watch is done."""
+
+    __slots__ = ("_lock", "_sockets", "cut_off", "_finished")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.cut_off = False
+        self._finished = False
+
+    def add(self, sock: socket.socket) -> None:
+        try:
+            dup = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except (OSError, ValueError):
+            return  # closed already
+        with self._lock:
+            if self._finished:
+                dup.close()
+                return
+            self._sockets.append(dup)
+            if self.cut_off:
+                _shut(dup)
+
+    def cut(self) -> None:
+        with self._lock:
+            if self._finished or self.cut_off:
+                return
+            self.cut_off = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finished = True
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # the reader's recv returns at once; the connection is dropped
+    except OSError:
+        pass  # not connected any more
+
+
+_current = threading.local()  # .watch: the _Watch of the fetch running in this thread
+
+
+def _cut_off() -> bool:
+    """Whether the fetch running in this thread was cut off at its deadline."""
+    watch = getattr(_current, "watch", None)
+    return watch is not None and watch.cut_off
+
+
+def _watch_socket(sock) -> None:
+    watch = getattr(_current, "watch", None)
+    if watch is not None and isinstance(sock, socket.socket):
+        watch.add(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _watch_socket(sock)
+        return sock
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()  # registered before the TLS handshake: the deadline covers it too
+        _watch_socket(sock)
+        return sock
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        _watch_socket(getattr(conn, "sock", None))  # a kept-alive connection: its socket is this fetch's now
+        return conn
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        _watch_socket(getattr(conn, "sock", None))
+        return conn
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter whose connections register their sockets with the running fetch's watch."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _Slots:
+    """A server's fetch slots: at most ``size`` held at once; ``acquire`` waits at most ``timeout_s``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.held = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, timeout_s: float) -> bool:
+        end = time.monotonic() + max(0.0, timeout_s)
+        with self._cond:
+            while self.held >= self.size:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            self.held += 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self.held -= 1
+            self._cond.notify()
+
+
 class FhirFetcher:
     """Parallel, deadline-bounded FHIR reads for one process (thread-safe, fork-safe)."""
 
@@ -209,6 +354,7 @@ class FhirFetcher:
         self.turns = turns  # given up while waiting for answers (cds_service.turns)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
+        self._slots: dict[tuple[str, str, int], _Slots] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -216,15 +362,29 @@ class FhirFetcher:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None or self._pool_pid != os.getpid():
-                self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fhir")
+                self._pool = ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="fhir")
                 self._pool_pid = os.getpid()
+                self._slots = {}
             return self._pool
+
+    def _server_slots(self, origin: tuple[str, str, int]) -> _Slots:
+        with self._lock:
+            slots = self._slots.get(origin)
+            if slots is None:
+                if len(self._slots) >= 256:  # development mode takes any server: forget the idle ones
+                    self._slots = {k: v for k, v in self._slots.items() if v.held}
+                size = max(1, min(FETCH_THREADS, self.settings.fhir_max_per_server))
+                slots = self._slots[origin] = _Slots(size)
+            return slots
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies or netrc credentials from the environment
+            adapter = _WatchedAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._local.session = session
         return session
 
@@ -242,11 +402,39 @@ class FhirFetcher:
         budget = self.settings.fhir_budget_s if budget_s is None else budget_s
         deadline = time.monotonic() + budget
         pool = self._executor()
-        futures = {pool.submit(self._fetch_one, base_url, token, q, deadline): k for k, q in queries.items()}
-        with self.waiting():
-            done_all = self._wait(futures, deadline)
+        slots = self._server_slots(_origin(base_url))
+        futures: dict = {}  # future → key
+        watches: dict = {}  # future → its fetch's _Watch
+        unsent: list[str] = []  # no slot on the server before the deadline
+        done_all: set = set()
+        try:
+            with self.waiting():
+                for key, query in queries.items():
+                    # A slot first, then a thread: fetches waiting for a busy server hold no thread.
+                    if not slots.acquire(deadline - time.monotonic()):
+                        unsent.append(key)
+                        continue
+                    watch = _Watch()
+                    try:
+                        fut = pool.submit(self._fetch_watched, watch, base_url, token, query, deadline)
+                    except BaseException:
+                        slots.release()
+                        raise
+                    fut.add_done_callback(lambda _f: slots.release())  # also when cancelled unstarted
+                    futures[fut] = key
+                    watches[fut] = watch
+                done_all = self._wait(futures, deadline)
+        finally:
+            # Past the deadline: what has not started never will, what runs is cut off (its thread is
+            # free as soon as its socket is shut down, and nothing it returns is used).
+            for fut in set(futures) - done_all:
+                if not fut.cancel():
+                    watches[fut].cut()
+        # Named by the configured budget: what was left of it is no number anyone set.
+        too_late = f"no answer within the {self.settings.fhir_budget_s:g} s budget"
         results: dict[str, FetchResult] = {}
-        pending = set(futures) - done_all
+        for key in unsent:
+            results[key] = FetchResult(error=f"{too_late} (all the server's concurrent fetches were busy)")
         for fut in done_all:
             key = futures[fut]
             try:
@@ -254,10 +442,8 @@ class FhirFetcher:
             except Exception as exc:  # a bug must not turn into a 500 for the client
                 log.warning("FHIR fetch %s failed unexpectedly: %s", key, type(exc).__name__)
                 results[key] = FetchResult(error="unexpected error while fetching")
-        for fut in pending:
-            fut.cancel()
-            # Named by the configured budget: what was left of it is no number anyone set.
-            results[futures[fut]] = FetchResult(error=f"no answer within the {self.settings.fhir_budget_s:g} s budget")
+        for fut in set(futures) - done_all:
+            results[futures[fut]] = FetchResult(error=too_late)
         return results
 
     @staticmethod
@@ -272,6 +458,19 @@ class FhirFetcher:
             done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
             done_all |= done
         return done_all
+
+    def _fetch_watched(
+        self, watch: _Watch, base_url: str, token: str | None, query: str, deadline: float
+    ) -> FetchResult:
+        _current.watch = watch
+        try:
+            result = self._fetch_one(base_url, token, query, deadline)
+        finally:
+            _current.watch = None
+            watch.finish()
+        if watch.cut_off and result.ok:  # cut at the very end: the caller counts it as too late anyway
+            result.error = "timed out"
+        return result
 
     def _fetch_one(self, base_url: str, token: str | None, query: str, deadline: float) -> FetchResult:
         started = time.monotonic()
@@ -305,11 +504,13 @@ class FhirFetcher:
                         result.error = f"HTTP {resp.status_code}"
                         break
                     raw, why = self._read_body(resp, deadline)
-            except requests.Timeout:
+            except (requests.Timeout, TransportTimeout):
                 result.error = "timed out"
                 break
-            except requests.RequestException as exc:
-                result.error = f"not reachable ({type(exc).__name__})"
+            except (requests.RequestException, TransportError) as exc:
+                # A connection shut down at the deadline looks like a server that hung up (before the
+                # headers) or broke off its answer (while the body is read, outside requests' wrapping).
+                result.error = "timed out" if _cut_off() else f"not reachable ({type(exc).__name__})"
                 break
             if raw is None:
                 result.error = why
@@ -357,6 +558,8 @@ class FhirFetcher:
             if time.monotonic() > deadline:
                 return None, "timed out while reading the answer"
             chunk = raw.read1(64 * 1024, decode_content=True)
+            if _cut_off():  # an end of the body only because it was cut off
+                return None, "timed out while reading the answer"
             if not chunk:
                 return bytes(body), ""
             body += chunk
