@@ -508,22 +508,27 @@ def _dosage_lines(schedule: TaperSchedule, step: TaperStep, lang: str) -> list[d
     for slot, amount in enumerate(step.per_administration):
         if amount > 0:
             by_amount.setdefault(amount, []).append(slot)
+    total = (f"dygnsdos {_num(step.daily_dose, lang)} {step.unit}" if lang == "sv"
+             else f"daily dose {_num(step.daily_dose, lang)} {step.unit}")
+    if schedule.combination:  # the daily dose is the opioid part's: say which
+        total += f" {_ingredient_name(schedule, lang)}"
+    parts = []
+    for amount, slots in sorted(by_amount.items(), key=lambda item: item[1][0]):  # morning first
+        units = _units_named(step.units[slots[0]], schedule, step.unit, lang)
+        at = _listed((names[s] for s in slots), lang) if names and n > 1 else ""
+        parts.append(f"{units}{' ' + at if at else ''}")
+    # What the patient takes, as a prescriber writes it ("2 tabletter Paracetamol/kodein 500 mg/30 mg
+    # morgon, lunch, eftermiddag och kväll"), the whole step on each of its lines: a step of unequal
+    # doses has a line per dose, and two lines each saying "dygnsdos 15 mg" read as 30.
+    text = f"{short}: {' + '.join(parts)}; {total}"
     lines = []
     for amount, slots in sorted(by_amount.items()):
         repeat = {**bounds, "frequency": len(slots), "period": 1, "periodUnit": "d"}
         if when_codes:
             repeat["when"] = [when_codes[s] for s in slots]
-        units = _units_named(step.units[slots[0]], schedule, step.unit, lang)
-        at = _listed((names[s] for s in slots), lang) if names and n > 1 else ""
-        total = (f"dygnsdos {_num(step.daily_dose, lang)} {step.unit}" if lang == "sv"
-                 else f"daily dose {_num(step.daily_dose, lang)} {step.unit}")
-        if schedule.combination:  # the daily dose is the opioid part's: say which
-            total += f" {_ingredient_name(schedule, lang)}"
         lines.append({
             "sequence": step.number,
-            # what the patient takes, as a prescriber writes it: "2 tabletter Paracetamol/kodein
-            # 500 mg/30 mg morgon, lunch, eftermiddag och kväll"
-            "text": f"{short}: {units}{' ' + at if at else ''}; {total}",
+            "text": text,
             "timing": {"repeat": repeat},
             "doseAndRate": [{"doseQuantity": _quantity(amount, step.unit)}],
         })
@@ -607,7 +612,7 @@ def restriction_flag(
         "status": "active",
         "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "drug", "display": "Drug"}]}],
         "code": {"coding": [{"system": TRAPPA_FLAG, "code": FLAG_RESTRICTION_CODE, "display": display}],
-                 "text": _restriction_text(lang, author_display or author_ref) or display},
+                 "text": _restriction_text(lang, author_display, author_ref) or display},
         "subject": {"reference": patient_ref},
         "period": period,
     }
@@ -620,12 +625,18 @@ def restriction_flag(
     return resource
 
 
-def _restriction_text(lang: str, who: str | None) -> str | None:
-    if not who:
-        return None
-    if lang == "sv":
-        return f"Förskrivningsrestriktion: opioider förskrivs endast av {who} (ansvarig läkare för nedtrappningen)"
-    return f"Prescribing restriction: opioids are prescribed only by {who} (the physician responsible for the taper)"
+def _restriction_text(lang: str, name: str | None, ref: str | None) -> str | None:
+    """The Flag's text names the responsible physician: by name when the record gives one, else the
+    reference in brackets after the role (a bare "Practitioner/123" is no name to a reader)."""
+    if name:
+        if lang == "sv":
+            return f"Förskrivningsrestriktion: opioider förskrivs endast av {name} (ansvarig läkare för nedtrappningen)"
+        return f"Prescribing restriction: opioids are prescribed only by {name} (the physician responsible for the taper)"
+    if ref:
+        if lang == "sv":
+            return f"Förskrivningsrestriktion: opioider förskrivs endast av ansvarig läkare för nedtrappningen ({ref})"
+        return f"Prescribing restriction: opioids are prescribed only by the physician responsible for the taper ({ref})"
+    return None
 
 
 def referral_service_request(

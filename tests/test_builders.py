@@ -323,3 +323,21 @@ def test_dosage_text_names_what_the_patient_takes_as_a_prescriber_writes_it(oxy4
                               exposure=Exposure.LONG_TERM, start=START, companions=("naloxone",))
     text = taper_medication_request(naloxone, patient_ref=PATIENT, requester_ref=DOCTOR)["dosageInstruction"][0]["text"]
     assert "1 depottablett Oxikodon/naloxon 10 mg/5 mg morgon och kväll; dygnsdos 20 mg oxikodon" in text
+
+
+def test_a_step_of_unequal_doses_says_the_whole_step_on_each_line(oxy40):
+    mr = taper_medication_request(oxy40, patient_ref=PATIENT, requester_ref=DOCTOR)
+    step2 = [d["text"] for d in mr["dosageInstruction"] if d["sequence"] == 2]
+    assert len(step2) == 2 and step2[0] == step2[1]
+    assert step2[0].endswith("1 depottablett Oxikodon 15 mg morgon + 1 depottablett Oxikodon 20 mg kväll; dygnsdos 35 mg")
+    assert step2[0].count("dygnsdos") == 1
+
+
+def test_the_restriction_names_the_responsible_physician():
+    named = restriction_flag(patient_ref=PATIENT, author_ref=DOCTOR, author_display="Karin Berg",
+                             start=START, end=None)
+    assert named["code"]["text"].startswith("Förskrivningsrestriktion: opioider förskrivs endast av Karin Berg")
+    assert named["author"] == {"reference": DOCTOR, "display": "Karin Berg"}
+    bare = restriction_flag(patient_ref=PATIENT, author_ref=DOCTOR, start=START, end=None)
+    assert bare["code"]["text"] == ("Förskrivningsrestriktion: opioider förskrivs endast av ansvarig läkare för "
+                                    f"nedtrappningen ({DOCTOR})")

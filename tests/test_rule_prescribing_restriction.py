@@ -79,6 +79,9 @@ def test_planned_taper_on_order_hook_ends_with_the_proposed_schedule():
     assert card.facts["restrictionEnd"] == (projected + timedelta(days=14)).isoformat()
     assert card.facts["taperRunning"] is False
     assert "planeras" in card.summary["sv"]
+    # the taper's own suggestion registers the Flag for the pace picked: not a second one here
+    assert card.suggestions == ()
+    assert "registrerar restriktionen för den takt du väljer" in card.detail["sv"]
     check_texts(card)
 
 

@@ -7,6 +7,7 @@ import pytest
 from cds_service.rules import referral_psychiatry as rule
 from fhir_mappings.model import Conditions
 from fhir_mappings.systems import TRAPPA_REFERRAL
+from fhir_mappings.model import Form
 from tests.rules_facts_referral import MG, check_texts, ctx, facts, opioid, plan, step
 
 
@@ -228,3 +229,15 @@ def test_an_open_referral_written_in_the_ehr_silences_the_card():
     taken = dict(sr, code={"text": "Remiss"}, status="on-hold",
                  performerType={"text": "Psykiatrisk klinik"})
     assert rule.findings(facts(opioids=(oxy(45),), service_requests=(taken,)), ctx()) == []
+
+
+def test_an_as_needed_add_on_drafted_beside_the_regimen_is_not_what_the_referral_judges():
+    # record 20 mg/day (40 MEDD); an on-call doctor drafts 20 mg/day more as needed (40 MEDD): 80 with it,
+    # but taper-prn asks to remove that draft — the referral is judged on the 40
+    prn = opioid("Oxikodon 5 mg kapsel", "oxycodone", 20, medd=40.0, id="d-prn", draft=True, prn=True,
+                 form=Form.IMMEDIATE)
+    assert rule.findings(facts(opioids=(oxy(20),), drafts=(prn,)), ctx("order-sign")) == []
+    # a renewal of an as-needed order the patient has counts at its maximum, as the regimen does
+    record_prn = opioid("Oxikodon 5 mg kapsel", "oxycodone", 20, medd=40.0, id="r-prn", prn=True, form=Form.IMMEDIATE)
+    [finding] = rule.findings(facts(opioids=(oxy(20), record_prn), drafts=(prn,)), ctx("order-sign"))
+    assert "80 MEDD" in finding.summary["sv"]

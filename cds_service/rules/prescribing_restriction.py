@@ -35,6 +35,12 @@ TOPIC = "prescribing-restriction"
 HOOKS = ORDER_HOOKS | {PATIENT_VIEW}
 
 
+def taper_suggested(facts: PatientFacts, ctx: RuleContext) -> bool:
+    """The taper card of this call offers a schedule (whose suggestion creates the Flag)."""
+    prop = taper_plan_missing.proposal(facts, ctx) if ctx.hook in ORDER_HOOKS else None
+    return prop is not None and prop.schedule is not None
+
+
 def taper_planned(facts: PatientFacts, ctx: RuleContext) -> bool:
     """A taper plan is being proposed in this call (same predicate as taper-plan-missing)."""
     return ctx.hook in ORDER_HOOKS and taper_plan_missing.is_applicable(facts)
@@ -107,7 +113,9 @@ def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) 
             "uppmärksamhetssignal med förskrivningsrestriktion så att vårdgivare inom och utanför regionen "
             "ser att opioider bara förskrivs av ansvarig läkare.\n\n"
             f"- **Förslag:** restriktion {period}.\n"
-            "- Patientens samtycke till signalen är ett krav för att erbjuda skonsam nedtrappning i "
+            + ("- Förslaget *Skapa nedtrappningsplan* registrerar restriktionen för den takt du väljer, "
+               "efter patientens samtycke.\n" if not running and taper_suggested(facts, ctx) else "")
+            + "- Patientens samtycke till signalen är ett krav för att erbjuda skonsam nedtrappning i "
             "stället för tvärt avbrott."
         )
     state = "A taper is running" if running else "A taper is being planned"
@@ -121,7 +129,9 @@ def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) 
         "restriction so that care providers inside and outside the region see that opioids are "
         "prescribed only by the responsible physician.\n\n"
         f"- **Proposal:** restriction {period}.\n"
-        "- The patient's consent to the alert is a requirement for offering a gentle taper instead of an "
+        + ("- The suggestion *Create taper plan* registers the restriction for the pace you pick, with the "
+           "patient's consent.\n" if not running and taper_suggested(facts, ctx) else "")
+        + "- The patient's consent to the alert is a requirement for offering a gentle taper instead of an "
         "abrupt stop."
     )
 
@@ -157,7 +167,9 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             guideline=RJL,
             section="Vilka krav kan jag som läkare ställa?",
             facts=fact_map,
-            suggestions=(_suggestion(facts, ctx, start, end),),
+            # A proposed taper's suggestion registers the restriction for the pace the physician picks
+            # (taper-plan-missing); a second Flag here would end on another day.
+            suggestions=(_suggestion(facts, ctx, start, end),) if running or not taper_suggested(facts, ctx) else (),
             override_reasons=("restriction-exists", "patient-declines", "clinical-judgement"),
         )
     ]

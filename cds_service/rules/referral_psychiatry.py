@@ -34,6 +34,7 @@ Decisions where the guideline is silent:
 from __future__ import annotations
 
 from fhir_mappings.model import DrugClass, Exposure, PatientFacts
+from fhir_mappings.regimen import ingredient_key, sum_medd
 
 from .base import ALL_HOOKS, RJL, Finding, RuleContext
 from .common import fmt_medd, fmt_number
@@ -58,8 +59,22 @@ ESTABLISHED_USE = (Exposure.SUBACUTE, Exposure.LONG_TERM, Exposure.MULTI_YEAR)
 _TAPERED_CLASSES = (DrugClass.OPIOID, DrugClass.BENZODIAZEPINE, DrugClass.Z_DRUG)
 
 
+def referral_total(facts: PatientFacts):
+    """The total MEDD the referral is judged on: the current regimen's, but for an as-needed opioid
+    drafted beside it (a new PRN add-on, not a renewal). The taper-prn card asks to remove such a
+    draft; counting it would send an on-call doctor's patient to the addiction clinic for the draft
+    the same response advises against. A renewed as-needed order counts at its maximum as always."""
+    regimen = facts.regimen
+    renewed = {(ingredient_key(o), o.drug.form) for o in regimen.replaced}
+    added_prn = [o for o in regimen.orders
+                 if o.is_draft and o.daily_dose.prn and (ingredient_key(o), o.drug.form) not in renewed]
+    if not added_prn:
+        return regimen.medd
+    return sum_medd(o for o in regimen.orders if o not in added_prn)
+
+
 def medd_criterion(facts: PatientFacts, ctx: RuleContext) -> Versus:
-    return medd_versus(facts.regimen.medd, ctx.settings.referral_medd)
+    return medd_versus(referral_total(facts), ctx.settings.referral_medd)
 
 
 def takes_something_to_taper(facts: PatientFacts) -> bool:
@@ -93,7 +108,7 @@ def is_applicable(facts: PatientFacts, ctx: RuleContext) -> bool:
 def _criteria_lines(facts: PatientFacts, ctx: RuleContext, met: dict[str, bool], lang: str) -> list[str]:
     sv = lang == "sv"
     limit = fmt_number(ctx.settings.referral_medd, lang)
-    total = facts.regimen.medd
+    total = referral_total(facts)
     lines = []
     if met["highMedd"]:
         lines.append(
@@ -121,7 +136,7 @@ def _criteria_lines(facts: PatientFacts, ctx: RuleContext, met: dict[str, bool],
 
 def _short_labels(facts: PatientFacts, ctx: RuleContext, met: dict[str, bool], lang: str) -> list[str]:
     sv = lang == "sv"
-    total = facts.regimen.medd
+    total = referral_total(facts)
     limit = fmt_number(ctx.settings.referral_medd, lang)
     labels = []
     if met["highMedd"]:
@@ -143,7 +158,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts, ctx):
         return []
     met = criteria_met(facts, ctx)
-    total = facts.regimen.medd
+    total = referral_total(facts)
     medd_state = medd_criterion(facts, ctx)
     failed = failed_tapers(facts)
     complex_pain = facts.conditions.long_term_pain

@@ -527,6 +527,19 @@ def _as_needed(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | Non
     return f"**As-needed doses:** {listed}. {start}Map the consumption with a weekly chart over 1–2 weeks."
 
 
+def _record_basis(facts: PatientFacts, prop: TaperProposal) -> tuple[str, str]:
+    """Where the record's dose came from, as the physician will look for it: prescriptions, the
+    medication list, or — with no prescription in the record — what the pharmacy dispensed."""
+    kinds = {o.resource_type for o in facts.regimen.record
+             if o.drug.is_opioid and o.drug.ingredient == prop.ingredient}
+    if kinds == {"MedicationDispense"}:
+        return ("enligt uthämtade läkemedel – ordinationen finns inte i journalen (annan förskrivare?)",
+                "from the dispensings – the prescription is not in the record (another prescriber?)")
+    if kinds == {"MedicationStatement"}:
+        return ("enligt läkemedelslistan", "from the medication list")
+    return ("enligt aktuella ordinationer i journalen", "from the current orders in the record")
+
+
 def _read_from_text(facts: PatientFacts, prop: TaperProposal, lang: str) -> str | None:
     """Says when the start dose was read from a dosage written in words: the physician checks it."""
     orders = [o for o in (*facts.regimen.record, prop.draft)
@@ -657,7 +670,7 @@ def _detail(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext, lang: st
         parts.append(taper_table(schedule, lang))
         pace = _pace_value(schedule)
         basis = {
-            "record": ("enligt aktuella ordinationer i journalen", "from the current orders in the record"),
+            "record": _record_basis(facts, prop),
             "draft": ("enligt utkastet (journalens dos okänd)", "from the draft (record dose unknown)"),
         }.get(prop.dose_basis, ("", ""))
         lines = [

@@ -86,7 +86,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 "mirtazapin kan behöva fortsätta något halvår efter avslutad nedtrappning).\n"
                 "- Övrigt stöd: paracetamol + ibuprofen (smärta), loperamid (diarré), metoklopramid (illamående).\n"
                 "- Ska även bensodiazepiner trappas ned: opioider först, därefter bensodiazepiner, "
-                "sömnmedel av zopiklontyp sist.",
+                "sömnläkemedel av bensodiazepinliknande typ (zopiklon, zolpidem) sist.",
                 "en": f"**Never offer benzodiazepines, zopiclone or zolpidem during an opioid taper.** "
                 f"The draft: {names_en}.\n\n"
                 "- For sleep and anxiety in withdrawal: **alimemazine and/or mirtazapine** (temporarily; "
