@@ -14,6 +14,7 @@ from . import auth
 from .config import Settings
 from .errors import outcome_response
 from .fhir_client import FhirFetcher
+from .logs import safe
 from .storage import Store
 from .taper import strengths_table
 from .turns import EvaluationTurns
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # A bug of ours: log the type only (the message could carry request content), answer 500.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path, exc_info=False)
+        log.error("unhandled %s on %s %s", type(exc).__name__, safe(request.method, 20), safe(request.path),
+                  exc_info=False)
         return outcome_response(500, "exception", "internal error; the request was not evaluated")
 
     return app

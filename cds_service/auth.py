@@ -44,6 +44,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from .config import Settings
 from .errors import outcome_response
+from .logs import safe
 
 log = logging.getLogger(__name__)
 
@@ -378,9 +379,8 @@ def _number(value: Any) -> bool:
 
 
 def _short(value: Any, limit: int = 120) -> str:
-    """A claim value for a log line: repr'd (no control characters reach the log) and cut short."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+    """A claim value for a log line: repr'd, escaped and cut short (logs.safe)."""
+    return safe(repr(value), limit)
 
 
 def _public_key(jwk_data: dict, alg: str):
@@ -452,7 +452,7 @@ class Authenticator:
         replay store cannot be reached)."""
         if not self.settings.auth_required:
             return None
-        where = f"{request.method} {request.path[:200]}"
+        where = f"{safe(request.method, 20)} {safe(request.path)}"
         try:
             token = self._bearer_token(request.headers.get("Authorization"))
             claims = self.verify(token, self.expected_audience(request))
