@@ -18,12 +18,18 @@ def _serve(args) -> int:
         return 0
 
     from .config import Settings
-    from .storage import Store
+    from .storage import StorageUnavailable, Store
 
     # Read (and checked: ConfigurationError, see main) in the master, before any worker starts.
     settings = Settings.from_env()
-    # Create the tables once in the master, before the workers start and race to do it.
-    Store(settings.database_url).engine.dispose()
+    # Create the tables once in the master, before the workers start and race to do it. A database
+    # that cannot be reached now stops the start-up, with its error's type (not the URL: it may hold a
+    # password); once started, the service answers 503 while it is down.
+    try:
+        Store(settings.database_url).engine.dispose()
+    except StorageUnavailable as exc:
+        print(f"error: the database (TRAPPA_DATABASE_URL) cannot be reached at start-up: {exc}", file=sys.stderr)
+        return 2
     run_gunicorn(create_app, args.host, args.port, args.workers, args.threads)
     return 0
 

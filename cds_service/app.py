@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from fhir_mappings.medd import load_medd_table
@@ -12,10 +13,10 @@ from fhir_mappings.products import load_products_table
 
 from . import auth
 from .config import Settings
-from .errors import outcome_response
+from .errors import outcome_response, storage_unavailable_response
 from .fhir_client import FhirFetcher
 from .logs import safe
-from .storage import Store
+from .storage import StorageUnavailable, Store
 from .taper import strengths_table
 from .turns import EvaluationTurns
 from .views import discovery, health, hooks
@@ -38,6 +39,17 @@ SECURITY_HEADERS = {
 }
 
 
+def _open_store(url: str) -> Store:
+    """The store; a database that is down when a worker starts (a worker restarted during an outage)
+    must not stop the worker, and with it the whole server: the tables were created by the serve
+    command before any worker started, and calls that need the database answer 503 until it is back."""
+    try:
+        return Store(url)
+    except StorageUnavailable as exc:
+        log.error("database unavailable at start-up (%s): calls that need it are answered 503", exc)
+        return Store(url, create_tables=False)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     # Read once, here: a clinical setting out of its range raises ConfigurationError and the service does
     # not start (config.py). Every hook call then evaluates with settings.clinical.
@@ -57,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False  # Swedish text as UTF-8, not \u escapes
     app.json.sort_keys = False
     app.extensions["trappa.settings"] = settings
-    app.extensions["trappa.store"] = Store(settings.database_url)
+    app.extensions["trappa.store"] = _open_store(settings.database_url)
     app.extensions["trappa.turns"] = EvaluationTurns()  # one evaluation computing at a time (turns.py)
     app.extensions["trappa.fetcher"] = FhirFetcher(settings, app.extensions["trappa.turns"])
     app.extensions["trappa.auth"] = auth.Authenticator.from_settings(settings, app.extensions["trappa.store"])
@@ -78,7 +90,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if request.method == "OPTIONS":  # CORS preflight: never needs a JWT
             return app.response_class(status=204)
         if request.path.startswith("/cds-services"):
-            return app.extensions["trappa.auth"].check(request)
+            # Feedback stores its token's jti with its rows, in one transaction (views/hooks.feedback).
+            return app.extensions["trappa.auth"].check(request, spend_jti=request.endpoint != "hooks.feedback")
         return None
 
     @app.after_request
@@ -98,6 +111,15 @@ def create_app(settings: Settings | None = None) -> Flask:
             413: f"request body larger than {settings.max_body_bytes} bytes",
         }.get(exc.code, exc.description or exc.name)
         return outcome_response(exc.code or 400, code, message)
+
+    @app.errorhandler(StorageUnavailable)
+    @app.errorhandler(SQLAlchemyError)
+    def _storage_down(exc: Exception):
+        # The database failed (unreachable, locked, read-only, full …): not the caller's fault, and
+        # nothing was stored, so the caller may retry. The type only: SQLAlchemy's text holds parameters.
+        kind = str(exc) if isinstance(exc, StorageUnavailable) else type(exc).__name__
+        log.error("database unavailable on %s %s (%s): answered 503", safe(request.method, 20), safe(request.path), kind)
+        return storage_unavailable_response()
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -39,12 +39,13 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
-from flask import Response
+from flask import Response, g
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from .config import Settings
-from .errors import outcome_response
+from .errors import storage_unavailable_response
 from .logs import safe
+from .storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -404,6 +405,11 @@ def _public_key(jwk_data: dict, alg: str):
     return key
 
 
+def refusal() -> Response:
+    """The answer to every refused token: the same for every reason (the reason is in the log)."""
+    return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="trappa"'})
+
+
 class Authenticator:
     """Checks the EHR's JWT on every /cds-services call (see the module docstring)."""
 
@@ -447,21 +453,26 @@ class Authenticator:
             return {"state": f"DISABLED ({why})"}
         return {"state": "required", "trustedIssuers": sorted(self.issuers)}
 
-    def check(self, request) -> Response | None:
+    def check(self, request, spend_jti: bool = True) -> Response | None:
         """None when the request may proceed; else the response to send (401, or 503 when the
-        replay store cannot be reached)."""
+        replay store cannot be reached). With ``spend_jti`` off (feedback) the token's jti is checked
+        but not stored: ``flask.g.trappa_jti`` then holds it for the view, which stores it together
+        with what the call stores (storage.Store.record_feedback), so a call whose write fails has not
+        spent its token."""
         if not self.settings.auth_required:
             return None
         where = f"{safe(request.method, 20)} {safe(request.path)}"
         try:
             token = self._bearer_token(request.headers.get("Authorization"))
-            claims = self.verify(token, self.expected_audience(request))
+            claims = self.verify(token, self.expected_audience(request), spend_jti=spend_jti)
         except AuthFailure as failure:
             log.warning("EHR authentication refused for %s: %s", where, failure.reason)
-            return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="trappa"'})
+            return refusal()
         except _ReplayStoreDown as exc:
             log.error("EHR authentication impossible for %s: jti store unavailable (%s)", where, exc)
-            return outcome_response(503, "transient", "service temporarily unavailable")
+            return storage_unavailable_response()
+        if not spend_jti:
+            g.trappa_jti = self.jti_key(claims["iss"], claims)
         log.debug("EHR authenticated for %s: iss=%s", where, _short(claims.get("iss")))
         return None
 
@@ -472,8 +483,9 @@ class Authenticator:
             return self.settings.public_base_url + request.path
         return request.base_url
 
-    def verify(self, token: str, audience: str, now: float | None = None) -> dict:
-        """The verified claims of ``token``; AuthFailure naming the first problem otherwise."""
+    def verify(self, token: str, audience: str, now: float | None = None, spend_jti: bool = True) -> dict:
+        """The verified claims of ``token``; AuthFailure naming the first problem otherwise. The jti is
+        remembered (spent) unless ``spend_jti`` is off; a replay is refused either way."""
         now = time.time() if now is None else now
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthFailure("token too long")
@@ -525,7 +537,7 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             raise AuthFailure(f"token rejected ({type(exc).__name__})") from None
         self._check_claims(claims, issuer, audience, now)
-        self._remember(issuer.iss, claims)
+        self._remember(issuer.iss, claims, spend_jti)
         return claims
 
     # -- internals -----------------------------------------------------------------------------
@@ -569,12 +581,17 @@ class Authenticator:
         if issuer.tenant is not None and claims.get("tenant") != issuer.tenant:
             raise AuthFailure(f"tenant {_short(claims.get('tenant'))} is not {_short(issuer.tenant)}")
 
-    def _remember(self, iss: str, claims: dict) -> None:
-        key = f"{iss}|{claims['jti']}"
+    @staticmethod
+    def jti_key(iss: str, claims: dict) -> tuple[str, float]:
+        """The replay store's key of a verified token and until when it is kept."""
+        return f"{iss}|{claims['jti']}", float(claims["exp"]) + CLOCK_SKEW_S
+
+    def _remember(self, iss: str, claims: dict, spend: bool = True) -> None:
+        key, expires = self.jti_key(iss, claims)
         try:
-            first = self.store.remember_jti(key, float(claims["exp"]) + CLOCK_SKEW_S)
+            first = self.store.remember_jti(key, expires) if spend else not self.store.jti_seen(key)
         except Exception as exc:
-            raise _ReplayStoreDown(type(exc).__name__) from None
+            raise _ReplayStoreDown(str(exc) if isinstance(exc, StorageUnavailable) else type(exc).__name__) from None
         if not first:
             raise AuthFailure(f"jti replayed (issuer {_short(iss)})")
 

@@ -5,7 +5,11 @@ import json
 import logging
 import time
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
+
+from ..auth import refusal
+from ..logs import safe
+from ..storage import JtiReplayed
 
 from ..cycles import collect_call_cycles
 from ..errors import RequestProblem, problem_response
@@ -93,5 +97,12 @@ def feedback(service_id: str):
         validate_feedback(body)
     except RequestProblem as problem:
         return problem_response(problem)
-    count = current_app.extensions["trappa.store"].record_feedback(service.id, body["feedback"])
+    # The token's jti (when authentication is on) is stored with the rows, in one transaction: a write
+    # that fails (StorageUnavailable: 503, app.py) has spent nothing, and the EHR can send it again.
+    try:
+        count = current_app.extensions["trappa.store"].record_feedback(
+            service.id, body["feedback"], jti=g.get("trappa_jti"))
+    except JtiReplayed:  # the same token twice at once: the first one stored its feedback
+        log.warning("EHR authentication refused for POST %s: jti replayed", safe(request.path))
+        return refusal()
     return Response(json.dumps({"stored": count}), status=200, mimetype="application/json")
