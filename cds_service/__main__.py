@@ -39,11 +39,19 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int) 
     runs through this too, so both are measured under exactly the same server."""
     from gunicorn.app.base import BaseApplication
 
+    from .http_server import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE, TrappaWorker
+
     class Gunicorn(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
+            # gthread, answering gunicorn's own refusals with an OperationOutcome (http_server.py)
+            self.cfg.set("worker_class", TrappaWorker)
+            # A header field may hold the longest JWT the authenticator takes (gunicorn's default, 8190
+            # bytes, cut tokens off at about 8 KB with an HTML 431 page).
+            self.cfg.set("limit_request_field_size", LIMIT_REQUEST_FIELD_SIZE)
+            self.cfg.set("limit_request_line", LIMIT_REQUEST_LINE)
+            self.cfg.set("limit_request_fields", LIMIT_REQUEST_FIELDS)
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 5)

@@ -21,8 +21,8 @@ that is otherwise valid:
 5. ``jti`` has not been seen before — remembered in the shared database for the token's lifetime,
    so a replay is refused by every worker and every replica.
 
-Any failure is a 401 with an empty body; the reason goes to the log, never the token or any part of
-it. Configuration (``TRAPPA_TRUSTED_ISSUERS``) is described in ``docs/security.md``.
+Any failure is a 401 with the same OperationOutcome for every reason (``REFUSED``); the reason goes to
+the log, never the token or any part of it. Configuration (``TRAPPA_TRUSTED_ISSUERS``) is described in ``docs/security.md``.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ from flask import Response, g
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from .config import Settings
-from .errors import storage_unavailable_response
+from .errors import outcome_response, storage_unavailable_response
 from .logs import safe
 from .storage import StorageUnavailable
 
@@ -405,9 +405,15 @@ def _public_key(jwk_data: dict, alg: str):
     return key
 
 
+#: The body of every 401: the same OperationOutcome whatever the reason (the reason is in the log only).
+REFUSED = "EHR authentication failed: a valid CDS Hooks JWT is required (Authorization: Bearer …)"
+
+
 def refusal() -> Response:
     """The answer to every refused token: the same for every reason (the reason is in the log)."""
-    return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="trappa"'})
+    response = outcome_response(401, "login", REFUSED)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="trappa"'
+    return response
 
 
 class Authenticator:

@@ -2,8 +2,8 @@
 JWKS documents served by a real local HTTP server (tests/support/jwt_keys.py).
 
 The rejection matrix of issue 5, rotation, fail-closed JWKS, the jti replay guard across two server
-processes sharing one database, and what a refusal looks like (401, empty body, reason in the log,
-token nowhere)."""
+processes sharing one database, and what a refusal looks like (401, one OperationOutcome for every
+reason, the reason in the log, the token nowhere)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.auth import AuthConfigError, AuthFailure, _public_key, parse_jwks, parse_trusted_issuers
+from cds_service.auth import REFUSED, AuthConfigError, AuthFailure, _public_key, parse_jwks, parse_trusted_issuers
 from tests.support.jwt_keys import JwksServer, SigningKey, claims, hmac_token, unsigned_token
 from tests.support.service import ServiceProcess
 
@@ -120,7 +120,10 @@ def aud(server: ServiceProcess, path: str = SERVICE) -> str:
 
 def assert_refused(resp: requests.Response) -> None:
     assert resp.status_code == 401, (resp.status_code, resp.text[:300])
-    assert resp.content == b"", "a refusal carries no detail"
+    # a refusal carries no detail: the same OperationOutcome whatever the reason
+    assert resp.headers["Content-Type"] == "application/fhir+json"
+    assert resp.json() == {"resourceType": "OperationOutcome",
+                           "issue": [{"severity": "error", "code": "login", "diagnostics": REFUSED}]}
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     # CORS and security headers on refusals too, so browser-based EHRs see the status
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
