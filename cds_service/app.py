@@ -3,6 +3,7 @@ response needs (CORS, security headers, OperationOutcome errors, never a 500 for
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,6 +38,22 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
+
+
+#: A Host header: a name or IPv4 address, or an IPv6 literal, and an optional port. gunicorn joins repeated
+#: Host headers with commas, which this refuses too.
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?")
+
+
+def _host_problem(environ) -> str | None:
+    """Why the request's Host header is not acceptable, or None. The JWT audience is built from it when
+    TRAPPA_PUBLIC_BASE_URL is not set (docs/security.md)."""
+    host = environ.get("HTTP_HOST")
+    if host is None:
+        return "HTTP/1.1 request without a Host header" if environ.get("SERVER_PROTOCOL") == "HTTP/1.1" else None
+    if not _HOST.fullmatch(host):
+        return "invalid Host header (one host name or address, with an optional port)"
+    return None
 
 
 def _open_store(url: str) -> Store:
@@ -87,6 +104,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def _preflight_and_auth():
+        problem = _host_problem(request.environ)
+        if problem:  # RFC 9112 §3.2: 400 for an HTTP/1.1 request without one Host, or with a bad one
+            return outcome_response(400, "invalid", problem)
         if request.method == "OPTIONS":  # CORS preflight: never needs a JWT
             return app.response_class(status=204)
         if request.path.startswith("/cds-services"):

@@ -1,8 +1,8 @@
-"""What the server answers before the app sees a request (cds_service/http_server.py),
+"""What the server answers before the app sees a request (cds_service/http_server.py) and the Host rule,
 against the real server process (gunicorn, production configuration).
 
 A token over about 8 KB used to get gunicorn's HTML 431 page (its header field limit, 8190 bytes, was
-below the authenticator's 16 KiB)."""
+below the authenticator's 16 KiB); HTTP/1.1 without Host was answered 200."""
 from __future__ import annotations
 
 import json
@@ -116,3 +116,26 @@ def test_gunicorns_refusals_log_no_request_text(server):
 
 def test_a_request_line_over_the_limit_is_a_414_operation_outcome(server):
     outcome(server.get("/cds-services/" + "x" * 5000), 414)
+
+
+def test_http_1_1_without_host_is_400(server):
+    reply = raw(server, b"GET /health HTTP/1.1\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:100]
+    assert b"without a Host header" in reply and b"OperationOutcome" in reply
+    # also on the service endpoints, before authentication
+    reply = raw(server, f"POST {HOOK} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}".encode())
+    assert reply.startswith(b"HTTP/1.1 400 ") and b"without a Host header" in reply
+
+
+@pytest.mark.parametrize("hosts", [[b"a.example", b"b.example"], [b"a.example/evil"], [b"a b"], [b""]])
+def test_a_repeated_or_malformed_host_is_400(server, hosts):
+    head = b"".join(b"Host: " + h + b"\r\n" for h in hosts)
+    reply = raw(server, b"GET /health HTTP/1.1\r\n" + head + b"Connection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
+    assert b"OperationOutcome" in reply
+
+
+@pytest.mark.parametrize("host", [b"127.0.0.1:8080", b"cds.region.example", b"[::1]:8080", b"localhost"])
+def test_ordinary_hosts_and_http_1_0_without_host_are_served(server, host):
+    assert raw(server, b"GET /health HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+    assert raw(server, b"GET /health HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
