@@ -453,7 +453,7 @@ class Authenticator:
     # -- public --------------------------------------------------------------------------------
 
     def describe(self) -> dict:
-        """Authentication state for the health endpoint (no secrets: issuer names only)."""
+        """Authentication state (no secrets: issuer names only), for the metrics endpoint."""
         if not self.settings.auth_required:
             why = "development mode" if self.settings.dev_mode else "TRAPPA_AUTH_REQUIRED is off"
             return {"state": f"DISABLED ({why})"}
