@@ -30,16 +30,17 @@ def _serve(args) -> int:
     except StorageUnavailable as exc:
         print(f"error: the database (TRAPPA_DATABASE_URL) cannot be reached at start-up: {exc}", file=sys.stderr)
         return 2
-    run_gunicorn(create_app, args.host, args.port, args.workers, args.threads)
+    run_gunicorn(create_app, args.host, args.port, args.workers, args.threads, log_format=settings.log_format)
     return 0
 
 
-def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int) -> None:
+def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int, log_format: str = "text") -> None:
     """Serve ``app_factory()`` under gunicorn with the production settings. The benchmark's floor app
     runs through this too, so both are measured under exactly the same server."""
     from gunicorn.app.base import BaseApplication
 
     from .http_server import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE, TrappaWorker
+    from .logs import gunicorn_logconfig
 
     class Gunicorn(BaseApplication):
         def load_config(self):
@@ -60,6 +61,9 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int) 
             self.cfg.set("keepalive", 75)
             self.cfg.set("accesslog", None)  # no access log: request lines are noise next to the audit trail
             self.cfg.set("loglevel", "info")
+            logconfig = gunicorn_logconfig(log_format)  # JSON lines for gunicorn's own loggers too
+            if logconfig:
+                self.cfg.set("logconfig_dict", logconfig)
             self.cfg.set("post_worker_init", _tune_worker)
 
         def load(self):

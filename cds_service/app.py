@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Flask, request
+from flask import Flask, g, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -16,6 +16,7 @@ from . import auth
 from .config import Settings
 from .errors import outcome_response, storage_unavailable_response
 from .fhir_client import FhirFetcher
+from . import logs
 from .logs import safe
 from .storage import StorageUnavailable, Store
 from .taper import strengths_table
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Read once, here: a clinical setting out of its range raises ConfigurationError and the service does
     # not start (config.py). Every hook call then evaluates with settings.clinical.
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     changed = settings.clinical.differences()
     if changed:  # the thresholds this service decides with, in the log (once per worker, at start-up)
         log.info("clinical settings differing from the defaults: %s",
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def _preflight_and_auth():
+        g.trappa_request_id = logs.request_id(request.headers.get("X-Request-ID"))
         problem = _host_problem(request.environ)
         if problem:  # RFC 9112 §3.2: 400 for an HTTP/1.1 request without one Host, or with a bad one
             return outcome_response(400, "invalid", problem)
@@ -116,6 +118,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.after_request
     def _headers(response):
+        request_id = g.get("trappa_request_id")
+        if request_id is not None:
+            response.headers["X-Request-ID"] = request_id
         for k, v in CORS_HEADERS.items():
             response.headers.setdefault(k, v)
         for k, v in SECURITY_HEADERS.items():

@@ -84,3 +84,79 @@ def test_safe_escapes_what_could_end_or_disguise_a_line(value, expected):
 def test_safe_cuts_long_values():
     assert safe("x" * 500, 10) == "x" * 10 + "…"
     assert safe("\n" * 500, 3) == "\\n\\n\\n…"
+
+
+# --- JSON lines (TRAPPA_LOG_FORMAT=json) ----------------------------------------------------------------
+
+ISS = "https://ehr.jsonlog.test"
+
+
+@pytest.fixture(scope="module")
+def json_server():
+    import json
+
+    from tests.support.jwt_keys import JwksServer, SigningKey
+
+    key = SigningKey("ES384")
+    with JwksServer() as jwks:
+        jwks.publish("jwks.json", [key])
+        env = {"TRAPPA_LOG_FORMAT": "json", "TRAPPA_LOG_LEVEL": "DEBUG",
+               "TRAPPA_TRUSTED_ISSUERS": json.dumps([{"iss": ISS, "jwks_url": jwks.url("jwks.json")}])}
+        with ServiceProcess(env=env, dev=False, workers=2) as proc:
+            yield proc, key
+
+
+def records(proc) -> list[dict]:
+    import json
+
+    lines = [line for line in proc.log().splitlines() if line.strip()]
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"not a JSON line: {line[:200]!r}")
+    return out
+
+
+def test_json_lines_carry_the_request_id_and_hook_instance_and_no_token(json_server):
+    import time
+
+    from conftest import load_fixture
+    from tests.support.jwt_keys import claims
+
+    proc, key = json_server
+    path = "/cds-services/trappa-order-sign"
+    body = load_fixture("requests/order-sign.anna-testsson.json")
+    body["hookInstance"] = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+    token = key.token(claims(ISS, proc.base_url + path))
+    resp = proc.post(path, body, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200
+    request_id = resp.headers["X-Request-ID"]
+    # the EHR's (or a proxy's) own id is taken when it is a plain token; anything else is replaced
+    refused = proc.post(path, body, headers={"Authorization": "Bearer x.y.z", "X-Request-ID": "ehr-4711"})
+    assert refused.status_code == 401 and refused.headers["X-Request-ID"] == "ehr-4711"
+    forged = proc.post(path, body, headers={"Authorization": "Bearer x.y.z", "X-Request-ID": "a b\tc"})
+    assert forged.headers["X-Request-ID"] not in ("a b\tc", request_id, "ehr-4711")
+    time.sleep(0.3)
+    recs = records(proc)  # every line, gunicorn's own included, is JSON
+    assert all({"time", "level", "logger", "message"} <= r.keys() for r in recs)
+    assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["message"] for r in recs)
+    mine = [r for r in recs if r.get("request_id") == request_id]
+    assert {r["logger"] for r in mine} >= {"cds_service.auth", "cds_service.views.hooks"}
+    answered = next(r for r in mine if "answered 200" in r["message"])
+    assert answered["hookInstance"] == body["hookInstance"]
+    assert any(r.get("request_id") == "ehr-4711" and "refused" in r["message"] for r in recs)
+    text = proc.log()
+    for segment in token.split("."):
+        assert segment not in text
+    assert "Testsson" not in text and "Anna" not in text
+
+
+def test_a_bad_log_format_stops_the_start_up():
+    proc = ServiceProcess(env={"TRAPPA_LOG_FORMAT": "xml"})
+    with pytest.raises(RuntimeError):
+        proc.start(timeout=15)
+    log = proc.log()
+    proc.cleanup()
+    assert "TRAPPA_LOG_FORMAT='xml': must be 'text' or 'json'" in log
