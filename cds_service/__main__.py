@@ -11,17 +11,24 @@ import sys
 def _serve(args) -> int:
     if args.dev:
         os.environ["TRAPPA_DEV_MODE"] = "1"
-    from .app import create_app
-
     if args.flask:
-        create_app().run(host=args.host, port=args.port, threaded=True)
+        from .app import create_app
+
+        create_app().run(host=args.host, port=args.port, threaded=True)  # no metrics: one process
         return 0
 
     from .config import Settings
-    from .storage import StorageUnavailable, Store
 
     # Read (and checked: ConfigurationError, see main) in the master, before any worker starts.
     settings = Settings.from_env()
+    if settings.metrics_port:
+        # The workers' shared metrics directory, before prometheus-client is imported (metrics.py).
+        from .metrics import prepare_directory
+
+        prepare_directory()
+    from .app import create_app
+    from .storage import StorageUnavailable, Store
+
     # Create the tables once in the master, before the workers start and race to do it. A database
     # that cannot be reached now stops the start-up, with its error's type (not the URL: it may hold a
     # password); once started, the service answers 503 while it is down.
@@ -30,13 +37,16 @@ def _serve(args) -> int:
     except StorageUnavailable as exc:
         print(f"error: the database (TRAPPA_DATABASE_URL) cannot be reached at start-up: {exc}", file=sys.stderr)
         return 2
-    run_gunicorn(create_app, args.host, args.port, args.workers, args.threads, log_format=settings.log_format)
+    run_gunicorn(create_app, args.host, args.port, args.workers, args.threads, log_format=settings.log_format,
+                 metrics_settings=settings if settings.metrics_port else None)
     return 0
 
 
-def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int, log_format: str = "text") -> None:
+def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int, log_format: str = "text",
+                 metrics_settings=None) -> None:
     """Serve ``app_factory()`` under gunicorn with the production settings. The benchmark's floor app
-    runs through this too, so both are measured under exactly the same server."""
+    runs through this too, so both are measured under exactly the same server. With
+    ``metrics_settings`` the master serves the workers' metrics on their port (metrics.py)."""
     from gunicorn.app.base import BaseApplication
 
     from .http_server import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE, TrappaWorker
@@ -65,6 +75,12 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int, 
             if logconfig:
                 self.cfg.set("logconfig_dict", logconfig)
             self.cfg.set("post_worker_init", _tune_worker)
+            if metrics_settings is not None:
+                from . import metrics
+
+                self.cfg.set("when_ready", lambda server: metrics.start_endpoint(
+                    metrics_settings.metrics_host, metrics_settings.metrics_port, metrics_settings, server.log))
+                self.cfg.set("child_exit", metrics.worker_exit)
 
         def load(self):
             return app_factory()

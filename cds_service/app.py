@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 from flask import Flask, g, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +19,8 @@ from .errors import outcome_response, storage_unavailable_response
 from .fhir_client import FhirFetcher
 from . import logs
 from .logs import safe
+from .metrics import Metrics
+from .services import SERVICES
 from .storage import StorageUnavailable, Store
 from .taper import strengths_table
 from .turns import EvaluationTurns
@@ -91,6 +94,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["trappa.turns"] = EvaluationTurns()  # one evaluation computing at a time (turns.py)
     app.extensions["trappa.fetcher"] = FhirFetcher(settings, app.extensions["trappa.turns"])
     app.extensions["trappa.auth"] = auth.Authenticator.from_settings(settings, app.extensions["trappa.store"])
+    # Counted only under the serve command, which makes the workers' shared directory (metrics.py).
+    metrics = Metrics(tuple(SERVICES) if settings.metrics_port else None)
+    app.extensions["trappa.metrics"] = app.extensions["trappa.auth"].metrics = metrics
 
     if settings.dev_mode:
         log.warning(
@@ -105,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def _preflight_and_auth():
+        g.trappa_started = time.perf_counter()
         g.trappa_request_id = logs.request_id(request.headers.get("X-Request-ID"))
         problem = _host_problem(request.environ)
         if problem:  # RFC 9112 §3.2: 400 for an HTTP/1.1 request without one Host, or with a bad one
@@ -118,6 +125,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.after_request
     def _headers(response):
+        if metrics.enabled and request.method == "POST":  # not the CORS preflights
+            if request.endpoint == "hooks.call_service":
+                metrics.hook_call((request.view_args or {}).get("service_id"), response.status_code,
+                                  time.perf_counter() - g.get("trappa_started", time.perf_counter()))
+            elif request.endpoint == "hooks.feedback":
+                metrics.feedback_call((request.view_args or {}).get("service_id"), response.status_code)
         request_id = g.get("trappa_request_id")
         if request_id is not None:
             response.headers["X-Request-ID"] = request_id

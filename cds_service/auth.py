@@ -45,6 +45,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from .config import Settings
 from .errors import outcome_response, storage_unavailable_response
 from .logs import safe
+from .metrics import Metrics
 from .storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,19 @@ class AuthConfigError(ValueError):
 
 
 class AuthFailure(Exception):
-    """The token is not acceptable. ``reason`` is for the log only: it never contains the token."""
+    """The token is not acceptable. ``reason`` is for the log only: it never contains the token.
+    ``code`` is one of a few words (``REFUSAL_CODES``) for the refusals counter (metrics.py)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, code: str = "other"):
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+
+
+#: What a refusal counts as in ``trappa_auth_refusals_total{reason}``: few values, none from the token.
+REFUSAL_CODES = ("missing", "not-bearer", "too-long", "malformed", "algorithm", "kid", "issuer", "jku",
+                 "jwks-unavailable", "unknown-kid", "key", "signature", "audience", "expiry", "expired",
+                 "issued-at", "not-before", "jti", "tenant", "replay", "other")
 
 
 class JwksUnavailable(Exception):
@@ -387,21 +396,21 @@ def _short(value: Any, limit: int = 120) -> str:
 def _public_key(jwk_data: dict, alg: str):
     """The verification key for ``alg`` from a JWK, or AuthFailure if the key does not fit it."""
     if isinstance(jwk_data.get("alg"), str) and jwk_data["alg"] != alg:
-        raise AuthFailure(f"key is for {jwk_data['alg']}, token says {alg}")
+        raise AuthFailure(f"key is for {jwk_data['alg']}, token says {alg}", "key")
     try:
         if alg.startswith("ES"):
             if jwk_data.get("kty") != "EC" or jwk_data.get("crv") != _EC_CURVE[alg]:
-                raise AuthFailure(f"key type/curve does not fit {alg}")
+                raise AuthFailure(f"key type/curve does not fit {alg}", "key")
             return ECAlgorithm.from_jwk(jwk_data)
         if jwk_data.get("kty") != "RSA":
-            raise AuthFailure(f"key type does not fit {alg}")
+            raise AuthFailure(f"key type does not fit {alg}", "key")
         key = RSAAlgorithm.from_jwk(jwk_data)
     except AuthFailure:
         raise
     except Exception as exc:
-        raise AuthFailure(f"key in JWKS is unusable ({type(exc).__name__})") from None
+        raise AuthFailure(f"key in JWKS is unusable ({type(exc).__name__})", "key") from None
     if key.key_size < MIN_RSA_BITS:
-        raise AuthFailure(f"RSA key shorter than {MIN_RSA_BITS} bits")
+        raise AuthFailure(f"RSA key shorter than {MIN_RSA_BITS} bits", "key")
     return key
 
 
@@ -425,6 +434,7 @@ class Authenticator:
         self.issuers = issuers or {}
         self._sources: dict[str, JwksSource] = {}
         self._sources_lock = threading.Lock()
+        self.metrics = Metrics(None)  # create_app sets the app's: refusals are counted by reason
 
     @classmethod
     def from_settings(cls, settings: Settings, store) -> "Authenticator":
@@ -473,6 +483,7 @@ class Authenticator:
             claims = self.verify(token, self.expected_audience(request), spend_jti=spend_jti)
         except AuthFailure as failure:
             log.warning("EHR authentication refused for %s: %s", where, failure.reason)
+            self.metrics.refused(failure.code)
             return refusal()
         except _ReplayStoreDown as exc:
             log.error("EHR authentication impossible for %s: jti store unavailable (%s)", where, exc)
@@ -494,34 +505,34 @@ class Authenticator:
         remembered (spent) unless ``spend_jti`` is off; a replay is refused either way."""
         now = time.time() if now is None else now
         if len(token) > MAX_TOKEN_CHARS:
-            raise AuthFailure("token too long")
+            raise AuthFailure("token too long", "too-long")
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
-            raise AuthFailure(f"not a JWT ({type(exc).__name__})") from None
+            raise AuthFailure(f"not a JWT ({type(exc).__name__})", "malformed") from None
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
-            raise AuthFailure(f"algorithm {_short(alg)} not allowed")
+            raise AuthFailure(f"algorithm {_short(alg)} not allowed", "algorithm")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise AuthFailure("no kid in the JWT header")
+            raise AuthFailure("no kid in the JWT header", "kid")
         iss = unverified.get("iss")
         issuer = self.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
-            raise AuthFailure(f"issuer {_short(iss)} is not trusted")
+            raise AuthFailure(f"issuer {_short(iss)} is not trusted", "issuer")
         jku = header.get("jku")
         if jku is not None and (not isinstance(jku, str) or jku not in issuer.allowed_jku):
-            raise AuthFailure(f"jku {_short(jku)} is not allowed for issuer {_short(iss)}")
+            raise AuthFailure(f"jku {_short(jku)} is not allowed for issuer {_short(iss)}", "jku")
         if jku is None and issuer.default_source is None:
-            raise AuthFailure(f"no jku, and issuer {_short(iss)} has keys only for pinned jku")
+            raise AuthFailure(f"no jku, and issuer {_short(iss)} has keys only for pinned jku", "jku")
         source = self._source(issuer, jku)
         try:
             jwk_data = source.key(kid)
         except JwksUnavailable as exc:
-            raise AuthFailure(f"JWKS of issuer {_short(iss)} unavailable ({exc}); failing closed") from None
+            raise AuthFailure(f"JWKS of issuer {_short(iss)} unavailable ({exc}); failing closed", "jwks-unavailable") from None
         if jwk_data is None:
-            raise AuthFailure(f"kid {_short(kid)} not in the JWKS of issuer {_short(iss)}")
+            raise AuthFailure(f"kid {_short(kid)} not in the JWKS of issuer {_short(iss)}", "unknown-kid")
         key = _public_key(jwk_data, alg)
         try:
             claims = jwt.decode(
@@ -539,9 +550,9 @@ class Authenticator:
                 },
             )
         except jwt.InvalidSignatureError:
-            raise AuthFailure("bad signature") from None
+            raise AuthFailure("bad signature", "signature") from None
         except jwt.PyJWTError as exc:
-            raise AuthFailure(f"token rejected ({type(exc).__name__})") from None
+            raise AuthFailure(f"token rejected ({type(exc).__name__})", "malformed") from None
         self._check_claims(claims, issuer, audience, now)
         self._remember(issuer.iss, claims, spend_jti)
         return claims
@@ -551,41 +562,41 @@ class Authenticator:
     @staticmethod
     def _bearer_token(value: str | None) -> str:
         if not value:
-            raise AuthFailure("no Authorization header")
+            raise AuthFailure("no Authorization header", "missing")
         scheme, _, token = value.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise AuthFailure("Authorization is not a Bearer token")
+            raise AuthFailure("Authorization is not a Bearer token", "not-bearer")
         return token
 
     @staticmethod
     def _check_claims(claims: dict, issuer: TrustedIssuer, audience: str, now: float) -> None:
         if claims.get("iss") != issuer.iss:
-            raise AuthFailure("issuer changed between header check and verification")
+            raise AuthFailure("issuer changed between header check and verification", "issuer")
         aud = claims.get("aud")
         auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         if audience not in auds:
-            raise AuthFailure(f"aud {_short(aud)} is not this endpoint {_short(audience)}")
+            raise AuthFailure(f"aud {_short(aud)} is not this endpoint {_short(audience)}", "audience")
         exp = claims.get("exp")
         if not _number(exp):
-            raise AuthFailure("exp missing or not a number")
+            raise AuthFailure("exp missing or not a number", "expiry")
         if now > exp + CLOCK_SKEW_S:
-            raise AuthFailure(f"expired {int(now - exp)} s ago")
+            raise AuthFailure(f"expired {int(now - exp)} s ago", "expired")
         if exp > now + MAX_LIFETIME_S + CLOCK_SKEW_S:
-            raise AuthFailure(f"exp more than {MAX_LIFETIME_S} s ahead")
+            raise AuthFailure(f"exp more than {MAX_LIFETIME_S} s ahead", "expiry")
         iat = claims.get("iat")
         if not _number(iat):
-            raise AuthFailure("iat missing or not a number")
+            raise AuthFailure("iat missing or not a number", "issued-at")
         if iat > now + CLOCK_SKEW_S:
-            raise AuthFailure(f"iat {int(iat - now)} s in the future")
+            raise AuthFailure(f"iat {int(iat - now)} s in the future", "issued-at")
         nbf = claims.get("nbf")
         if nbf is not None and (not _number(nbf) or nbf > now + CLOCK_SKEW_S):
-            raise AuthFailure("nbf in the future or not a number")
+            raise AuthFailure("nbf in the future or not a number", "not-before")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
-            raise AuthFailure("jti missing, empty or too long")
+            raise AuthFailure("jti missing, empty or too long", "jti")
         if issuer.tenant is not None and claims.get("tenant") != issuer.tenant:
-            raise AuthFailure(f"tenant {_short(claims.get('tenant'))} is not {_short(issuer.tenant)}")
+            raise AuthFailure(f"tenant {_short(claims.get('tenant'))} is not {_short(issuer.tenant)}", "tenant")
 
     @staticmethod
     def jti_key(iss: str, claims: dict) -> tuple[str, float]:
@@ -599,7 +610,7 @@ class Authenticator:
         except Exception as exc:
             raise _ReplayStoreDown(str(exc) if isinstance(exc, StorageUnavailable) else type(exc).__name__) from None
         if not first:
-            raise AuthFailure(f"jti replayed (issuer {_short(iss)})")
+            raise AuthFailure(f"jti replayed (issuer {_short(iss)})", "replay")
 
     def _source(self, issuer: TrustedIssuer, jku: str | None) -> JwksSource:
         pinned = issuer.pinned_jku.get(jku) if jku else None

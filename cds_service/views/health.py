@@ -2,7 +2,7 @@
 
 It used to name the trusted issuers, the authentication state and development mode as well — to
 anyone who asked. Those are in the start-up log (and on the metrics endpoint, which is not public):
-docs/security.md, "Development mode" and "What is open"."""
+docs/security.md, "What is open"."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify

@@ -66,6 +66,7 @@ def call_service(service_id: str):
             except RecursionError:  # a suggestion that echoes a pathologically nested draft order
                 raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
             _audit(service.id, hook_instance, 200, result.response["cards"], started)
+            current_app.extensions["trappa.metrics"].cards(result.response["cards"])
             if log.isEnabledFor(logging.DEBUG):  # counts only: the cards' content is clinical
                 log.debug("%s answered 200 in %.1f ms: %d cards", service.id, (time.perf_counter() - started) * 1000,
                           len(result.response["cards"]))
@@ -109,5 +110,6 @@ def feedback(service_id: str):
             service.id, body["feedback"], jti=g.get("trappa_jti"))
     except JtiReplayed:  # the same token twice at once: the first one stored its feedback
         log.warning("EHR authentication refused for POST %s: jti replayed", safe(request.path))
+        current_app.extensions["trappa.metrics"].refused("replay")
         return refusal()
     return Response(json.dumps({"stored": count}), status=200, mimetype="application/json")
