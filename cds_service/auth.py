@@ -304,7 +304,7 @@ class JwksSource:
         self._loaded_at = -math.inf
         self._failed_at = -math.inf
         self._forced_at = -math.inf
-        self.loads = 0  # successful and failed attempts, for tests and the health view
+        self.loads = 0  # successful and failed attempts, for tests
 
     def _load(self, now: float) -> None:
         self.loads += 1
@@ -461,13 +461,6 @@ class Authenticator:
         return cls(settings, store, issuers)
 
     # -- public --------------------------------------------------------------------------------
-
-    def describe(self) -> dict:
-        """Authentication state (no secrets: issuer names only), for the metrics endpoint."""
-        if not self.settings.auth_required:
-            why = "development mode" if self.settings.dev_mode else "TRAPPA_AUTH_REQUIRED is off"
-            return {"state": f"DISABLED ({why})"}
-        return {"state": "required", "trustedIssuers": sorted(self.issuers)}
 
     def check(self, request, spend_jti: bool = True) -> Response | None:
         """None when the request may proceed; else the response to send (401, or 503 when the
