@@ -11,33 +11,58 @@ import sys
 def _serve(args) -> int:
     if args.dev:
         os.environ["TRAPPA_DEV_MODE"] = "1"
-    from .app import create_app
-
     if args.flask:
-        create_app().run(host=args.host, port=args.port, threaded=True)
+        from .app import create_app
+
+        create_app().run(host=args.host, port=args.port, threaded=True)  # no metrics: one process
         return 0
 
     from .config import Settings
-    from .storage import Store
 
     # Read (and checked: ConfigurationError, see main) in the master, before any worker starts.
     settings = Settings.from_env()
-    # Create the tables once in the master, before the workers start and race to do it.
-    Store(settings.database_url).engine.dispose()
-    run_gunicorn(create_app, args.host, args.port, args.workers, args.threads)
+    if settings.metrics_port:
+        # The workers' shared metrics directory, before prometheus-client is imported (metrics.py).
+        from .metrics import prepare_directory
+
+        prepare_directory()
+    from .app import create_app
+    from .storage import StorageUnavailable, Store
+
+    # Create the tables once in the master, before the workers start and race to do it. A database
+    # that cannot be reached now stops the start-up, with its error's type (not the URL: it may hold a
+    # password); once started, the service answers 503 while it is down.
+    try:
+        Store(settings.database_url).engine.dispose()
+    except StorageUnavailable as exc:
+        print(f"error: the database (TRAPPA_DATABASE_URL) cannot be reached at start-up: {exc}", file=sys.stderr)
+        return 2
+    run_gunicorn(create_app, args.host, args.port, args.workers, args.threads, log_format=settings.log_format,
+                 metrics_settings=settings if settings.metrics_port else None)
     return 0
 
 
-def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int) -> None:
+def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int, log_format: str = "text",
+                 metrics_settings=None) -> None:
     """Serve ``app_factory()`` under gunicorn with the production settings. The benchmark's floor app
-    runs through this too, so both are measured under exactly the same server."""
+    runs through this too, so both are measured under exactly the same server. With
+    ``metrics_settings`` the master serves the workers' metrics on their port (metrics.py)."""
     from gunicorn.app.base import BaseApplication
+
+    from .http_server import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE, TrappaWorker
+    from .logs import gunicorn_logconfig
 
     class Gunicorn(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
+            # gthread, answering gunicorn's own refusals with an OperationOutcome (http_server.py)
+            self.cfg.set("worker_class", TrappaWorker)
+            # A header field may hold the longest JWT the authenticator takes (gunicorn's default, 8190
+            # bytes, cut tokens off at about 8 KB with an HTML 431 page).
+            self.cfg.set("limit_request_field_size", LIMIT_REQUEST_FIELD_SIZE)
+            self.cfg.set("limit_request_line", LIMIT_REQUEST_LINE)
+            self.cfg.set("limit_request_fields", LIMIT_REQUEST_FIELDS)
             self.cfg.set("threads", threads)
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 5)
@@ -46,7 +71,16 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int) 
             self.cfg.set("keepalive", 75)
             self.cfg.set("accesslog", None)  # no access log: request lines are noise next to the audit trail
             self.cfg.set("loglevel", "info")
+            logconfig = gunicorn_logconfig(log_format)  # JSON lines for gunicorn's own loggers too
+            if logconfig:
+                self.cfg.set("logconfig_dict", logconfig)
             self.cfg.set("post_worker_init", _tune_worker)
+            if metrics_settings is not None:
+                from . import metrics
+
+                self.cfg.set("when_ready", lambda server: metrics.start_endpoint(
+                    metrics_settings.metrics_host, metrics_settings.metrics_port, metrics_settings, server.log))
+                self.cfg.set("child_exit", metrics.worker_exit)
 
         def load(self):
             return app_factory()

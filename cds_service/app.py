@@ -3,8 +3,11 @@ response needs (CORS, security headers, OperationOutcome errors, never a 500 for
 from __future__ import annotations
 
 import logging
+import re
+import time
 
-from flask import Flask, request
+from flask import Flask, g, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from fhir_mappings.medd import load_medd_table
@@ -12,9 +15,13 @@ from fhir_mappings.products import load_products_table
 
 from . import auth
 from .config import Settings
-from .errors import outcome_response
+from .errors import outcome_response, storage_unavailable_response
 from .fhir_client import FhirFetcher
-from .storage import Store
+from . import logs
+from .logs import safe
+from .metrics import Metrics
+from .services import SERVICES
+from .storage import StorageUnavailable, Store
 from .taper import strengths_table
 from .turns import EvaluationTurns
 from .views import discovery, health, hooks
@@ -37,11 +44,38 @@ SECURITY_HEADERS = {
 }
 
 
+#: A Host header: a name or IPv4 address, or an IPv6 literal, and an optional port. gunicorn joins repeated
+#: Host headers with commas, which this refuses too.
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?")
+
+
+def _host_problem(environ) -> str | None:
+    """Why the request's Host header is not acceptable, or None. The JWT audience is built from it when
+    TRAPPA_PUBLIC_BASE_URL is not set (docs/security.md)."""
+    host = environ.get("HTTP_HOST")
+    if host is None:
+        return "HTTP/1.1 request without a Host header" if environ.get("SERVER_PROTOCOL") == "HTTP/1.1" else None
+    if not _HOST.fullmatch(host):
+        return "invalid Host header (one host name or address, with an optional port)"
+    return None
+
+
+def _open_store(url: str) -> Store:
+    """The store; a database that is down when a worker starts (a worker restarted during an outage)
+    must not stop the worker, and with it the whole server: the tables were created by the serve
+    command before any worker started, and calls that need the database answer 503 until it is back."""
+    try:
+        return Store(url)
+    except StorageUnavailable as exc:
+        log.error("database unavailable at start-up (%s): calls that need it are answered 503", exc)
+        return Store(url, create_tables=False)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     # Read once, here: a clinical setting out of its range raises ConfigurationError and the service does
     # not start (config.py). Every hook call then evaluates with settings.clinical.
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     changed = settings.clinical.differences()
     if changed:  # the thresholds this service decides with, in the log (once per worker, at start-up)
         log.info("clinical settings differing from the defaults: %s",
@@ -56,10 +90,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False  # Swedish text as UTF-8, not \u escapes
     app.json.sort_keys = False
     app.extensions["trappa.settings"] = settings
-    app.extensions["trappa.store"] = Store(settings.database_url)
+    app.extensions["trappa.store"] = _open_store(settings.database_url)
     app.extensions["trappa.turns"] = EvaluationTurns()  # one evaluation computing at a time (turns.py)
     app.extensions["trappa.fetcher"] = FhirFetcher(settings, app.extensions["trappa.turns"])
     app.extensions["trappa.auth"] = auth.Authenticator.from_settings(settings, app.extensions["trappa.store"])
+    # Counted only under the serve command, which makes the workers' shared directory (metrics.py).
+    metrics = Metrics(tuple(SERVICES) if settings.metrics_port else None)
+    app.extensions["trappa.metrics"] = app.extensions["trappa.auth"].metrics = metrics
 
     if settings.dev_mode:
         log.warning(
@@ -74,14 +111,29 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def _preflight_and_auth():
+        g.trappa_started = time.perf_counter()
+        g.trappa_request_id = logs.request_id(request.headers.get("X-Request-ID"))
+        problem = _host_problem(request.environ)
+        if problem:  # RFC 9112 §3.2: 400 for an HTTP/1.1 request without one Host, or with a bad one
+            return outcome_response(400, "invalid", problem)
         if request.method == "OPTIONS":  # CORS preflight: never needs a JWT
             return app.response_class(status=204)
         if request.path.startswith("/cds-services"):
-            return app.extensions["trappa.auth"].check(request)
+            # Feedback stores its token's jti with its rows, in one transaction (views/hooks.feedback).
+            return app.extensions["trappa.auth"].check(request, spend_jti=request.endpoint != "hooks.feedback")
         return None
 
     @app.after_request
     def _headers(response):
+        if metrics.enabled and request.method == "POST":  # not the CORS preflights
+            if request.endpoint == "hooks.call_service":
+                metrics.hook_call((request.view_args or {}).get("service_id"), response.status_code,
+                                  time.perf_counter() - g.get("trappa_started", time.perf_counter()))
+            elif request.endpoint == "hooks.feedback":
+                metrics.feedback_call((request.view_args or {}).get("service_id"), response.status_code)
+        request_id = g.get("trappa_request_id")
+        if request_id is not None:
+            response.headers["X-Request-ID"] = request_id
         for k, v in CORS_HEADERS.items():
             response.headers.setdefault(k, v)
         for k, v in SECURITY_HEADERS.items():
@@ -98,10 +150,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         }.get(exc.code, exc.description or exc.name)
         return outcome_response(exc.code or 400, code, message)
 
+    @app.errorhandler(StorageUnavailable)
+    @app.errorhandler(SQLAlchemyError)
+    def _storage_down(exc: Exception):
+        # The database failed (unreachable, locked, read-only, full …): not the caller's fault, and
+        # nothing was stored, so the caller may retry. The type only: SQLAlchemy's text holds parameters.
+        kind = str(exc) if isinstance(exc, StorageUnavailable) else type(exc).__name__
+        log.error("database unavailable on %s %s (%s): answered 503", safe(request.method, 20), safe(request.path), kind)
+        return storage_unavailable_response()
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # A bug of ours: log the type only (the message could carry request content), answer 500.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path, exc_info=False)
+        log.error("unhandled %s on %s %s", type(exc).__name__, safe(request.method, 20), safe(request.path),
+                  exc_info=False)
         return outcome_response(500, "exception", "internal error; the request was not evaluated")
 
     return app

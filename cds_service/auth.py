@@ -21,8 +21,8 @@ that is otherwise valid:
 5. ``jti`` has not been seen before — remembered in the shared database for the token's lifetime,
    so a replay is refused by every worker and every replica.
 
-Any failure is a 401 with an empty body; the reason goes to the log, never the token or any part of
-it. Configuration (``TRAPPA_TRUSTED_ISSUERS``) is described in ``docs/security.md``.
+Any failure is a 401 with the same OperationOutcome for every reason (``REFUSED``); the reason goes to
+the log, never the token or any part of it. Configuration (``TRAPPA_TRUSTED_ISSUERS``) is described in ``docs/security.md``.
 """
 from __future__ import annotations
 
@@ -39,11 +39,14 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
-from flask import Response
+from flask import Response, g
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from .config import Settings
-from .errors import outcome_response
+from .errors import outcome_response, storage_unavailable_response
+from .logs import safe
+from .metrics import Metrics
+from .storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +65,19 @@ class AuthConfigError(ValueError):
 
 
 class AuthFailure(Exception):
-    """The token is not acceptable. ``reason`` is for the log only: it never contains the token."""
+    """The token is not acceptable. ``reason`` is for the log only: it never contains the token.
+    ``code`` is one of a few words (``REFUSAL_CODES``) for the refusals counter (metrics.py)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, code: str = "other"):
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+
+
+#: What a refusal counts as in ``trappa_auth_refusals_total{reason}``: few values, none from the token.
+REFUSAL_CODES = ("missing", "not-bearer", "too-long", "malformed", "algorithm", "kid", "issuer", "jku",
+                 "jwks-unavailable", "unknown-kid", "key", "signature", "audience", "expiry", "expired",
+                 "issued-at", "not-before", "jti", "tenant", "replay", "other")
 
 
 class JwksUnavailable(Exception):
@@ -293,7 +304,7 @@ class JwksSource:
         self._loaded_at = -math.inf
         self._failed_at = -math.inf
         self._forced_at = -math.inf
-        self.loads = 0  # successful and failed attempts, for tests and the health view
+        self.loads = 0  # successful and failed attempts, for tests
 
     def _load(self, now: float) -> None:
         self.loads += 1
@@ -378,30 +389,40 @@ def _number(value: Any) -> bool:
 
 
 def _short(value: Any, limit: int = 120) -> str:
-    """A claim value for a log line: repr'd (no control characters reach the log) and cut short."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+    """A claim value for a log line: repr'd, escaped and cut short (logs.safe)."""
+    return safe(repr(value), limit)
 
 
 def _public_key(jwk_data: dict, alg: str):
     """The verification key for ``alg`` from a JWK, or AuthFailure if the key does not fit it."""
     if isinstance(jwk_data.get("alg"), str) and jwk_data["alg"] != alg:
-        raise AuthFailure(f"key is for {jwk_data['alg']}, token says {alg}")
+        raise AuthFailure(f"key is for {jwk_data['alg']}, token says {alg}", "key")
     try:
         if alg.startswith("ES"):
             if jwk_data.get("kty") != "EC" or jwk_data.get("crv") != _EC_CURVE[alg]:
-                raise AuthFailure(f"key type/curve does not fit {alg}")
+                raise AuthFailure(f"key type/curve does not fit {alg}", "key")
             return ECAlgorithm.from_jwk(jwk_data)
         if jwk_data.get("kty") != "RSA":
-            raise AuthFailure(f"key type does not fit {alg}")
+            raise AuthFailure(f"key type does not fit {alg}", "key")
         key = RSAAlgorithm.from_jwk(jwk_data)
     except AuthFailure:
         raise
     except Exception as exc:
-        raise AuthFailure(f"key in JWKS is unusable ({type(exc).__name__})") from None
+        raise AuthFailure(f"key in JWKS is unusable ({type(exc).__name__})", "key") from None
     if key.key_size < MIN_RSA_BITS:
-        raise AuthFailure(f"RSA key shorter than {MIN_RSA_BITS} bits")
+        raise AuthFailure(f"RSA key shorter than {MIN_RSA_BITS} bits", "key")
     return key
+
+
+#: The body of every 401: the same OperationOutcome whatever the reason (the reason is in the log only).
+REFUSED = "EHR authentication failed: a valid CDS Hooks JWT is required (Authorization: Bearer …)"
+
+
+def refusal() -> Response:
+    """The answer to every refused token: the same for every reason (the reason is in the log)."""
+    response = outcome_response(401, "login", REFUSED)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="trappa"'
+    return response
 
 
 class Authenticator:
@@ -413,6 +434,7 @@ class Authenticator:
         self.issuers = issuers or {}
         self._sources: dict[str, JwksSource] = {}
         self._sources_lock = threading.Lock()
+        self.metrics = Metrics(None)  # create_app sets the app's: refusals are counted by reason
 
     @classmethod
     def from_settings(cls, settings: Settings, store) -> "Authenticator":
@@ -440,28 +462,27 @@ class Authenticator:
 
     # -- public --------------------------------------------------------------------------------
 
-    def describe(self) -> dict:
-        """Authentication state for the health endpoint (no secrets: issuer names only)."""
-        if not self.settings.auth_required:
-            why = "development mode" if self.settings.dev_mode else "TRAPPA_AUTH_REQUIRED is off"
-            return {"state": f"DISABLED ({why})"}
-        return {"state": "required", "trustedIssuers": sorted(self.issuers)}
-
-    def check(self, request) -> Response | None:
+    def check(self, request, spend_jti: bool = True) -> Response | None:
         """None when the request may proceed; else the response to send (401, or 503 when the
-        replay store cannot be reached)."""
+        replay store cannot be reached). With ``spend_jti`` off (feedback) the token's jti is checked
+        but not stored: ``flask.g.trappa_jti`` then holds it for the view, which stores it together
+        with what the call stores (storage.Store.record_feedback), so a call whose write fails has not
+        spent its token."""
         if not self.settings.auth_required:
             return None
-        where = f"{request.method} {request.path[:200]}"
+        where = f"{safe(request.method, 20)} {safe(request.path)}"
         try:
             token = self._bearer_token(request.headers.get("Authorization"))
-            claims = self.verify(token, self.expected_audience(request))
+            claims = self.verify(token, self.expected_audience(request), spend_jti=spend_jti)
         except AuthFailure as failure:
             log.warning("EHR authentication refused for %s: %s", where, failure.reason)
-            return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="trappa"'})
+            self.metrics.refused(failure.code)
+            return refusal()
         except _ReplayStoreDown as exc:
             log.error("EHR authentication impossible for %s: jti store unavailable (%s)", where, exc)
-            return outcome_response(503, "transient", "service temporarily unavailable")
+            return storage_unavailable_response()
+        if not spend_jti:
+            g.trappa_jti = self.jti_key(claims["iss"], claims)
         log.debug("EHR authenticated for %s: iss=%s", where, _short(claims.get("iss")))
         return None
 
@@ -472,38 +493,39 @@ class Authenticator:
             return self.settings.public_base_url + request.path
         return request.base_url
 
-    def verify(self, token: str, audience: str, now: float | None = None) -> dict:
-        """The verified claims of ``token``; AuthFailure naming the first problem otherwise."""
+    def verify(self, token: str, audience: str, now: float | None = None, spend_jti: bool = True) -> dict:
+        """The verified claims of ``token``; AuthFailure naming the first problem otherwise. The jti is
+        remembered (spent) unless ``spend_jti`` is off; a replay is refused either way."""
         now = time.time() if now is None else now
         if len(token) > MAX_TOKEN_CHARS:
-            raise AuthFailure("token too long")
+            raise AuthFailure("token too long", "too-long")
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
-            raise AuthFailure(f"not a JWT ({type(exc).__name__})") from None
+            raise AuthFailure(f"not a JWT ({type(exc).__name__})", "malformed") from None
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
-            raise AuthFailure(f"algorithm {_short(alg)} not allowed")
+            raise AuthFailure(f"algorithm {_short(alg)} not allowed", "algorithm")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise AuthFailure("no kid in the JWT header")
+            raise AuthFailure("no kid in the JWT header", "kid")
         iss = unverified.get("iss")
         issuer = self.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
-            raise AuthFailure(f"issuer {_short(iss)} is not trusted")
+            raise AuthFailure(f"issuer {_short(iss)} is not trusted", "issuer")
         jku = header.get("jku")
         if jku is not None and (not isinstance(jku, str) or jku not in issuer.allowed_jku):
-            raise AuthFailure(f"jku {_short(jku)} is not allowed for issuer {_short(iss)}")
+            raise AuthFailure(f"jku {_short(jku)} is not allowed for issuer {_short(iss)}", "jku")
         if jku is None and issuer.default_source is None:
-            raise AuthFailure(f"no jku, and issuer {_short(iss)} has keys only for pinned jku")
+            raise AuthFailure(f"no jku, and issuer {_short(iss)} has keys only for pinned jku", "jku")
         source = self._source(issuer, jku)
         try:
             jwk_data = source.key(kid)
         except JwksUnavailable as exc:
-            raise AuthFailure(f"JWKS of issuer {_short(iss)} unavailable ({exc}); failing closed") from None
+            raise AuthFailure(f"JWKS of issuer {_short(iss)} unavailable ({exc}); failing closed", "jwks-unavailable") from None
         if jwk_data is None:
-            raise AuthFailure(f"kid {_short(kid)} not in the JWKS of issuer {_short(iss)}")
+            raise AuthFailure(f"kid {_short(kid)} not in the JWKS of issuer {_short(iss)}", "unknown-kid")
         key = _public_key(jwk_data, alg)
         try:
             claims = jwt.decode(
@@ -521,11 +543,11 @@ class Authenticator:
                 },
             )
         except jwt.InvalidSignatureError:
-            raise AuthFailure("bad signature") from None
+            raise AuthFailure("bad signature", "signature") from None
         except jwt.PyJWTError as exc:
-            raise AuthFailure(f"token rejected ({type(exc).__name__})") from None
+            raise AuthFailure(f"token rejected ({type(exc).__name__})", "malformed") from None
         self._check_claims(claims, issuer, audience, now)
-        self._remember(issuer.iss, claims)
+        self._remember(issuer.iss, claims, spend_jti)
         return claims
 
     # -- internals -----------------------------------------------------------------------------
@@ -533,50 +555,55 @@ class Authenticator:
     @staticmethod
     def _bearer_token(value: str | None) -> str:
         if not value:
-            raise AuthFailure("no Authorization header")
+            raise AuthFailure("no Authorization header", "missing")
         scheme, _, token = value.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise AuthFailure("Authorization is not a Bearer token")
+            raise AuthFailure("Authorization is not a Bearer token", "not-bearer")
         return token
 
     @staticmethod
     def _check_claims(claims: dict, issuer: TrustedIssuer, audience: str, now: float) -> None:
         if claims.get("iss") != issuer.iss:
-            raise AuthFailure("issuer changed between header check and verification")
+            raise AuthFailure("issuer changed between header check and verification", "issuer")
         aud = claims.get("aud")
         auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         if audience not in auds:
-            raise AuthFailure(f"aud {_short(aud)} is not this endpoint {_short(audience)}")
+            raise AuthFailure(f"aud {_short(aud)} is not this endpoint {_short(audience)}", "audience")
         exp = claims.get("exp")
         if not _number(exp):
-            raise AuthFailure("exp missing or not a number")
+            raise AuthFailure("exp missing or not a number", "expiry")
         if now > exp + CLOCK_SKEW_S:
-            raise AuthFailure(f"expired {int(now - exp)} s ago")
+            raise AuthFailure(f"expired {int(now - exp)} s ago", "expired")
         if exp > now + MAX_LIFETIME_S + CLOCK_SKEW_S:
-            raise AuthFailure(f"exp more than {MAX_LIFETIME_S} s ahead")
+            raise AuthFailure(f"exp more than {MAX_LIFETIME_S} s ahead", "expiry")
         iat = claims.get("iat")
         if not _number(iat):
-            raise AuthFailure("iat missing or not a number")
+            raise AuthFailure("iat missing or not a number", "issued-at")
         if iat > now + CLOCK_SKEW_S:
-            raise AuthFailure(f"iat {int(iat - now)} s in the future")
+            raise AuthFailure(f"iat {int(iat - now)} s in the future", "issued-at")
         nbf = claims.get("nbf")
         if nbf is not None and (not _number(nbf) or nbf > now + CLOCK_SKEW_S):
-            raise AuthFailure("nbf in the future or not a number")
+            raise AuthFailure("nbf in the future or not a number", "not-before")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
-            raise AuthFailure("jti missing, empty or too long")
+            raise AuthFailure("jti missing, empty or too long", "jti")
         if issuer.tenant is not None and claims.get("tenant") != issuer.tenant:
-            raise AuthFailure(f"tenant {_short(claims.get('tenant'))} is not {_short(issuer.tenant)}")
+            raise AuthFailure(f"tenant {_short(claims.get('tenant'))} is not {_short(issuer.tenant)}", "tenant")
 
-    def _remember(self, iss: str, claims: dict) -> None:
-        key = f"{iss}|{claims['jti']}"
+    @staticmethod
+    def jti_key(iss: str, claims: dict) -> tuple[str, float]:
+        """The replay store's key of a verified token and until when it is kept."""
+        return f"{iss}|{claims['jti']}", float(claims["exp"]) + CLOCK_SKEW_S
+
+    def _remember(self, iss: str, claims: dict, spend: bool = True) -> None:
+        key, expires = self.jti_key(iss, claims)
         try:
-            first = self.store.remember_jti(key, float(claims["exp"]) + CLOCK_SKEW_S)
+            first = self.store.remember_jti(key, expires) if spend else not self.store.jti_seen(key)
         except Exception as exc:
-            raise _ReplayStoreDown(type(exc).__name__) from None
+            raise _ReplayStoreDown(str(exc) if isinstance(exc, StorageUnavailable) else type(exc).__name__) from None
         if not first:
-            raise AuthFailure(f"jti replayed (issuer {_short(iss)})")
+            raise AuthFailure(f"jti replayed (issuer {_short(iss)})", "replay")
 
     def _source(self, issuer: TrustedIssuer, jku: str | None) -> JwksSource:
         pinned = issuer.pinned_jku.get(jku) if jku else None

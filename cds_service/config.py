@@ -46,6 +46,25 @@ def _level(value: str | None, default: str) -> str:
     return value if value in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else default
 
 
+def _log_format(value: str | None) -> str:
+    """A log pipeline that expects JSON must not get text because of a typo: a bad value stops the start-up."""
+    text = (value or "").strip().lower() or "text"
+    if text not in ("text", "json"):
+        raise ConfigurationError(f"TRAPPA_LOG_FORMAT={value!r}: must be 'text' or 'json' (default text)")
+    return text
+
+
+def _metrics_port(value: str | None, default: int | None) -> int | None:
+    text = (value or "").strip().lower()
+    if not text:
+        return default
+    if text == "off":
+        return None
+    if text.isdigit() and 1 <= int(text) <= 65535:
+        return int(text)
+    raise ConfigurationError(f"TRAPPA_METRICS_PORT={value!r}: must be a port (1–65535) or 'off' (default {default})")
+
+
 DEFAULT_DB_PATH = Path("var") / "trappa.sqlite3"
 
 
@@ -178,6 +197,12 @@ class Settings:
     fhir_max_response_bytes: int = 20 * 1024 * 1024
     # Log level of the service's own loggers (DEBUG, INFO, WARNING, ...). Tokens are never logged.
     log_level: str = "INFO"
+    # Log format: "text" (one line per record, as it always was) or "json" (JSON lines, logs.py).
+    log_format: str = "text"
+    # Prometheus metrics endpoint, served by the gunicorn master on a port of its own (metrics.py);
+    # None: metrics off. Loopback by default: the endpoint has no authentication of its own.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 9464
     # Clinical thresholds (README table, clinical-rules): the same for every hook call of the process.
     clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
     extra: dict = field(default_factory=dict)
@@ -208,6 +233,9 @@ class Settings:
             jwks_refresh_interval_s=_float(e.get("TRAPPA_JWKS_REFRESH_INTERVAL"), cls.jwks_refresh_interval_s),
             fhir_max_response_bytes=_int(e.get("TRAPPA_FHIR_MAX_RESPONSE_BYTES"), cls.fhir_max_response_bytes),
             log_level=_level(e.get("TRAPPA_LOG_LEVEL"), cls.log_level),
+            log_format=_log_format(e.get("TRAPPA_LOG_FORMAT")),
+            metrics_host=(e.get("TRAPPA_METRICS_HOST") or cls.metrics_host).strip(),
+            metrics_port=_metrics_port(e.get("TRAPPA_METRICS_PORT"), cls.metrics_port),
             clinical=ClinicalSettings.from_env(e),
         )
 

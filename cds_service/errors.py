@@ -33,3 +33,11 @@ def outcome_response(status: int, code: str, message: str, expression: str | Non
 
 def problem_response(problem: RequestProblem) -> Response:
     return outcome_response(problem.status, problem.code, problem.message, problem.expression)
+
+
+#: The 503 of every storage failure (the database unreachable, locked, read-only, full …).
+STORAGE_DOWN = "the service's database is unavailable; nothing was stored — retry later (with a fresh token)"
+
+
+def storage_unavailable_response() -> Response:
+    return outcome_response(503, "transient", STORAGE_DOWN)

@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -72,6 +72,20 @@ seen_jti = Table(
 )
 
 
+class StorageUnavailable(Exception):
+    """The database could not do what was asked (unreachable, locked, read-only, full, a failed
+    constraint of its own …): nothing of the call was stored. Answered 503, never 500. The message is
+    the driver's exception type only: SQLAlchemy's own text holds the statement and its parameters."""
+
+
+class JtiReplayed(Exception):
+    """The ``jti`` handed to :meth:`Store.record_feedback` was already spent: a replayed token."""
+
+
+def _unavailable(exc: Exception) -> StorageUnavailable:
+    return StorageUnavailable(type(getattr(exc, "orig", None) or exc).__name__)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -98,22 +112,29 @@ def make_engine(url: str) -> Engine:
 
 
 class Store:
-    def __init__(self, url: str):
-        self.engine = make_engine(url)
-        self._create_tables()
+    def __init__(self, url: str, create_tables: bool = True):
+        try:
+            self.engine = make_engine(url)
+        except OSError as exc:  # the SQLite file's directory cannot be made
+            raise StorageUnavailable(type(exc).__name__) from None
+        if create_tables:
+            self._create_tables()
         self.audit_writer = AuditWriter(self.write_audit_rows)
 
     def _create_tables(self, attempts: int = 5) -> None:
         """Create missing tables. Several workers or replicas may start at once on a fresh database:
-        the loser of that race sees "table already exists" and simply checks again."""
+        the loser of that race sees "table already exists" and simply checks again. StorageUnavailable
+        when the database cannot be reached (or keeps failing)."""
         for attempt in range(attempts):
             try:
                 metadata.create_all(self.engine)
                 return
-            except (OperationalError, ProgrammingError, IntegrityError):
+            except (OperationalError, ProgrammingError, IntegrityError) as exc:
                 if attempt == attempts - 1:
-                    raise
+                    raise _unavailable(exc) from None
                 time.sleep(0.05 * (attempt + 1))
+            except SQLAlchemyError as exc:
+                raise _unavailable(exc) from None
 
     def record_audit(self, *, service: str, hook_instance: str, status: int, cards: list[dict], millis: float) -> None:
         """Queue one audit row; a background writer stores it within about 50 ms (see AuditWriter)."""
@@ -133,26 +154,48 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(insert(audit), rows)
 
-    def record_feedback(self, service: str, items: list[dict]) -> int:
-        rows = []
+    def record_feedback(self, service: str, items: list[dict], jti: tuple[str, float] | None = None) -> int:
+        """Store the feedback items; the number of items, all stored once (a retried item — same card,
+        outcome and outcomeTimestamp — is not stored twice). ``jti`` (the token's ``iss|jti`` key and
+        when it expires) is remembered in the same transaction: the token is spent exactly when its
+        feedback is stored, so after a failure (StorageUnavailable, answered 503) the EHR can retry,
+        with a fresh token or the same one. JtiReplayed when the jti was already spent."""
+        rows = {}
         for item in items:
             reason = (item.get("overrideReason") or {}).get("reason") or {}
-            rows.append(
-                dict(
-                    received_at=_now(),
-                    service=service,
-                    card_uuid=item["card"],
-                    outcome=item["outcome"],
-                    accepted_suggestions=json.dumps([s.get("id") for s in item.get("acceptedSuggestions") or []]),
-                    override_system=reason.get("system"),
-                    override_code=reason.get("code"),
-                    outcome_timestamp=item["outcomeTimestamp"],
-                    has_user_comment=1 if (item.get("overrideReason") or {}).get("userComment") else 0,
-                )
+            row = dict(
+                received_at=_now(),
+                service=service,
+                card_uuid=item["card"],
+                outcome=item["outcome"],
+                accepted_suggestions=json.dumps([s.get("id") for s in item.get("acceptedSuggestions") or []]),
+                override_system=reason.get("system"),
+                override_code=reason.get("code"),
+                outcome_timestamp=item["outcomeTimestamp"],
+                has_user_comment=1 if (item.get("overrideReason") or {}).get("userComment") else 0,
             )
-        with self.engine.begin() as conn:
-            conn.execute(insert(feedback), rows)
-        return len(rows)
+            rows.setdefault((row["card_uuid"], row["outcome"], row["outcome_timestamp"]), row)
+        try:
+            with self.engine.begin() as conn:
+                if jti is not None:
+                    self._insert_jti(conn, *jti)
+                known = {
+                    tuple(r) for r in conn.execute(
+                        select(feedback.c.card_uuid, feedback.c.outcome, feedback.c.outcome_timestamp)
+                        .where(feedback.c.service == service)
+                        .where(feedback.c.card_uuid.in_(sorted({k[0] for k in rows})))
+                    )
+                }
+                new = [row for key, row in rows.items() if key not in known]
+                if new:
+                    conn.execute(insert(feedback), new)
+        except _JtiTaken:
+            if self._jti_known(jti[0]):
+                raise JtiReplayed() from None
+            raise StorageUnavailable("IntegrityError") from None
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+        return len(items)
 
     def feedback_for(self, card_uuid: str) -> list[dict]:
         with self.engine.connect() as conn:
@@ -165,16 +208,44 @@ class Store:
 
     def remember_jti(self, key: str, expires: float) -> bool:
         """True the first time ``key`` is seen (until ``expires``); False on a replay. Shared by all
-        workers and replicas through the database's primary key."""
-        now = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(seen_jti.delete().where(seen_jti.c.expires < now))
+        workers and replicas through the database's primary key. StorageUnavailable when the database
+        cannot say — also for an integrity error that is not this key already being there (a trigger,
+        a constraint of the DBA's): only a key that is really stored is a replay."""
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(seen_jti).values(key=key[:600], expires=expires))
+                self._insert_jti(conn, key, expires)
             return True
+        except _JtiTaken:
+            if self._jti_known(key):
+                return False
+            raise StorageUnavailable("IntegrityError") from None
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def jti_seen(self, key: str) -> bool:
+        """Whether ``key`` is remembered (and not expired), without spending it. StorageUnavailable
+        when the database cannot say."""
+        try:
+            return self._jti_known(key)
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def _jti_known(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(seen_jti.c.key).where(seen_jti.c.key == key[:600]).where(seen_jti.c.expires >= time.time())
+            ).first()
+        return found is not None
+
+    @staticmethod
+    def _insert_jti(conn, key: str, expires: float) -> None:
+        """Forget the expired keys, then remember ``key`` — _JtiTaken when the insert breaks a
+        constraint (the caller checks whether that was the key itself)."""
+        conn.execute(seen_jti.delete().where(seen_jti.c.expires < time.time()))
+        try:
+            conn.execute(insert(seen_jti).values(key=key[:600], expires=expires))
         except IntegrityError:
-            return False
+            raise _JtiTaken() from None
 
     def ping(self) -> bool:
         try:
@@ -183,6 +254,10 @@ class Store:
             return True
         except Exception:
             return False
+
+
+class _JtiTaken(Exception):
+    pass
 
 
 class AuditWriter:

@@ -2,8 +2,8 @@
 JWKS documents served by a real local HTTP server (tests/support/jwt_keys.py).
 
 The rejection matrix of issue 5, rotation, fail-closed JWKS, the jti replay guard across two server
-processes sharing one database, and what a refusal looks like (401, empty body, reason in the log,
-token nowhere)."""
+processes sharing one database, and what a refusal looks like (401, one OperationOutcome for every
+reason, the reason in the log, the token nowhere)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.auth import AuthConfigError, AuthFailure, _public_key, parse_jwks, parse_trusted_issuers
+from cds_service.auth import REFUSED, AuthConfigError, AuthFailure, _public_key, parse_jwks, parse_trusted_issuers
 from tests.support.jwt_keys import JwksServer, SigningKey, claims, hmac_token, unsigned_token
 from tests.support.service import ServiceProcess
 
@@ -120,7 +120,10 @@ def aud(server: ServiceProcess, path: str = SERVICE) -> str:
 
 def assert_refused(resp: requests.Response) -> None:
     assert resp.status_code == 401, (resp.status_code, resp.text[:300])
-    assert resp.content == b"", "a refusal carries no detail"
+    # a refusal carries no detail: the same OperationOutcome whatever the reason
+    assert resp.headers["Content-Type"] == "application/fhir+json"
+    assert resp.json() == {"resourceType": "OperationOutcome",
+                           "issue": [{"severity": "error", "code": "login", "diagnostics": REFUSED}]}
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     # CORS and security headers on refusals too, so browser-based EHRs see the status
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
@@ -342,11 +345,14 @@ def test_preflight_needs_no_token(server):
     assert "Authorization" in resp.headers["Access-Control-Allow-Headers"]
 
 
-def test_health_says_authentication_is_required(server):
+def test_health_says_only_whether_the_service_can_serve(server):
+    """/health is open: it used to name the trusted issuers, the authentication state and devMode.
+    Those are in the start-up log."""
     resp = server.get("/health")
     assert resp.status_code == 200
-    assert resp.json()["authentication"] == "required"
-    assert resp.json()["devMode"] is False
+    assert resp.json() == {"status": "ok"}
+    assert ISS not in resp.text
+    assert "EHR authentication required; trusted issuers: " in server.log()
 
 
 def test_refusal_reasons_are_logged_without_the_token(server, keys):
@@ -403,9 +409,7 @@ def test_no_trusted_issuers_refuses_everything(keys):
 def test_development_mode_turns_authentication_off_loudly(service):
     # the session's development-mode server (tests/conftest.py)
     assert call(service, None).status_code == 200
-    health = service.get("/health").json()
-    assert health["authentication"].startswith("DISABLED")
-    assert health["devMode"] is True
+    assert service.get("/health").json() == {"status": "ok"}
     assert "DEVELOPMENT MODE: EHR authentication is OFF" in service.log()
 
 

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from cds_service.auth import (
+    REFUSED,
     AuthConfigError,
     Authenticator,
     AuthFailure,
@@ -88,7 +89,7 @@ def bearer(token: str) -> dict:
 
 def assert_refused(resp: requests.Response) -> None:
     assert resp.status_code == 401, (resp.status_code, resp.text[:300])
-    assert resp.content == b""  # as every refusal (docs/security.md): no detail
+    assert resp.json()["issue"][0]["diagnostics"] == REFUSED  # as every refusal (docs/security.md): no detail
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
 
 

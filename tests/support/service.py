@@ -32,9 +32,13 @@ class ServiceProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="trappa-test-")
         self.database_url = database_url or f"sqlite:///{self._tmp.name}/trappa.sqlite3"
         self.log_path = Path(self._tmp.name) / "server.log"
+        # Metrics on, as in production, on a port of this instance's own (the default, 9464, is one for
+        # the whole machine); env may set TRAPPA_METRICS_PORT=off.
+        self.metrics_port = free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("TRAPPA_")},
             "TRAPPA_DATABASE_URL": self.database_url,
+            "TRAPPA_METRICS_PORT": str(self.metrics_port),
             "TRAPPA_DEV_MODE": "1" if dev else "0",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
@@ -92,6 +96,12 @@ class ServiceProcess:
         h = {"Content-Type": "application/json", **(headers or {})}
         data = body if isinstance(body, (bytes, str)) else __import__("json").dumps(body)
         return requests.post(self.base_url + path, data=data, headers=h, timeout=kw.pop("timeout", 10), **kw)
+
+    def metrics(self) -> str:
+        """The text of the metrics endpoint (metrics.py)."""
+        resp = requests.get(f"http://127.0.0.1:{self.env['TRAPPA_METRICS_PORT']}/metrics", timeout=5)
+        resp.raise_for_status()
+        return resp.text
 
     def get(self, path: str, **kw) -> requests.Response:
         return requests.get(self.base_url + path, timeout=kw.pop("timeout", 10), **kw)

@@ -1,0 +1,82 @@
+"""What gunicorn answers itself, before the Flask app sees a request: its limits, and its error pages.
+
+gunicorn refuses a request it cannot parse or that is over its limits (a header field over
+``limit_request_field_size``, a request line over ``limit_request_line``) with an HTML page of its own,
+and logs the offending text (a header line without a colon — say ``Authorization Bearer eyJ…`` — went
+into the log whole). Its default field size, 8190 bytes, also cut tokens off at about 8 KB, below the
+16 KiB a JWT may have (``auth.MAX_TOKEN_CHARS``): such a token got gunicorn's 431 page instead of
+reaching the authenticator.
+
+Here: a header field may be as large as the longest token the authenticator takes, with room for the
+``Authorization: Bearer`` around it, so every token up to the limit is judged (and one a little over
+is a 401, "token too long"); past that gunicorn's refusal is an OperationOutcome with the service's
+usual headers, and its log line names the exception's type only.
+"""
+from __future__ import annotations
+
+import json
+import ssl
+
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import ThreadWorker
+
+from .auth import MAX_TOKEN_CHARS
+from .errors import operation_outcome
+from .logs import safe
+
+#: Largest header field line ("Authorization: Bearer <JWT>" and its CRLF): the longest token + 4 KiB.
+LIMIT_REQUEST_FIELD_SIZE = MAX_TOKEN_CHARS + 4096
+#: Largest request line (method, path, version): gunicorn's default; the service's paths are short.
+LIMIT_REQUEST_LINE = 4094
+#: Most header fields: gunicorn's default.
+LIMIT_REQUEST_FIELDS = 100
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 414: "URI Too Long", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error", 501: "Not Implemented"}
+
+
+def describe(exc: BaseException) -> tuple[int, str, str]:
+    """(HTTP status, OperationOutcome issue code, message) for an error gunicorn raised."""
+    if isinstance(exc, http_errors.LimitRequestHeaders):
+        return 431, "too-costly", (
+            f"request headers too large: at most {LIMIT_REQUEST_FIELDS} fields of at most "
+            f"{LIMIT_REQUEST_FIELD_SIZE} bytes each (a JWT may have {MAX_TOKEN_CHARS} characters)")
+    if isinstance(exc, http_errors.LimitRequestLine):
+        return 414, "too-costly", f"request line longer than {LIMIT_REQUEST_LINE} bytes"
+    if isinstance(exc, http_errors.UnsupportedTransferCoding):
+        return 501, "not-supported", "unsupported Transfer-Encoding"
+    if isinstance(exc, (http_errors.ForbiddenProxyRequest, ssl.SSLError)):
+        return 403, "forbidden", "request refused"
+    if isinstance(exc, http_errors.ConfigurationProblem):
+        return 500, "exception", "server configuration problem"
+    if isinstance(exc, http_errors.ParseException):
+        return 400, "invalid", f"malformed HTTP request ({type(exc).__name__})"
+    return 500, "exception", "internal error; the request was not evaluated"
+
+
+def error_response(status: int, code: str, message: str) -> bytes:
+    """A complete HTTP/1.1 response carrying an OperationOutcome, with the app's CORS and security headers."""
+    from .app import CORS_HEADERS, SECURITY_HEADERS
+
+    body = json.dumps(operation_outcome(code, message), ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/fhir+json", "Content-Length": str(len(body)), "Connection": "close",
+               **CORS_HEADERS, **SECURITY_HEADERS}
+    head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return head.encode("latin-1") + b"\r\n" + body
+
+
+class TrappaWorker(ThreadWorker):
+    """gunicorn's threaded worker (gthread), with OperationOutcome error answers and log lines that hold
+    no request text."""
+
+    def handle_error(self, req, client, addr, exc):
+        status, code, message = describe(exc)
+        ip = safe((addr or ("",))[0], 60)
+        if status >= 500:
+            self.log.error("error handling a request from %s: %s", ip, type(exc).__name__)
+        else:
+            self.log.warning("invalid request from %s: %s (answered %d)", ip, type(exc).__name__, status)
+        try:
+            client.sendall(error_response(status, code, message))
+        except Exception:
+            self.log.debug("failed to send the error answer")
