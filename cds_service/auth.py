@@ -338,12 +338,15 @@ class JwksSource:
             return jwk
 
 
-def fetch_jwks_url(url: str, timeout_s: float) -> Any:
+def fetch_jwks_url(url: str, timeout_s: float, ca_bundle: str = "") -> Any:
     """GET a JWKS: bounded in time and size, no redirects, no proxies or credentials from the
-    environment. Raises JwksUnavailable with a short reason."""
+    environment; ``ca_bundle`` a PEM file of CAs to trust instead of the system's. Raises
+    JwksUnavailable with a short reason."""
     deadline = time.monotonic() + timeout_s
     session = requests.Session()
     session.trust_env = False
+    if ca_bundle:
+        session.verify = ca_bundle
     try:
         with session.get(
             url,
@@ -621,8 +624,8 @@ class Authenticator:
                         loader = lambda: pinned_inline  # noqa: E731
                 elif jku or issuer.jwks_url:
                     url = jku or issuer.jwks_url
-                    timeout = self.settings.jwks_timeout_s
-                    loader = lambda: fetch_jwks_url(url, timeout)  # noqa: E731
+                    timeout, ca_bundle = self.settings.jwks_timeout_s, self.settings.ca_bundle
+                    loader = lambda: fetch_jwks_url(url, timeout, ca_bundle)  # noqa: E731
                 elif issuer.jwks_file:
                     path = issuer.jwks_file
                     loader = lambda: _read_jwks_file(path)  # noqa: E731

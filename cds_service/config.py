@@ -65,6 +65,15 @@ def _metrics_port(value: str | None, default: int | None) -> int | None:
     raise ConfigurationError(f"TRAPPA_METRICS_PORT={value!r}: must be a port (1–65535) or 'off' (default {default})")
 
 
+def _ca_bundle(value: str | None) -> str:
+    """A private CA for https FHIR servers and JWKS: a file that cannot be read would fail every TLS
+    connection at call time, so it stops the start-up instead."""
+    path = (value or "").strip()
+    if path and not os.path.isfile(path):
+        raise ConfigurationError(f"TRAPPA_CA_BUNDLE={value!r}: no such file (a PEM file of CA certificates)")
+    return path
+
+
 DEFAULT_DB_PATH = Path("var") / "trappa.sqlite3"
 
 
@@ -172,6 +181,9 @@ class Settings:
     # Concurrent fetches to one FHIR server (origin), of the fetch pool's 32 per worker: a slow server
     # holds at most these, the rest stay free for the others (cds_service/fhir_client.py).
     fhir_max_per_server: int = 16
+    # PEM file of the CA certificates to trust for https FHIR servers and JWKS URLs (a region's private
+    # CA); empty: the system's trust store (certifi's, as requests ships it).
+    ca_bundle: str = ""
     # Allowed FHIR servers as scheme://host[:port] origins; empty = no fallback fetching in production
     # (development mode: any server but link-local/metadata addresses).
     fhir_allowlist: tuple[str, ...] = ()
@@ -219,6 +231,7 @@ class Settings:
             fhir_budget_s=_float(e.get("TRAPPA_FHIR_BUDGET"), cls.fhir_budget_s),
             fhir_max_pages=_int(e.get("TRAPPA_FHIR_MAX_PAGES"), cls.fhir_max_pages),
             fhir_max_per_server=_int(e.get("TRAPPA_FHIR_MAX_PER_SERVER"), cls.fhir_max_per_server),
+            ca_bundle=_ca_bundle(e.get("TRAPPA_CA_BUNDLE")),
             fhir_allowlist=_list(e.get("TRAPPA_FHIR_ALLOWLIST")),
             fhir_allow_http=_bool(e.get("TRAPPA_FHIR_ALLOW_HTTP"), dev),
             max_body_bytes=_int(e.get("TRAPPA_MAX_BODY_BYTES"), cls.max_body_bytes),

@@ -382,6 +382,8 @@ class FhirFetcher:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies or netrc credentials from the environment
+            if self.settings.ca_bundle:
+                session.verify = self.settings.ca_bundle  # a region's private CA (TRAPPA_CA_BUNDLE)
             adapter = _WatchedAdapter()
             session.mount("http://", adapter)
             session.mount("https://", adapter)

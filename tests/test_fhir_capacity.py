@@ -9,8 +9,6 @@ within the budget plus a margin, and the dripping server's connections are close
 """
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import ssl
 import time
@@ -25,6 +23,7 @@ from cds_service.fhir_client import FhirFetcher
 from tests.support.drip_fhir import DripServer
 from tests.support.scripted_fhir import Reply, ScriptedServer, Seen, bundle
 from tests.support.service import ServiceProcess
+from tests.support.tls import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE = "/cds-services/trappa-patient-view"
@@ -221,28 +220,7 @@ def test_a_server_with_all_its_slots_taken_waits_at_most_the_budget_and_others_g
 @pytest.fixture()
 def tls_context(tmp_path):
     """A server-side TLS context with a fresh self-signed certificate for 127.0.0.1, and its file."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context, cert_file
+    return self_signed(tmp_path)
 
 
 def test_the_deadline_holds_over_tls(tls_context, monkeypatch):
