@@ -10,7 +10,6 @@ within the budget plus a margin, and the dripping server's connections are close
 from __future__ import annotations
 
 import json
-import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
