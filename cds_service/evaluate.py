@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-import orjson
 
 from fhir_mappings.facts import build_patient_facts
 
@@ -18,6 +17,7 @@ from .config import Settings
 from .errors import RequestProblem
 from .fhir_client import FhirFetcher, bundle_resources
 from .gather import fetch_missing_medications, gather
+from .jsonio import prefetched_resource
 from .protocol import validate_request, with_bare_ids
 from .rules.base import MEDICATION_PRESCRIBE, ORDER_SELECT, RuleContext
 from .services import Service
@@ -81,27 +81,22 @@ def evaluate_request(
 
 class _WholeRecord:
     """The record's resources whole, for the rare suggestion that returns one amended (ending an old
-    prescription): the prefetch decoded in full from the body on first use, then what was fetched.
-    The hot path decodes the prefetched orders in outline only (``jsonio``); this is read only when a
-    rule proposes such an update."""
+    prescription): looked up by type and id in the request body as received (``jsonio``: only the
+    matching entry is decoded), else among what was fetched (decoded whole already). The hot path
+    reads the prefetched orders in outline only."""
 
     def __init__(self, raw: bytes | None, gathered: list[dict]):
-        self._raw, self._gathered, self._full = raw, gathered, None
+        self._raw, self._gathered = raw, gathered
 
-    def __iter__(self):
-        if self._full is None:
-            prefetched: list[dict] = []
-            if self._raw is not None:
-                try:
-                    body = orjson.loads(self._raw)
-                except ValueError:
-                    body = {}
-                prefetch = body.get("prefetch") if isinstance(body, dict) else None
-                for value in (prefetch.values() if isinstance(prefetch, dict) else ()):
-                    if isinstance(value, dict):
-                        prefetched += bundle_resources(value) if value.get("resourceType") == "Bundle" else [value]
-            self._full = prefetched + list(self._gathered)
-        return iter(self._full)
+    def find(self, resource_type: str, resource_id: str) -> dict | None:
+        if self._raw is not None:
+            found = prefetched_resource(self._raw, resource_type, resource_id)
+            if found is not None:
+                return found
+        for r in self._gathered:
+            if isinstance(r, dict) and r.get("id") == resource_id and r.get("resourceType") == resource_type:
+                return r
+        return None
 
 
 def _evaluate(service, body, settings, fetcher, lang, raw) -> Evaluation:

@@ -155,6 +155,41 @@ def _share(resource: dict) -> None:
                 raise _DoesNotFit from None
 
 
+class _RawEntry(TypedDict, total=False):
+    resource: msgspec.Raw
+
+
+class _RawBundle(TypedDict, total=False):
+    entry: list[_RawEntry]
+
+
+class _RawPrefetch(TypedDict, total=False):
+    prefetch: dict[str, Optional[_RawBundle]]
+
+
+_raw_prefetch_decoder = msgspec.json.Decoder(_RawPrefetch)
+
+
+def prefetched_resource(raw: bytes, resource_type: str, resource_id: str) -> dict | None:
+    """One prefetched resource whole, from the request body as received — for the rare suggestion that
+    returns a record order amended (the hot path read it in outline only). The body is walked without
+    building anything; only an entry whose text holds the id is decoded. None when not found."""
+    try:
+        body = _raw_prefetch_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None  # not of the usual shape: a suggestion without the update is the honest fallback
+    needle = orjson.dumps(resource_id)
+    for bundle in (body.get("prefetch") or {}).values():
+        for entry in (bundle or {}).get("entry") or ():
+            resource = entry.get("resource")
+            if resource is None or needle not in bytes(resource):
+                continue
+            found = orjson.loads(bytes(resource))
+            if isinstance(found, dict) and found.get("id") == resource_id and found.get("resourceType") == resource_type:
+                return found
+    return None
+
+
 def dump_response(response: dict) -> bytes:
     """The CDS Hooks response as UTF-8 JSON (Swedish text as is, keys in the order built), with
     ``orjson``: a tenth of the standard library's time for a response with suggested resources.

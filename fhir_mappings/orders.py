@@ -139,6 +139,15 @@ def display_of(value: Any) -> str | None:
     return text(value.get("display")) or text(obj(value.get("agent")).get("display"))
 
 
+def _requester_display(resource: dict) -> str | None:
+    # Most orders name their prescriber by reference only: look no further then (every order of a
+    # record passes here).
+    requester = resource.get("requester")
+    if not isinstance(requester, dict) or ("display" not in requester and "agent" not in requester):
+        return None
+    return display_of(requester)
+
+
 def split_reference(ref: Any) -> tuple[str | None, str | None]:
     """(type, id) of a reference string.
 
@@ -330,7 +339,7 @@ def map_order(
         supply_end=supply_end,
         authored_on=cov.authored,
         requester=cov.requester,
-        requester_display=display_of(resource.get("requester")) if rtype != MEDICATION_DISPENSE else None,
+        requester_display=_requester_display(resource) if rtype != MEDICATION_DISPENSE else None,
         is_draft=is_draft,
         has_planned_end=cov.planned,
         supply_basis=basis,

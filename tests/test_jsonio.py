@@ -278,3 +278,21 @@ def test_junk_in_an_unknown_prefetch_key_is_still_a_400():
     with pytest.raises(RequestProblem) as problem:
         validate_request(decoded, "order-sign")
     assert problem.value.status == 400 and "prefetch" in problem.value.message
+
+
+def test_a_prefetched_resource_is_found_whole_and_only_by_its_own_type_and_id():
+    from cds_service.jsonio import prefetched_resource
+
+    order = {"resourceType": "MedicationRequest", "id": "rx-1", "status": "active", "subject": {"reference": "Patient/p"},
+             "identifier": [{"value": "E-recept 123"}], "dispenseRequest": {"numberOfRepeatsAllowed": 3}}
+    mentions = {"resourceType": "MedicationRequest", "id": "rx-2", "note": [{"text": "ersätter rx-1"}],
+                "basedOn": [{"reference": "MedicationRequest/rx-1"}]}
+    body = {"hook": "order-sign", "prefetch": {
+        "patient": {"resourceType": "Patient", "id": "p"},
+        "medicationRequests": {"resourceType": "Bundle", "entry": [{"resource": mentions}, {"resource": order}]},
+        "flags": None}}
+    raw = orjson.dumps(body)
+    assert prefetched_resource(raw, "MedicationRequest", "rx-1") == order  # whole: what the outline skips too
+    assert prefetched_resource(raw, "MedicationStatement", "rx-1") is None
+    assert prefetched_resource(raw, "MedicationRequest", "rx-9") is None
+    assert prefetched_resource(b'{"prefetch": [1, 2]}', "MedicationRequest", "rx-1") is None  # another shape

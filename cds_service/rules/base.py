@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 # Rules and their tests name the clinical thresholds from here; they are loaded with the rest of the
 # configuration (config.py), once, at start-up.
@@ -98,7 +98,7 @@ class RuleContext:
     drafts_raw: Mapping[str, dict] = field(default_factory=dict)
     # The record's resources as the EHR sent or the FHIR server gave them: a rule that proposes an
     # *update* of a record order (ending an old prescription) returns that resource, amended. Looked
-    # through only then (``common.record_resource``), never indexed on the hot path.
-    record_resources: Iterable[dict] = ()
+    # up only then (``common.record_resource``: an object with ``find(type, id)``, or a list).
+    record_resources: Any = ()
     # Work shared by rules within one hook call (e.g. the taper proposal that two cards build on).
     memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)

@@ -111,14 +111,21 @@ def record_resource(ctx: RuleContext, order: MedicationOrder) -> dict | None:
     (no valid id, not found, or larger than ``MAX_RAW_DRAFT_CHARS``: not echoed in a suggestion)."""
     if draft_reference(order) is None:
         return None
-    for r in getattr(ctx, "record_resources", ()) or ():
-        if isinstance(r, dict) and r.get("id") == order.id and r.get("resourceType") == order.resource_type:
-            try:
-                size = len(json.dumps(r))
-            except (TypeError, ValueError):
-                return None
-            return r if size <= MAX_RAW_DRAFT_CHARS else None
-    return None
+    record = getattr(ctx, "record_resources", None)
+    if record is None:
+        return None
+    if hasattr(record, "find"):  # the service's lookup (evaluate._WholeRecord)
+        found = record.find(order.resource_type, order.id)
+    else:  # a plain list of resources (tests)
+        found = next((r for r in record if isinstance(r, dict) and r.get("id") == order.id
+                      and r.get("resourceType") == order.resource_type), None)
+    if found is None:
+        return None
+    try:
+        size = len(json.dumps(found))
+    except (TypeError, ValueError):
+        return None
+    return found if size <= MAX_RAW_DRAFT_CHARS else None
 
 
 def valid_prescriptions(facts: PatientFacts, ingredient: str | None) -> list[MedicationOrder]:

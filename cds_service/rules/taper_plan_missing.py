@@ -357,7 +357,17 @@ def _restriction(schedule, facts: PatientFacts, ctx: RuleContext) -> Action:
 
 
 def _end_valid_prescriptions(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext) -> list[Action]:
-    """Updates that stop the record's still-valid prescriptions of the tapered opioid (module docstring)."""
+    """Updates that stop the record's still-valid prescriptions of the tapered opioid (module docstring):
+    the same for every pace, so made once per call."""
+    cached = ctx.memo.get("end-valid-prescriptions")
+    if cached is not None and cached[0] is facts:
+        return list(cached[1])
+    actions = _ending_actions(prop, facts, ctx)
+    ctx.memo["end-valid-prescriptions"] = (facts, tuple(actions))
+    return actions
+
+
+def _ending_actions(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext) -> list[Action]:
     actions = []
     for order in valid_prescriptions(facts, prop.ingredient):
         if order.id == prop.draft.id:
