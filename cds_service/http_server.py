@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
@@ -30,6 +31,13 @@ LIMIT_REQUEST_FIELD_SIZE = MAX_TOKEN_CHARS + 4096
 LIMIT_REQUEST_LINE = 4094
 #: Most header fields: gunicorn's default.
 LIMIT_REQUEST_FIELDS = 100
+# A request head (request line and headers) must arrive within this many seconds of its first byte; it is
+# read by the worker's event loop, not by a thread, so a client that sends half a head holds no thread.
+HEAD_TIMEOUT_S = 10.0
+# Largest head read that way: past it the parser is handed the bytes and answers 431/414 itself.
+HEAD_LIMIT = LIMIT_REQUEST_LINE + LIMIT_REQUEST_FIELD_SIZE + 16 * 1024
+# Once the head is in, each read of the body (and each send) may wait this long.
+BODY_READ_TIMEOUT_S = 10.0
 
 _REASONS = {400: "Bad Request", 403: "Forbidden", 414: "URI Too Long", 431: "Request Header Fields Too Large",
             500: "Internal Server Error", 501: "Not Implemented"}
@@ -68,6 +76,83 @@ def error_response(status: int, code: str, message: str) -> bytes:
 class TrappaWorker(ThreadWorker):
     """gunicorn's threaded worker (gthread), with OperationOutcome error answers and log lines that hold
     no request text."""
+
+    # -- Request heads are read by the event loop --------------------------------------------------
+    # gunicorn's gthread hands a connection to a thread as soon as one byte is readable, and the thread
+    # then blocks until the whole head has come: a dozen sockets that send half a head and stop hold every
+    # thread, and valid calls time out. Here the loop collects the head itself (without blocking: the
+    # socket is readable) and submits the connection only when the head is complete; a head that does
+    # not complete within HEAD_TIMEOUT_S is closed. The bytes read are given back to the parser.
+
+    def on_client_socket_readable(self, conn, client):
+        if self.cfg.is_ssl:  # TLS ends at a proxy in front (README); the plain path is the one guarded
+            return super().on_client_socket_readable(conn, client)
+        try:
+            chunk = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # the client went away
+            self._drop(conn, client)
+            return
+        head = getattr(conn, "_trappa_head", None)
+        if head is None:
+            head = conn._trappa_head = bytearray()
+            conn._trappa_head_deadline = time.monotonic() + HEAD_TIMEOUT_S
+            self._heads().add(conn)
+        head += chunk
+        if b"\r\n\r\n" not in head and b"\n\n" not in head and len(head) < HEAD_LIMIT:
+            return  # wait for more of the head, in the loop
+        data = bytes(head)
+        conn._trappa_head = None
+        self._heads().discard(conn)
+        with self._lock:
+            self.poller.unregister(client)
+            if conn.initialized:
+                try:
+                    self._keep.remove(conn)
+                except ValueError:
+                    return
+        conn.init()
+        conn.parser.unreader.unread(data)
+        fs = self.tpool.submit(self.handle, conn)
+        self._wrap_future(fs, conn)
+
+    def handle(self, conn):
+        if not self.cfg.is_ssl:
+            conn.sock.settimeout(BODY_READ_TIMEOUT_S)  # a body that drips holds a thread this long at most
+        return super().handle(conn)
+
+    def murder_keepalived(self):
+        super().murder_keepalived()
+        now = time.monotonic()
+        for conn in [c for c in self._heads() if c._trappa_head_deadline < now]:
+            self._heads().discard(conn)
+            self._drop(conn, conn.sock)
+
+    def _heads(self) -> set:
+        heads = getattr(self, "_trappa_heads", None)
+        if heads is None:
+            heads = self._trappa_heads = set()
+        return heads
+
+    def _drop(self, conn, client) -> None:
+        self._heads().discard(conn)
+        if conn.sock.fileno() < 0:
+            return  # closed already (an idle keep-alive connection gunicorn itself closed)
+        with self._lock:
+            try:
+                self.poller.unregister(client)
+            except (KeyError, ValueError):
+                pass
+            if conn.initialized:
+                try:
+                    self._keep.remove(conn)
+                except ValueError:
+                    pass
+        self.nr_conns -= 1
+        conn.close()
 
     def handle_error(self, req, client, addr, exc):
         status, code, message = describe(exc)
