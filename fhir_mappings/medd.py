@@ -17,9 +17,8 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
 
-from .model import UG_PER_H, DailyDose, Drug, DrugClass, Form, Medd, MedicationOrder, TotalMedd
+from .model import UG_PER_H, DailyDose, Drug, DrugClass, Form, Medd
 
 # One order's MEDD above this is implausible (clinical-rules §4; the taper's ceilings rest on the same
 # 3 000 mg, 50 × the 60 MEDD referral limit: cds_service/data/depot_strengths.csv, docs/design-notes.md).

@@ -211,7 +211,12 @@ def current_regimen(
     gap_days: int = DEFAULT_GAP_DAYS,
 ) -> CurrentRegimen:
     """The current regimen of a patient (module docstring)."""
-    record = record_regimen(orders, episode, today, gap_days)
+    return regimen_of(record_regimen(orders, episode, today, gap_days), drafts)
+
+
+def regimen_of(record: Iterable[MedicationOrder], drafts: Iterable[MedicationOrder] = ()) -> CurrentRegimen:
+    """The regimen of record orders already chosen as current, with this call's drafts applied."""
+    record = tuple(record)
     regimen, replaced = apply_drafts(record, drafts)
     return CurrentRegimen(
         orders=regimen,

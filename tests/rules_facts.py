@@ -20,12 +20,11 @@ from datetime import date, timedelta
 from typing import Iterable
 
 from cds_service.rules.base import ORDER_SIGN, ClinicalSettings, Finding, RuleContext
-from fhir_mappings.regimen import apply_drafts, sum_medd
+from fhir_mappings.regimen import regimen_of
 from fhir_mappings.model import (
     MG,
     UG_PER_H,
     Conditions,
-    CurrentRegimen,
     DailyDose,
     DoseStep,
     Drug,
@@ -39,7 +38,6 @@ from fhir_mappings.model import (
     PatientFacts,
     RestrictionFlag,
     TaperPlan,
-    TotalMedd,
 )
 
 TODAY = date(2026, 11, 23)
@@ -160,13 +158,6 @@ def plan(*steps: DoseStep, ingredient: str | None = "oxycodone", author: str | N
 
 def flag(author: str = USER) -> RestrictionFlag:
     return RestrictionFlag(id="flag-1", author=author, start=day(-30), end=day(60))
-
-
-def regimen_of(record: Iterable[MedicationOrder], drafts: Iterable[MedicationOrder] = ()) -> CurrentRegimen:
-    record = tuple(record)
-    orders, replaced = apply_drafts(record, drafts)
-    return CurrentRegimen(orders=orders, record=record, replaced=replaced, medd=sum_medd(orders),
-                          fixed_medd=sum_medd(orders, fixed_only=True), record_medd=sum_medd(record))
 
 
 def facts(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from cds_service.rules.base import ClinicalSettings, RuleContext
-from fhir_mappings.regimen import REGIMEN_CLASSES, apply_drafts, is_current_status, reaches_today, sum_medd
+from fhir_mappings.regimen import REGIMEN_CLASSES, is_current_status, reaches_today, regimen_of
 from fhir_mappings.model import (
     MG,
     UG_PER_H,
@@ -30,7 +30,6 @@ from fhir_mappings.model import (
     MedicationOrder,
     PatientFacts,
     TaperPlan,
-    TotalMedd,
 )
 
 TODAY = date(2026, 11, 23)
@@ -183,9 +182,7 @@ def _regimen(opioids, orders, drafts, today) -> CurrentRegimen:
         if not o.drug.is_opioid and o.drug.drug_class in REGIMEN_CLASSES
         and is_current_status(o) and reaches_today(o, today)
     )
-    regimen, replaced = apply_drafts(current, drafts)
-    return CurrentRegimen(orders=regimen, record=current, replaced=replaced, medd=sum_medd(regimen),
-                          fixed_medd=sum_medd(regimen, fixed_only=True), record_medd=sum_medd(current))
+    return regimen_of(current, drafts)
 
 
 def facts(

@@ -22,7 +22,7 @@ from fhir_mappings.model import (
     Medd,
     MedicationOrder,
 )
-from fhir_mappings.regimen import current_regimen, daily_dose, record_regimen
+from fhir_mappings.regimen import current_regimen, daily_dose
 
 TODAY = date(2025, 6, 1)
 D = date.fromisoformat

@@ -37,7 +37,6 @@ from fhir_mappings.systems import TRAPPA_REFERRAL
 from .base import Action, Localized, RuleContext, Suggestion
 from .common import (
     LANGS,
-    draft_opioids,
     exposure_text,
     fmt_date,
     fmt_daily_dose,
