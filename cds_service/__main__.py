@@ -1,5 +1,6 @@
 """Command line: ``python -m cds_service serve``, ``python -m cds_service evaluate REQUEST.json`` and
-``python -m cds_service report`` (the card report over the audit trail and feedback)."""
+``python -m cds_service report`` (the card report over the audit trail and feedback) and
+``python -m cds_service audit-purge`` (audit rows past their retention)."""
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,16 @@ def _serve(args) -> int:
     # that cannot be reached now stops the start-up, with its error's type (not the URL: it may hold a
     # password); once started, the service answers 503 while it is down.
     try:
-        Store(settings.database_url).engine.dispose()
+        store = Store(settings.database_url, journal_dir=settings.audit_journal_dir or None)
+        # Audit records journalled by a run that ended abruptly go to the database now (audit.py).
+        store.journal.reconcile()
+        store.engine.dispose()
     except StorageUnavailable as exc:
         print(f"error: the database (TRAPPA_DATABASE_URL) cannot be reached at start-up: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the journal could not be shipped: the workers' shippers will retry
+        print(f"warning: audit journal not reconciled at start-up ({type(exc).__name__}); the workers retry",
+              file=sys.stderr)
     run_gunicorn(create_app, args.host, args.port, args.workers, args.threads, log_format=settings.log_format,
                  metrics_settings=settings if settings.metrics_port else None)
     return 0
@@ -69,6 +76,11 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int, 
             # Longer than an EHR's connection reuse: with gunicorn's 2 s a busy worker could close a
             # connection the client had already sent its next request on (resets seen in the benchmark).
             self.cfg.set("keepalive", 75)
+            # ... but no connection lives longer than http_server.CONNECTION_MAX_AGE_S, so a restarted
+            # worker gets its share within seconds. Each worker is also replaced after about 100 000
+            # calls (jittered, so not both at once): whatever a long life accumulates is returned.
+            self.cfg.set("max_requests", 100_000)
+            self.cfg.set("max_requests_jitter", 10_000)
             self.cfg.set("accesslog", None)  # no access log: request lines are noise next to the audit trail
             self.cfg.set("loglevel", "info")
             logconfig = gunicorn_logconfig(log_format)  # JSON lines for gunicorn's own loggers too
@@ -198,6 +210,24 @@ def _report(args) -> int:
     return 0
 
 
+def _audit_purge(args) -> int:
+    from .config import Settings
+    from .storage import StorageUnavailable, Store
+
+    settings = Settings.from_env()
+    days = args.older_than if args.older_than is not None else settings.audit_retention_days
+    if days < 1:
+        print("error: --older-than must be at least 1 day", file=sys.stderr)
+        return 2
+    try:
+        deleted = Store(settings.database_url, journal_dir=settings.audit_journal_dir or None).purge_audit(days)
+    except StorageUnavailable as exc:
+        print(f"error: the database (TRAPPA_DATABASE_URL) cannot be reached: {exc}", file=sys.stderr)
+        return 2
+    print(f"deleted {deleted} audit rows older than {days} days")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cds_service", description="Trappa CDS Hooks service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--to", dest="period_to", type=_iso_date, help="last day (UTC) of cards shown, ISO date")
     rep.add_argument("--format", choices=("table", "csv", "json"), default="table")
     rep.set_defaults(func=_report)
+    purge = sub.add_parser("audit-purge", help="delete audit rows older than the retention "
+                                               "(TRAPPA_AUDIT_RETENTION_DAYS, default 3650 days)")
+    purge.add_argument("--older-than", type=int, metavar="DAYS", help="instead of TRAPPA_AUDIT_RETENTION_DAYS")
+    purge.set_defaults(func=_audit_purge)
     args = parser.parse_args(argv)
     from .config import ConfigurationError
 

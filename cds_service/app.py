@@ -21,6 +21,7 @@ from . import logs
 from .logs import safe
 from .metrics import Metrics
 from .services import SERVICES
+from .audit import JournalUnavailable
 from .storage import StorageUnavailable, Store
 from .taper import strengths_table
 from .turns import EvaluationTurns
@@ -60,15 +61,17 @@ def _host_problem(environ) -> str | None:
     return None
 
 
-def _open_store(url: str) -> Store:
+def _open_store(settings: Settings) -> Store:
     """The store; a database that is down when a worker starts (a worker restarted during an outage)
     must not stop the worker, and with it the whole server: the tables were created by the serve
     command before any worker started, and calls that need the database answer 503 until it is back."""
+    url, journal = settings.database_url, dict(journal_dir=settings.audit_journal_dir or None,
+                                                fsync=settings.audit_fsync)
     try:
-        return Store(url)
+        return Store(url, **journal)
     except StorageUnavailable as exc:
         log.error("database unavailable at start-up (%s): calls that need it are answered 503", exc)
-        return Store(url, create_tables=False)
+        return Store(url, create_tables=False, **journal)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -90,13 +93,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False  # Swedish text as UTF-8, not \u escapes
     app.json.sort_keys = False
     app.extensions["trappa.settings"] = settings
-    app.extensions["trappa.store"] = _open_store(settings.database_url)
+    app.extensions["trappa.store"] = _open_store(settings)
     app.extensions["trappa.turns"] = EvaluationTurns()  # one evaluation computing at a time (turns.py)
     app.extensions["trappa.fetcher"] = FhirFetcher(settings, app.extensions["trappa.turns"])
     app.extensions["trappa.auth"] = auth.Authenticator.from_settings(settings, app.extensions["trappa.store"])
     # Counted only under the serve command, which makes the workers' shared directory (metrics.py).
     metrics = Metrics(tuple(SERVICES) if settings.metrics_port else None)
     app.extensions["trappa.metrics"] = app.extensions["trappa.auth"].metrics = metrics
+    app.extensions["trappa.store"].journal.observe_pending = metrics.audit_pending
 
     if settings.dev_mode:
         log.warning(
@@ -120,8 +124,24 @@ def create_app(settings: Settings | None = None) -> Flask:
             return app.response_class(status=204)
         if request.path.startswith("/cds-services"):
             # Feedback stores its token's jti with its rows, in one transaction (views/hooks.feedback).
-            return app.extensions["trappa.auth"].check(request, spend_jti=request.endpoint != "hooks.feedback")
+            refused = app.extensions["trappa.auth"].check(request, spend_jti=request.endpoint != "hooks.feedback")
+            if refused is not None and g.get("trappa_refusal"):
+                _audit_refusal(refused.status_code, g.trappa_refusal)
+            return refused
         return None
+
+    def _audit_refusal(status: int, reason: str) -> None:
+        """A refused call is in the audit trail too, with the refusal's code (never token material).
+        Its body is not read: nothing of a caller we do not trust is stored."""
+        endpoint = request.endpoint or ""
+        kind = {"hooks.call_service": "hook", "hooks.feedback": "feedback"}.get(endpoint, "discovery")
+        try:
+            app.extensions["trappa.store"].record_audit(
+                service=str((request.view_args or {}).get("service_id") or "")[:100], hook_instance="?",
+                status=status, cards=[], millis=(time.perf_counter() - g.trappa_started) * 1000,
+                kind=kind, reason=reason)
+        except JournalUnavailable as exc:  # refused either way; the log says the record is missing
+            log.error("audit journal write failed for a refused call: %s", exc)
 
     @app.after_request
     def _headers(response):

@@ -480,12 +480,15 @@ class Authenticator:
         except AuthFailure as failure:
             log.warning("EHR authentication refused for %s: %s", where, failure.reason)
             self.metrics.refused(failure.code)
+            g.trappa_refusal = failure.code  # the audit trail records the refusal (app.py)
             return refusal()
         except _ReplayStoreDown as exc:
             log.error("EHR authentication impossible for %s: jti store unavailable (%s)", where, exc)
             return storage_unavailable_response()
         if not spend_jti:
             g.trappa_jti = self.jti_key(claims["iss"], claims)
+        # Who called, for the audit trail (storage only, never the log): CDS Hooks' sub is the client id.
+        g.trappa_caller = {"iss": claims.get("iss"), "sub": claims.get("sub"), "tenant": claims.get("tenant")}
         log.debug("EHR authenticated for %s: iss=%s", where, _short(claims.get("iss")))
         return None
 

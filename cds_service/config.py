@@ -172,6 +172,13 @@ def _clinical_value(variable: str, raw: str, default: float | int, low: float, h
 class Settings:
     # Storage: feedback, audit trail, seen JWT ids. Any SQLAlchemy URL (postgresql+psycopg://…).
     database_url: str = f"sqlite:///{DEFAULT_DB_PATH}"
+    # Audit journal (cds_service/audit.py): a local directory per host; empty = beside the SQLite file,
+    # else var/audit-journal. fsync: sync every record to disk (survives a machine crash, costs a flush).
+    audit_journal_dir: str = ""
+    audit_fsync: bool = False
+    # Audit rows older than this are deleted by `python -m cds_service audit-purge`. Ten years: what
+    # Swedish patient records are kept at least (patientdatalagen 3 kap. 17 §); the region decides.
+    audit_retention_days: int = 3650
     # Card language when the request's Accept-Language does not prefer another supported one.
     default_language: str = "sv"
     # FHIR fallback: per-request timeout, overall budget for all fetches of one hook call, page limit.
@@ -226,6 +233,9 @@ class Settings:
         dev = _bool(e.get("TRAPPA_DEV_MODE"), False)
         return cls(
             database_url=e.get("TRAPPA_DATABASE_URL") or cls.database_url,
+            audit_journal_dir=e.get("TRAPPA_AUDIT_JOURNAL_DIR", ""),
+            audit_fsync=_bool(e.get("TRAPPA_AUDIT_FSYNC"), False),
+            audit_retention_days=_int(e.get("TRAPPA_AUDIT_RETENTION_DAYS"), cls.audit_retention_days),
             default_language=(e.get("TRAPPA_LANGUAGE") or "sv").lower()[:2],
             fhir_timeout_s=_float(e.get("TRAPPA_FHIR_TIMEOUT"), cls.fhir_timeout_s),
             fhir_budget_s=_float(e.get("TRAPPA_FHIR_BUDGET"), cls.fhir_budget_s),

@@ -38,6 +38,10 @@ HEAD_TIMEOUT_S = 10.0
 HEAD_LIMIT = LIMIT_REQUEST_LINE + LIMIT_REQUEST_FIELD_SIZE + 16 * 1024
 # Once the head is in, each read of the body (and each send) may wait this long.
 BODY_READ_TIMEOUT_S = 10.0
+#: A kept-alive connection is closed (politely: "Connection: close") at this age or after this many
+#: calls, so that connections spread again over the workers after one is restarted (TrappaWorker).
+CONNECTION_MAX_AGE_S = 5.0
+CONNECTION_MAX_REQUESTS = 1000
 
 _REASONS = {400: "Bad Request", 403: "Forbidden", 414: "URI Too Long", 431: "Request Header Fields Too Large",
             500: "Internal Server Error", 501: "Not Implemented"}
@@ -118,6 +122,24 @@ class TrappaWorker(ThreadWorker):
         conn.parser.unreader.unread(data)
         fs = self.tpool.submit(self.handle, conn)
         self._wrap_future(fs, conn)
+
+    # -- Connections are not kept for ever -------------------------------------------------------
+    # An EHR reuses its connections. When a worker dies and gunicorn starts another, every client is
+    # still connected to the survivor and the new worker gets nothing (measured: 0 sockets for 21 s,
+    # throughput 530/s → 325/s). So a connection is asked to close — "Connection: close" on a response,
+    # which the client sees before it sends its next request on it, so no request is lost in a race —
+    # once it is CONNECTION_MAX_AGE_S old or has carried CONNECTION_MAX_REQUESTS calls; the client
+    # reconnects, and the kernel hands the new connection to whichever worker accepts first.
+
+    def handle_request(self, req, conn):
+        now = time.monotonic()
+        born = getattr(conn, "_trappa_born", None)
+        if born is None:
+            born = conn._trappa_born = now
+        served = conn._trappa_served = getattr(conn, "_trappa_served", 0) + 1
+        if served >= CONNECTION_MAX_REQUESTS or now - born >= CONNECTION_MAX_AGE_S:
+            req.must_close = True
+        return super().handle_request(req, conn)
 
     def handle(self, conn):
         if not self.cfg.is_ssl:

@@ -48,7 +48,7 @@ class Metrics:
         self.enabled = services is not None and bool(os.environ.get(MULTIPROC_ENV))
         if not self.enabled:
             return
-        from prometheus_client import Counter, Histogram
+        from prometheus_client import Counter, Gauge, Histogram
 
         self._services = frozenset(services)
         # registry=None: in multi-process mode the values live in the files; the master's collector
@@ -61,6 +61,11 @@ class Metrics:
                                  ("service", "status"), registry=None)
         self._cards = Counter("trappa_cards", "Cards issued, by topic (source.topic code)", ("topic",), registry=None)
         self._refusals = Counter("trappa_auth_refusals", "EHR tokens refused, by reason", ("reason",), registry=None)
+        self._audit_failures = Counter("trappa_audit_journal_failures",
+                                       "Calls answered 503 because their audit record could not be journalled",
+                                       registry=None)
+        self._audit_pending = Gauge("trappa_audit_pending", "Audit records in the journal, not yet in the database",
+                                    registry=None, multiprocess_mode="livesum")
         self._children: dict = {}  # (metric, labels) -> child: .labels() costs more than the increment
 
     def _child(self, metric, *labels):
@@ -92,6 +97,15 @@ class Metrics:
     def refused(self, reason: str) -> None:
         if self.enabled:
             self._child(self._refusals, reason).inc()
+
+    def audit_failed(self) -> None:
+        if self.enabled:
+            self._audit_failures.inc()
+
+    def audit_pending(self, records: int) -> None:
+        """Set by the journal's shipper (audit.py) after each round: the depth of the database's backlog."""
+        if self.enabled:
+            self._audit_pending.set(records)
 
 
 # ---------------------------------------------------------------------------------------------------

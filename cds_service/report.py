@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, inspect, or_, select
 
 from .storage import audit, feedback
 
@@ -168,7 +168,11 @@ def build_report(database_url: str, period_from: date | None = None, period_to: 
                     answers[uuid] = _Answer(outcome, reason, at, order)
 
             # Then the cards shown, streamed: audit.at is UTC ISO text of one format, so text bounds work.
-            query = select(audit.c.at, audit.c.service, audit.c.status, audit.c.cards)
+            # Hook calls only (refused ones too: answered with an error); refused feedback and discovery
+            # calls are in the audit trail for the access log, not for the cards. NULL: rows made
+            # before the audit trail had kinds, all hook calls.
+            query = (select(audit.c.at, audit.c.service, audit.c.status, audit.c.cards)
+                     .where(or_(audit.c.kind.is_(None), audit.c.kind == "hook")))
             if period_from:
                 query = query.where(audit.c.at >= period_from.isoformat())
             if period_to:

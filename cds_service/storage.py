@@ -9,12 +9,9 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
-import queue
-import threading
 import time
 import weakref
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (
@@ -28,10 +25,15 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+
+from .audit import AuditJournal
+from .ids import new_uuid
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -46,7 +48,22 @@ audit = Table(
     Column("status", Integer, nullable=False),
     Column("cards", Text, nullable=False),  # JSON list of {uuid, topic}
     Column("millis", Float, nullable=False),
+    # Added with the journal (audit.py); NULL in rows of older databases. Who looked at which patient's
+    # data: the calling EHR (the JWT's iss, sub = its client id, tenant), the user and patient of the
+    # hook's context, and for a refused call why (a refusal code, never token material).
+    Column("record_id", String(64), unique=True),
+    Column("kind", String(20)),  # "hook" | "feedback" | "discovery"
+    Column("iss", String(500)),
+    Column("sub", String(500)),
+    Column("tenant", String(200)),
+    Column("user_id", String(300)),
+    Column("patient_id", String(300)),
+    Column("reason", String(100)),
 )
+#: Columns that a database made before the journal lacks: added at start-up (Store._add_columns).
+_AUDIT_COLUMNS = ("record_id", "at", "kind", "service", "hook_instance", "status", "millis", "iss", "sub",
+                  "tenant", "user_id", "patient_id", "reason")
+_AUDIT_ADDED = ("record_id", "kind", "iss", "sub", "tenant", "user_id", "patient_id", "reason")
 
 feedback = Table(
     "feedback",
@@ -86,6 +103,10 @@ def _unavailable(exc: Exception) -> StorageUnavailable:
     return StorageUnavailable(type(getattr(exc, "orig", None) or exc).__name__)
 
 
+def _clip(value, limit: int) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -111,15 +132,26 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def default_journal_dir(url: str) -> Path:
+    """Beside an SQLite file (``var/trappa.sqlite3`` → ``var/trappa.audit-journal``), else ``var/audit-journal``."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        db = Path(url.removeprefix("sqlite:///"))
+        return db.with_name(db.stem + ".audit-journal")
+    return Path("var") / "audit-journal"
+
+
 class Store:
-    def __init__(self, url: str, create_tables: bool = True):
+    def __init__(self, url: str, create_tables: bool = True, journal_dir: str | Path | None = None,
+                 fsync: bool = False):
         try:
             self.engine = make_engine(url)
         except OSError as exc:  # the SQLite file's directory cannot be made
             raise StorageUnavailable(type(exc).__name__) from None
         if create_tables:
             self._create_tables()
-        self.audit_writer = AuditWriter(self.write_audit_rows)
+            self._add_columns()
+        self.journal = AuditJournal(journal_dir or default_journal_dir(url), self.write_audit_records, fsync=fsync)
+        _JOURNALS.add(self.journal)
 
     def _create_tables(self, attempts: int = 5) -> None:
         """Create missing tables. Several workers or replicas may start at once on a fresh database:
@@ -136,23 +168,75 @@ class Store:
             except SQLAlchemyError as exc:
                 raise _unavailable(exc) from None
 
-    def record_audit(self, *, service: str, hook_instance: str, status: int, cards: list[dict], millis: float) -> None:
-        """Queue one audit row; a background writer stores it within about 50 ms (see AuditWriter)."""
-        summary = [
-            {"uuid": c.get("uuid"), "topic": ((c.get("source") or {}).get("topic") or {}).get("code")} for c in cards
-        ]
-        self.audit_writer.submit(dict(
-            at=_now(),
-            service=service,
-            hook_instance=hook_instance[:200],
-            status=status,
-            cards=json.dumps(summary),
-            millis=round(millis, 3),
-        ))
+    def _add_columns(self) -> None:
+        """A database made before the journal: add the audit columns it lacks (nullable, so cheap)."""
+        try:
+            have = {c["name"] for c in inspect(self.engine).get_columns("audit")}
+            missing = [name for name in _AUDIT_ADDED if name not in have]
+            if not missing:
+                return
+            with self.engine.begin() as conn:
+                for name in missing:
+                    column = audit.c[name]
+                    conn.execute(text(f"ALTER TABLE audit ADD COLUMN {name} {column.type.compile(self.engine.dialect)}"))
+                if "record_id" in missing:
+                    conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)"))
+        except (OperationalError, ProgrammingError) as exc:  # another worker added them first
+            log.info("audit columns: %s (another process added them?)", type(exc).__name__)
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
 
-    def write_audit_rows(self, rows: list[dict]) -> None:
+    def record_audit(self, *, service: str, hook_instance: str, status: int, cards: list[dict], millis: float,
+                     kind: str = "hook", caller: dict | None = None, user_id: str | None = None,
+                     patient_id: str | None = None, reason: str | None = None) -> None:
+        """Write one audit record to the journal before the call is answered (audit.py): stored in the
+        database within about 50 ms, or after an outage. JournalUnavailable when it cannot be written:
+        the call must then not be answered 200."""
+        caller = caller or {}
+        self.journal.append({
+            "record_id": new_uuid(),
+            "at": _now(),
+            "kind": kind,
+            "service": service[:100],
+            "hook_instance": hook_instance[:200],
+            "status": status,
+            "cards": [{"uuid": c.get("uuid"), "topic": ((c.get("source") or {}).get("topic") or {}).get("code")}
+                      for c in cards],
+            "millis": round(millis, 3),
+            "iss": _clip(caller.get("iss"), 500),
+            "sub": _clip(caller.get("sub"), 500),
+            "tenant": _clip(caller.get("tenant"), 200),
+            "user_id": _clip(user_id, 300),
+            "patient_id": _clip(patient_id, 300),
+            "reason": _clip(reason, 100),
+        })
+
+    def write_audit_records(self, records: list[dict]) -> None:
+        """Store journal records; records already stored (same record_id) are skipped, so shipping a
+        journal twice stores each record once."""
+        rows = {}
+        for r in records:
+            if isinstance(r, dict) and r.get("record_id"):
+                row = {c: r.get(c) for c in _AUDIT_COLUMNS}
+                row["cards"] = json.dumps(r.get("cards") or [])
+                row["millis"] = float(r.get("millis") or 0.0)
+                rows[r["record_id"]] = row
+        if not rows:
+            return
         with self.engine.begin() as conn:
-            conn.execute(insert(audit), rows)
+            known = set(conn.execute(select(audit.c.record_id).where(audit.c.record_id.in_(list(rows)))).scalars())
+            new = [row for rid, row in rows.items() if rid not in known]
+            if new:
+                conn.execute(insert(audit), new)
+
+    def purge_audit(self, older_than_days: int) -> int:
+        """Delete audit rows older than ``older_than_days`` days; the number deleted."""
+        cutoff = (datetime.now(timezone.utc) - timedelta(days=older_than_days)).isoformat(timespec="milliseconds")
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(audit.delete().where(audit.c.at < cutoff)).rowcount
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
 
     def record_feedback(self, service: str, items: list[dict], jti: tuple[str, float] | None = None) -> int:
         """Store the feedback items; the number of items, all stored once (a retried item — same card,
@@ -202,7 +286,7 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(select(feedback).where(feedback.c.card_uuid == card_uuid))]
 
     def audit_for(self, hook_instance: str) -> list[dict]:
-        self.audit_writer.flush()
+        self.journal.flush()
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(select(audit).where(audit.c.hook_instance == hook_instance))]
 
@@ -260,86 +344,11 @@ class _JtiTaken(Exception):
     pass
 
 
-class AuditWriter:
-    """Audit rows written behind the response, in batches, by one background thread per process.
-
-    Why: the audit row is bookkeeping, the card is what the physician waits for. Written in the request,
-    every call paid a transaction — 0.2 ms of CPU on SQLite, a network round trip and a commit on
-    PostgreSQL — and now and then a WAL checkpoint's disk flush, right in the EHR's 500 ms budget. Here
-    the request only queues the row; the writer stores the rows of up to ``linger`` seconds (50 ms) in
-    one transaction. Bounded: past ``max_pending`` rows (the database is down or far too
-    slow) new rows are dropped and counted in the log, never blocking a hook call — as before, when a
-    failed write was logged and the card still went out. Rows still queued at exit are written then
-    (``atexit``; gunicorn workers exit normally on a graceful stop); a killed process loses at most
-    the rows of its last moments.
-    """
-
-    def __init__(self, write, max_pending: int = 10_000, batch: int = 500, linger: float = 0.05):
-        self._write = write
-        self._linger = linger
-        self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
-        self._batch = batch
-        self._thread: threading.Thread | None = None
-        self._pid = None
-        self._start_lock = threading.Lock()
-        self._dropped = 0
-        _WRITERS.add(self)  # flushed at exit (held weakly: a writer that never started can be freed)
-
-    def submit(self, row: dict) -> None:
-        self._ensure_thread()
-        try:
-            self._queue.put_nowait(row)
-        except queue.Full:
-            self._dropped += 1
-            if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
-                log.error("audit queue full: %d rows dropped so far", self._dropped)
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued row is written (or failed); False if that took longer than ``timeout``."""
-        if self._thread is None or self._pid != os.getpid():
-            return self._queue.unfinished_tasks == 0
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.002)
-        return self._queue.unfinished_tasks == 0
-
-    def _ensure_thread(self) -> None:
-        # Threads do not survive fork: a gunicorn worker starts its own writer on first use.
-        if self._thread is not None and self._pid == os.getpid():
-            return
-        with self._start_lock:
-            if self._thread is None or self._pid != os.getpid():
-                if self._pid is not None:  # forked from a process that wrote: its rows are its own
-                    self._queue = queue.Queue(maxsize=self._queue.maxsize)
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._run, name="trappa-audit-writer", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            rows = [self._queue.get()]
-            # Linger a moment for the rows of the calls under way: one transaction for many rows costs
-            # a fraction of one per row (at a steady 300 calls a second, ~15 rows per transaction).
-            until = time.monotonic() + self._linger
-            while len(rows) < self._batch:
-                wait = until - time.monotonic()
-                try:
-                    rows.append(self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._write(rows)
-            except Exception as exc:  # the database is unreachable: the rows are lost, and the log says so
-                log.error("audit write failed (%d rows): %s", len(rows), type(exc).__name__)
-            finally:
-                for _ in rows:
-                    self._queue.task_done()
-
-
-_WRITERS: "weakref.WeakSet[AuditWriter]" = weakref.WeakSet()
+_JOURNALS: "weakref.WeakSet[AuditJournal]" = weakref.WeakSet()
 
 
 @atexit.register
-def _flush_writers_at_exit() -> None:
-    for writer in list(_WRITERS):
-        writer.flush()
+def _flush_journals_at_exit() -> None:
+    """A worker stopped gracefully ships what it has (what it cannot, the next worker reconciles)."""
+    for journal in list(_JOURNALS):
+        journal.flush(timeout=2.0)

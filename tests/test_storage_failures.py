@@ -11,7 +11,6 @@ database gone, as for a stopped server — and started again."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -21,7 +20,6 @@ import pytest
 
 from tests.support.jwt_keys import JwksServer, SigningKey, claims
 from tests.support.service import ServiceProcess
-from tests.support.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOK = "/cds-services/trappa-patient-view"
@@ -172,47 +170,9 @@ def test_the_serve_command_says_so_when_the_database_cannot_be_reached(tmp_path)
 # --- PostgreSQL (skipped when none runs) --------------------------------------------------------------
 
 
-def _postgres_admin_url() -> str | None:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return None
-    from sqlalchemy import create_engine, text
-
-    url = os.environ.get("TRAPPA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    try:
-        engine = create_engine(url, connect_args={"connect_timeout": 2})
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-        engine.dispose()
-        return url
-    except Exception:
-        return None
-
-
 @pytest.fixture(scope="module")
-def postgres():
-    """A database of its own on the local PostgreSQL, reached through a TcpProxy; dropped at the end."""
-    admin_url = _postgres_admin_url()
-    if admin_url is None:
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432 (or TRAPPA_TEST_POSTGRES_URL) and psycopg")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = "trappa_test_" + uuid.uuid4().hex[:12]
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    base = make_url(admin_url)
-    proxy = TcpProxy(base.host or "127.0.0.1", base.port or 5432).start()
-    url = base.set(host="127.0.0.1", port=proxy.port, database=name).render_as_string(hide_password=False)
-    try:
-        yield url, proxy
-    finally:
-        proxy.stop()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+def postgres(postgres_db):
+    return postgres_db
 
 
 def test_postgresql_stopped_is_503_everywhere_and_back_when_it_is(postgres, jwks, key):

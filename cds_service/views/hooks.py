@@ -12,7 +12,8 @@ from ..logs import safe
 from ..storage import JtiReplayed
 
 from ..cycles import collect_call_cycles
-from ..errors import RequestProblem, problem_response
+from ..audit import JournalUnavailable
+from ..errors import RequestProblem, problem_response, storage_unavailable_response
 from ..evaluate import evaluate_request
 from ..protocol import validate_feedback
 from ..jsonio import dump_response, parse_json
@@ -65,7 +66,9 @@ def call_service(service_id: str):
                 payload = dump_response(result.response)
             except RecursionError:  # a suggestion that echoes a pathologically nested draft order
                 raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
-            _audit(service.id, hook_instance, 200, result.response["cards"], started)
+            # The audit record is on disk before the answer leaves (audit.py): no record, no 200.
+            if not _audit(service.id, hook_instance, 200, result.response["cards"], started, body):
+                return storage_unavailable_response()
             current_app.extensions["trappa.metrics"].cards(result.response["cards"])
             if log.isEnabledFor(logging.DEBUG):  # counts only: the cards' content is clinical
                 log.debug("%s answered 200 in %.1f ms: %d cards", service.id, (time.perf_counter() - started) * 1000,
@@ -76,13 +79,20 @@ def call_service(service_id: str):
             collect_call_cycles()
     except RequestProblem as problem:
         if problem.status != 404:
-            _audit(service_id, hook_instance, problem.status, [], started)
+            _audit(service_id, hook_instance, problem.status, [], started, None)
         log.debug("%s answered %d (%s)", safe(service_id, 100), problem.status, problem.code)
         return problem_response(problem)
     return Response(payload, status=200, mimetype="application/json")
 
 
-def _audit(service_id: str, hook_instance: str, status: int, cards: list, started: float) -> None:
+def _context_id(body, key: str) -> str | None:
+    context = body.get("context") if isinstance(body, dict) else None
+    value = context.get(key) if isinstance(context, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _audit(service_id: str, hook_instance: str, status: int, cards: list, started: float, body) -> bool:
+    """Record the call in the audit journal; False when that failed (the journal's disk), said in the log."""
     try:
         current_app.extensions["trappa.store"].record_audit(
             service=service_id[:100],
@@ -90,9 +100,15 @@ def _audit(service_id: str, hook_instance: str, status: int, cards: list, starte
             status=status,
             cards=cards,
             millis=(time.perf_counter() - started) * 1000,
+            caller=g.get("trappa_caller"),
+            user_id=_context_id(body, "userId"),
+            patient_id=_context_id(body, "patientId"),
         )
-    except Exception as exc:  # the physician's card matters more than our audit row
-        log.error("audit write failed: %s", type(exc).__name__)
+        return True
+    except JournalUnavailable as exc:
+        log.error("audit journal write failed: %s", exc)
+        current_app.extensions["trappa.metrics"].audit_failed()
+        return False
 
 
 @bp.post("/cds-services/<service_id>/feedback")

@@ -38,6 +38,7 @@ class ServiceProcess:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("TRAPPA_")},
             "TRAPPA_DATABASE_URL": self.database_url,
+            "TRAPPA_AUDIT_JOURNAL_DIR": str(Path(self._tmp.name) / "audit-journal"),
             "TRAPPA_METRICS_PORT": str(self.metrics_port),
             "TRAPPA_DEV_MODE": "1" if dev else "0",
             "PYTHONUNBUFFERED": "1",
@@ -96,6 +97,17 @@ class ServiceProcess:
         h = {"Content-Type": "application/json", **(headers or {})}
         data = body if isinstance(body, (bytes, str)) else __import__("json").dumps(body)
         return requests.post(self.base_url + path, data=data, headers=h, timeout=kw.pop("timeout", 10), **kw)
+
+    @property
+    def journal_dir(self) -> Path:
+        return Path(self.env["TRAPPA_AUDIT_JOURNAL_DIR"])
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers: the children of the master process (Linux /proc)."""
+        pids = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        return sorted(pids)
 
     def metrics(self) -> str:
         """The text of the metrics endpoint (metrics.py)."""
