@@ -47,7 +47,7 @@ FHIR_BASE_PLACEHOLDER = "http://127.0.0.1:8081/fhir"
 
 # The situation every record ends in (see module docstring): oxycodone depot 10 mg, 1 tablet × 2 a day.
 CURRENT_OPIOID_MG_PER_DAY = 10 * 2
-OXYCODONE_MEDD_FACTOR = 2  # fhir_mappings/data/medd_factors.csv, row "oxycodone"
+OXYCODONE_MEDD_FACTOR = 2  # cds_service/domain/data/medd_factors.csv, row "oxycodone"
 EXPECTED_MEDD_MG = CURRENT_OPIOID_MG_PER_DAY * OXYCODONE_MEDD_FACTOR  # 40
 
 

@@ -35,8 +35,8 @@ def _child(reps: int, metrics: bool) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = f"{tmp}/metrics"
     from bench.corpus import build_corpus
     from cds_service.__main__ import _tune_worker
-    from cds_service.app import create_app
-    from cds_service.config import Settings
+    from cds_service.web.app import create_app
+    from cds_service.web.config import Settings
 
     env = {"TRAPPA_DEV_MODE": "1", "TRAPPA_DATABASE_URL": f"sqlite:///{tmp}/trappa.sqlite3"}
     if not metrics:

@@ -91,7 +91,7 @@ def _child(size: int, reps: int) -> None:
     from bench.corpus import build_corpus
     from bench.run_bench import _dev_settings, evaluate_once
     from cds_service.__main__ import _tune_worker
-    from cds_service.services import SERVICES
+    from cds_service.protocol.services import SERVICES
 
     body = build_corpus((size,))[size].body
     settings, service = _dev_settings(), SERVICES["trappa-order-sign"]

@@ -1,4 +1,4 @@
-"""Trappa benchmark: how fast the service is, on this machine, in one run (issue 6).
+"""Trappa benchmark: how fast the service is, on this machine, in one run (docs/benchmark.md).
 
     ./trappa bench            # full run, about 4 minutes on 2 cores
     ./trappa bench --quick    # the same steps, shorter, under a minute
@@ -193,7 +193,7 @@ def cores() -> int:
 
 
 def _dev_settings():
-    from cds_service.config import Settings
+    from cds_service.web.config import Settings
 
     # What the benchmark server runs with (serve --dev): clock override on, so the corpus's
     # extension.trappa.today applies and every size is evaluated as of the same day.
@@ -203,7 +203,7 @@ def _dev_settings():
 def parse_body(raw: bytes):
     """The request bytes parsed as the hook view parses them: the view's own function
     (``cds_service.jsonio.parse_json``, called by ``views/hooks.py`` ``call_service``)."""
-    from cds_service.jsonio import parse_json
+    from cds_service.protocol.jsonio import parse_json
 
     return parse_json(raw)
 
@@ -212,9 +212,9 @@ def evaluate_once(raw: bytes, settings, service, cpu: list | None = None) -> tup
     """One request the way the hook view handles it, minus HTTP and the audit row:
     parse JSON (:func:`parse_body`) → evaluate_request → JSON text. Returns (wall seconds, response); appends the
     thread's CPU seconds to ``cpu`` when given."""
-    from cds_service.cycles import collect_call_cycles
-    from cds_service.evaluate import evaluate_request
-    from cds_service.jsonio import dump_response
+    from cds_service.runtime.cycles import collect_call_cycles
+    from cds_service.protocol.evaluate import evaluate_request
+    from cds_service.protocol.jsonio import dump_response
 
     c0 = time.thread_time()
     t0 = time.perf_counter()
@@ -255,7 +255,7 @@ def measure_in_process(corpus: dict[int, CorpusEntry], profile: Profile) -> dict
     import gc
 
     from cds_service.__main__ import _tune_worker
-    from cds_service.services import SERVICES
+    from cds_service.protocol.services import SERVICES
 
     settings = _dev_settings()
     service = SERVICES["trappa-order-sign"]
@@ -321,16 +321,17 @@ def _measure_in_process(corpus: dict[int, CorpusEntry], profile: Profile, settin
 def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: float = 2.0) -> dict:
     """Median milliseconds of each step of ``evaluate_request`` (the same calls in the same order),
     to say where the time goes. Diagnostic only: the total above is the measurement."""
-    from fhir_mappings.facts import build_patient_facts
+    from fhir_mappings.read.facts import build_patient_facts
 
-    from cds_service import cards as card_renderer
+    from cds_service.cards import render as card_renderer
     from cds_service import rules
-    from cds_service.cycles import collect_call_cycles
-    from cds_service.evaluate import draft_orders, today_for
-    from cds_service.gather import fetch_missing_medications, gather
-    from cds_service.jsonio import dump_response
-    from cds_service.protocol import validate_request
-    from cds_service.rules.base import ClinicalSettings, RuleContext
+    from cds_service.runtime.cycles import collect_call_cycles
+    from cds_service.protocol.evaluate import draft_orders, today_for
+    from cds_service.protocol.gather import fetch_missing_medications, gather
+    from cds_service.protocol.jsonio import dump_response
+    from cds_service.protocol.validate import validate_request
+    from cds_service.domain.settings import ClinicalSettings
+    from cds_service.rules.finding import RuleContext
 
     stages: dict[str, list[float]] = {
         k: [] for k in ("parse", "validate", "gather", "facts", "rules", "cards", "dump", "free", "collect")
@@ -374,7 +375,7 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
 def profile_in_process(n: int, reps: int = 20, top: int = 25) -> str:
     """cProfile of ``reps`` in-process evaluations of the size-``n`` record; the top entries by
     cumulative and by own time (stdlib only, so it runs anywhere the service runs)."""
-    from cds_service.services import SERVICES
+    from cds_service.protocol.services import SERVICES
 
     entry = build_corpus((n,))[n]
     settings, service = _dev_settings(), SERVICES["trappa-order-sign"]
@@ -985,9 +986,9 @@ def measure_fallback(server: Server, fhir, corpus: dict[int, CorpusEntry], profi
                      in_process: dict) -> dict:
     import requests
 
-    from cds_service.config import Settings
-    from cds_service.gather import render_query
-    from cds_service.services import PREFETCH
+    from cds_service.web.config import Settings
+    from cds_service.protocol.gather import render_query
+    from cds_service.protocol.services import PREFETCH
 
     max_pages = Settings().fhir_max_pages
     session = requests.Session()
@@ -1067,7 +1068,7 @@ def measure_fallback(server: Server, fhir, corpus: dict[int, CorpusEntry], profi
 
 
 # ------------------------------------------------------------------------------------------------
-# Targets (issue 6)
+# Targets (docs/benchmark.md)
 # ------------------------------------------------------------------------------------------------
 
 
@@ -1255,7 +1256,7 @@ def table(result: dict) -> str:
                      f"trend {_f(w['trend_mib_per_min'], 2)} MiB/min = {_f(w['fitted_growth_mib'], 2)} MiB over the "
                      f"run; first vs last quarter medians {w['growth_mib']:+} MiB)")
     lines.append(f"  all workers: {mem['growth_kib_per_1000_requests']} KiB per 1000 requests")
-    lines += ["", "Targets (issue 6)"]
+    lines += ["", "Targets"]
     for t in result["targets"]:
         mark = {True: "met   ", False: "MISSED", None: "n/a   "}[t["met"]]
         lines.append(f"  {mark} {t['target']}: {t['value']} {t['unit']} (limit {t['limit']} {t['unit']})".rstrip())

@@ -13,22 +13,22 @@ def _serve(args) -> int:
     if args.dev:
         os.environ["TRAPPA_DEV_MODE"] = "1"
     if args.flask:
-        from .app import create_app
+        from cds_service.web.app import create_app
 
         create_app().run(host=args.host, port=args.port, threaded=True)  # no metrics: one process
         return 0
 
-    from .config import Settings
+    from cds_service.web.config import Settings
 
     # Read (and checked: ConfigurationError, see main) in the master, before any worker starts.
     settings = Settings.from_env()
     if settings.metrics_port:
         # The workers' shared metrics directory, before prometheus-client is imported (metrics.py).
-        from .metrics import prepare_directory
+        from cds_service.web.metrics import prepare_directory
 
         prepare_directory()
-    from .app import create_app
-    from .storage import StorageUnavailable, Store
+    from cds_service.web.app import create_app
+    from cds_service.web.storage import StorageUnavailable, Store
 
     # Create the tables once in the master, before the workers start and race to do it. A database
     # that cannot be reached now stops the start-up, with its error's type (not the URL: it may hold a
@@ -56,8 +56,13 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int, 
     ``metrics_settings`` the master serves the workers' metrics on their port (metrics.py)."""
     from gunicorn.app.base import BaseApplication
 
-    from .http_server import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE, TrappaWorker
-    from .logs import gunicorn_logconfig
+    from cds_service.web.http_server import (
+        LIMIT_REQUEST_FIELD_SIZE,
+        LIMIT_REQUEST_FIELDS,
+        LIMIT_REQUEST_LINE,
+        TrappaWorker,
+    )
+    from cds_service.web.logs import gunicorn_logconfig
 
     class Gunicorn(BaseApplication):
         def load_config(self):
@@ -88,7 +93,7 @@ def run_gunicorn(app_factory, host: str, port: int, workers: int, threads: int, 
                 self.cfg.set("logconfig_dict", logconfig)
             self.cfg.set("post_worker_init", _tune_worker)
             if metrics_settings is not None:
-                from . import metrics
+                from cds_service.web import metrics
 
                 self.cfg.set("when_ready", lambda server: metrics.start_endpoint(
                     metrics_settings.metrics_host, metrics_settings.metrics_port, metrics_settings, server.log))
@@ -149,11 +154,11 @@ def _tune_garbage_collection(worker) -> None:
 
 
 def _evaluate(args) -> int:
-    from .config import Settings
-    from .errors import RequestProblem
-    from .evaluate import evaluate_request
-    from .fhir_client import FhirFetcher
-    from .services import SERVICES
+    from cds_service.web.config import Settings
+    from cds_service.protocol.errors import RequestProblem
+    from cds_service.protocol.evaluate import evaluate_request
+    from cds_service.protocol.fhir_client import FhirFetcher
+    from cds_service.protocol.services import SERVICES
 
     try:
         with open(args.request, encoding="utf-8") as fh:
@@ -193,8 +198,8 @@ def _iso_date(text: str):
 
 
 def _report(args) -> int:
-    from .config import Settings
-    from .report import RENDERERS, ReportError, build_report
+    from cds_service.web.config import Settings
+    from cds_service.web.report import RENDERERS, ReportError, build_report
 
     if args.period_from and args.period_to and args.period_from > args.period_to:
         print("error: --from is after --to", file=sys.stderr)
@@ -211,8 +216,8 @@ def _report(args) -> int:
 
 
 def _audit_purge(args) -> int:
-    from .config import Settings
-    from .storage import StorageUnavailable, Store
+    from cds_service.web.config import Settings
+    from cds_service.web.storage import StorageUnavailable, Store
 
     settings = Settings.from_env()
     days = args.older_than if args.older_than is not None else settings.audit_retention_days
@@ -257,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     purge.add_argument("--older-than", type=int, metavar="DAYS", help="instead of TRAPPA_AUDIT_RETENTION_DAYS")
     purge.set_defaults(func=_audit_purge)
     args = parser.parse_args(argv)
-    from .config import ConfigurationError
+    from cds_service.domain.settings import ConfigurationError
 
     try:
         return args.func(args)

@@ -1,11 +1,11 @@
-"""Builders for synthetic FHIR medication resources used by the mapping tests (issue 3).
+"""Builders for synthetic FHIR medication resources used by the mapping tests.
 
 Small functions that return plain dicts shaped like FHIR R4 (or STU3 where asked), so that each
 test case states only what it is about.
 """
 from __future__ import annotations
 
-from fhir_mappings.systems import ATC, RXNORM, SNOMED, UCUM
+from fhir_mappings.codes.systems import ATC, RXNORM, SNOMED, UCUM
 
 
 def coding(system: str, code: str, display: str | None = None) -> dict:

@@ -19,9 +19,11 @@ import re
 from datetime import date, timedelta
 from typing import Iterable
 
-from cds_service.rules.base import ORDER_SIGN, ClinicalSettings, Finding, RuleContext
-from fhir_mappings.regimen import regimen_of
-from fhir_mappings.model import (
+from cds_service.domain.hooks import ORDER_SIGN
+from cds_service.domain.settings import ClinicalSettings
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.domain.regimen import regimen_of
+from cds_service.domain.model import (
     MG,
     UG_PER_H,
     Conditions,

@@ -4,16 +4,17 @@ Every value is given by the test (doses, MEDDs, days); the builders only assembl
 values in the tests stay hand-computed. ``facts(...)`` derives the current regimen (the opioid orders
 given as current, the other orders given that are current by their status and dates, drafts applied),
 its total MEDD (sum of the given MEDDs, incomplete when one is None) and the
-episode's exposure class from its length (issue 3: < 14 acute, 14–89 subacute, 90–729 long-term,
+episode's exposure class from its length (clinical-rules §2: < 14 acute, 14–89 subacute, 90–729 long-term,
 ≥ 730 multi-year).
 """
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from cds_service.rules.base import ClinicalSettings, RuleContext
-from fhir_mappings.regimen import REGIMEN_CLASSES, is_current_status, reaches_today, regimen_of
-from fhir_mappings.model import (
+from cds_service.domain.settings import ClinicalSettings
+from cds_service.rules.finding import RuleContext
+from cds_service.domain.regimen import REGIMEN_CLASSES, is_current_status, reaches_today, regimen_of
+from cds_service.domain.model import (
     MG,
     UG_PER_H,
     Conditions,
@@ -259,6 +260,6 @@ def check_texts(finding) -> None:
         for word in ENGLISH_WORDS:
             assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, re.IGNORECASE), (word, text)
     for code in finding.override_reasons:
-        from cds_service.rules.overrides import OVERRIDE_REASONS
+        from cds_service.cards.overrides import OVERRIDE_REASONS
 
         assert code in OVERRIDE_REASONS, code

@@ -1,7 +1,7 @@
 """The audit trail through the real server: no call answered 200 without its record in the database in
 the end — a worker killed under load, the database gone during load — and refused calls recorded.
 
-Swedish law requires the access log (who looked at which patient's data when); cds_service/audit.py
+Swedish law requires the access log (who looked at which patient's data when); cds_service/web/audit.py
 says how the journal makes it durable. Each test drives the real gunicorn server with concurrent
 keep-alive clients, collects client-side the hookInstance of every call answered 200, and then checks
 the database for exactly one row each.
@@ -244,7 +244,7 @@ def test_audit_purge_command_deletes_rows_past_the_retention(tmp_path):
     import subprocess
     import sys
 
-    from cds_service.storage import Store
+    from cds_service.web.storage import Store
 
     url = f"sqlite:///{tmp_path}/purge.sqlite3"
     store = Store(url, journal_dir=tmp_path / "journal")

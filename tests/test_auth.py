@@ -1,7 +1,7 @@
 """EHR authentication against the real server process (gunicorn), with keys generated in this run and
 JWKS documents served by a real local HTTP server (tests/support/jwt_keys.py).
 
-The rejection matrix of issue 5, rotation, fail-closed JWKS, the jti replay guard across two server
+The JWT rejection matrix (CDS Hooks 2.0 §security), rotation, fail-closed JWKS, the jti replay guard across two server
 processes sharing one database, and what a refusal looks like (401, one OperationOutcome for every
 reason, the reason in the log, the token nowhere)."""
 from __future__ import annotations
@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.auth import REFUSED, AuthConfigError, AuthFailure, _public_key, parse_jwks, parse_trusted_issuers
+from cds_service.web.auth import (
+    REFUSED,
+    AuthConfigError,
+    AuthFailure,
+    _public_key,
+    parse_jwks,
+    parse_trusted_issuers,
+)
 from tests.support.jwt_keys import JwksServer, SigningKey, claims, hmac_token, unsigned_token
 from tests.support.service import ServiceProcess
 

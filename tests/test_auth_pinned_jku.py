@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.auth import (
+from cds_service.web.auth import (
     REFUSED,
     AuthConfigError,
     Authenticator,
@@ -28,7 +28,7 @@ from cds_service.auth import (
     parse_jwks,
     parse_trusted_issuers,
 )
-from cds_service.config import Settings
+from cds_service.web.config import Settings
 from tests.support.jwt_keys import JwksServer, SigningKey, claims
 from tests.support.service import ServiceProcess
 
@@ -259,7 +259,7 @@ def test_documented_sandbox_configuration_pins_the_sandbox_key_for_its_jku():
 def test_documented_configuration_verifies_a_sandbox_token_in_process_without_fetching(monkeypatch, keys):
     """The Authenticator itself, the documented configuration with our key: the fetch function is
     replaced by one that fails the test."""
-    import cds_service.auth as auth
+    import cds_service.web.auth as auth
 
     def no_fetch(*args, **kwargs):
         raise AssertionError("a pinned jku was fetched")

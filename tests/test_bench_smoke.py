@@ -152,7 +152,7 @@ def test_in_process_cards_for_the_corpus_patient(smoke):
 
 def test_in_process_response_carries_the_corpus_facts():
     # The corpus patient takes oxycodone depot 10 mg, 1 tablet twice a day: 20 mg/day × factor 2 = 40 mg MEDD.
-    from cds_service.services import SERVICES
+    from cds_service.protocol.services import SERVICES
 
     entry = build_corpus((10,))[10]
     _, response = run_bench.evaluate_once(entry.body, run_bench._dev_settings(), SERVICES["trappa-order-sign"])

@@ -1,4 +1,4 @@
-"""FHIR builders (issue 4): every resource validates with fhir.resources R4B and carries what the
+"""FHIR builders: every resource validates with fhir.resources R4B and carries what the
 card promises. Schedules come from the real taper module; expected values are worked out here."""
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from fhir.resources.R4B.flag import Flag
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds_service.taper import taper_schedule
-from fhir_mappings.builders import (
+from cds_service.domain.taper import taper_schedule
+from fhir_mappings.write.builders import (
     referral_service_request,
     restriction_flag,
     step_description,
     taper_careplan,
     taper_medication_request,
 )
-from fhir_mappings.model import Exposure, Form
+from cds_service.domain.model import Exposure, Form
 
 START = date(2025, 3, 3)
 PATIENT = "Patient/p-123"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.auth import JwksUnavailable, fetch_jwks_url
-from cds_service.config import ConfigurationError, Settings
-from cds_service.fhir_client import FhirFetcher
+from cds_service.web.auth import JwksUnavailable, fetch_jwks_url
+from cds_service.domain.settings import ConfigurationError
+from cds_service.web.config import Settings
+from cds_service.protocol.fhir_client import FhirFetcher
 from tests.support.service import ServiceProcess
 from tests.support.tls import JsonHttpsServer, self_signed
 

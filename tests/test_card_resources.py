@@ -1,5 +1,5 @@
 """Every FHIR resource inside every suggestion of every fixture's cards validates with fhir.resources.R4B,
-and cards follow the CDS Hooks 2.0 card rules (issue 2, "Responses")."""
+and cards follow the CDS Hooks 2.0 card rules."""
 from __future__ import annotations
 
 import importlib
@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from cds_service.config import Settings
-from cds_service.evaluate import evaluate_request
-from cds_service.services import SERVICES
+from cds_service.web.config import Settings
+from cds_service.protocol.evaluate import evaluate_request
+from cds_service.protocol.services import SERVICES
 from conftest import FIXTURES
 
 REQUESTS = sorted(p.name for p in (FIXTURES / "requests").glob("*.json")
@@ -62,7 +62,7 @@ def test_suggested_resources_validate_and_cards_are_well_formed(name, lang):
 
 
 def test_topic_displays_are_words_in_the_card_language():
-    from cds_service.rules.topics import TOPIC_TITLES, topic_title
+    from cds_service.cards.topics import TOPIC_TITLES, topic_title
     from cds_service.rules import RULES
 
     topics = {getattr(module, "TOPIC") for module in RULES}

@@ -1,14 +1,14 @@
 """Every card's source links a guideline document whose address the guideline's own text gives.
 
 The guidelines carry no address of their own; a card links the document each guideline points to for
-opioid treatment (cds_service/rules/base.py). The address must be one a reader of the guideline would find
+opioid treatment (cds_service/rules/finding.py). The address must be one a reader of the guideline would find
 in it, not a region's landing page, so it is checked against the verbatim copies in docs/guidelines/.
 """
 from pathlib import Path
 
 import pytest
 
-from cds_service.rules.base import RJL, VGR
+from cds_service.domain.guidelines import RJL, VGR
 
 GUIDELINES = Path(__file__).resolve().parents[1] / "docs" / "guidelines"
 TEXTS = {"RJL": "rjl-nedtrappning-opioider-2024.txt", "VGR": "vgr-smarta-langvarig-riktlinje.txt"}

@@ -17,7 +17,8 @@ from dataclasses import fields
 
 import pytest
 
-from cds_service.config import CLINICAL_VARIABLES, ClinicalSettings, ConfigurationError, Settings
+from cds_service.domain.settings import CLINICAL_VARIABLES, ClinicalSettings, ConfigurationError
+from cds_service.web.config import Settings
 from conftest import ROOT, load_fixture
 from tests.support.service import ServiceProcess
 

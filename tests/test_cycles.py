@@ -1,4 +1,4 @@
-"""A hook call leaves no garbage for the rare collections of a worker to find (cds_service/cycles.py)."""
+"""A hook call leaves no garbage for the rare collections of a worker to find (cds_service/runtime/cycles.py)."""
 from __future__ import annotations
 
 import gc
@@ -8,9 +8,9 @@ import weakref
 from werkzeug.test import EnvironBuilder
 
 from cds_service.__main__ import GC_THRESHOLD
-from cds_service.app import create_app
-from cds_service.config import Settings
-from cds_service.cycles import collect_call_cycles
+from cds_service.web.app import create_app
+from cds_service.web.config import Settings
+from cds_service.runtime.cycles import collect_call_cycles
 from conftest import load_fixture
 
 

@@ -108,9 +108,9 @@ def _load(relpath: str) -> dict:
 
 def _reference_cards(body: dict) -> list[dict]:
     """The cards of a prefetch fixture on the day it is written for, evaluated in this process."""
-    from cds_service.config import Settings
-    from cds_service.evaluate import evaluate_request
-    from cds_service.services import SERVICES
+    from cds_service.web.config import Settings
+    from cds_service.protocol.evaluate import evaluate_request
+    from cds_service.protocol.services import SERVICES
 
     service = next(s for s in SERVICES.values() if s.hook == body["hook"])
     return evaluate_request(service, body, Settings(allow_clock_override=True, auth_required=False), None,

@@ -1,12 +1,12 @@
-"""Daily dose from dosageInstruction (issue 3 "Daily dose"). Expected values worked out by hand."""
+"""Daily dose from dosageInstruction (clinical-rules §4). Expected values worked out by hand."""
 from __future__ import annotations
 
 from datetime import date
 
 import pytest
 
-from fhir_mappings.dosage import daily_dose, dose_steps
-from fhir_mappings.model import MG, UG_PER_H, Drug, DrugClass, Form
+from fhir_mappings.read.dosage import daily_dose, dose_steps
+from cds_service.domain.model import MG, UG_PER_H, Drug, DrugClass, Form
 from tests.mapping_cases import concept, dosage, med_request, qty
 
 TODAY = date(2024, 3, 1)
@@ -268,7 +268,7 @@ def test_daily_dose_uses_the_steps_it_is_given():
 # --- Steps cache (one record repeats the same dosage for the same product) -------------------------
 
 def test_steps_cache_same_dosage_same_steps_other_dosage_or_strength_other_steps():
-    from fhir_mappings import dosage as dosage_module
+    from fhir_mappings.read import dosage as dosage_module
 
     dosage_module._STEPS.clear()
     twice = med_request(concept("x"), dosage(2, "st", freq=2), resource_id="a")
@@ -300,7 +300,7 @@ def test_steps_cache_dosage_that_is_not_plain_json_is_read_without_it():
 
 
 def test_steps_cache_does_not_keep_huge_dosages():
-    from fhir_mappings import dosage as dosage_module
+    from fhir_mappings.read import dosage as dosage_module
 
     dosage_module._STEPS.clear()
     line = dosage(2, "st", freq=2, text="1 tablett " + "morgon " * 1000)  # 7 000+ characters
@@ -309,7 +309,7 @@ def test_steps_cache_does_not_keep_huge_dosages():
 
 
 def test_duration_cache_tells_true_from_one_and_keeps_answering_right():
-    from fhir_mappings.codes import duration_days
+    from fhir_mappings.codes.tables import duration_days
 
     assert duration_days({"value": 1, "code": "d"}) == 1
     assert duration_days({"value": True, "code": "d"}) is None  # True is no number, though True == 1

@@ -1,4 +1,4 @@
-"""Swedish free-text dosage (fhir_mappings/dosage_text.py): "1x2", "1 tablett morgon och kväll",
+"""Swedish free-text dosage (fhir_mappings/read/dosage_text.py): "1x2", "1 tablett morgon och kväll",
 "1+0+1", "2 st vid behov, högst 4 per dygn", "1 depotplåster var 7:e dag".
 
 The expected values in the tables below are worked out by hand from the text, not from the parser:
@@ -15,11 +15,20 @@ from datetime import date
 import pytest
 
 from conftest import FIXTURES
-from fhir_mappings import dosage_text
-from fhir_mappings.dosage_text import COUNT, MASS, NOT_READ, PATCH, PRN_NO_MAX, RATE, daily_from_text, read_dosage_text
-from fhir_mappings.facts import build_patient_facts
-from fhir_mappings.model import MG, UG_PER_H, Drug, DrugClass, Form
-from fhir_mappings.orders import map_order
+from fhir_mappings.read import dosage_text
+from fhir_mappings.read.dosage_text import (
+    COUNT,
+    MASS,
+    NOT_READ,
+    PATCH,
+    PRN_NO_MAX,
+    RATE,
+    daily_from_text,
+    read_dosage_text,
+)
+from fhir_mappings.read.facts import build_patient_facts
+from cds_service.domain.model import MG, UG_PER_H, Drug, DrugClass, Form
+from fhir_mappings.read.orders import map_order
 
 # --- The table: text → (unit, regular units or mg per day, as-needed maximum per day) -------------
 # None in the regular column: no regular part; None in the as-needed column: no as-needed part.
@@ -409,9 +418,9 @@ def test_facts_regimen_from_free_text_only():
 # --- Cards: where the text is read, no card says "dosering endast i fritext" ------------------------
 
 def _evaluate(body: dict) -> list[dict]:
-    from cds_service.config import Settings
-    from cds_service.evaluate import evaluate_request
-    from cds_service.services import SERVICES
+    from cds_service.web.config import Settings
+    from cds_service.protocol.evaluate import evaluate_request
+    from cds_service.protocol.services import SERVICES
 
     settings = Settings(allow_clock_override=True, auth_required=False)
     service = next(s for s in SERVICES.values() if s.hook == body["hook"])

@@ -1,4 +1,4 @@
-"""Duration of use: coverage, merging, current episode, exposure class (issue 3; clinical-rules §2).
+"""Duration of use: coverage, merging, current episode, exposure class (clinical-rules §2).
 
 Expected day counts are computed by hand in each case (calendar arithmetic written out).
 Episode days = (min(episode end, anchor) - episode start).days; ends are exclusive.
@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from fhir_mappings.episodes import (
+from cds_service.domain.episodes import (
     classify_exposure,
     counts_for_history,
     coverage,
@@ -18,7 +18,7 @@ from fhir_mappings.episodes import (
     merge_intervals,
     previous_supply_end,
 )
-from fhir_mappings.model import (
+from cds_service.domain.model import (
     MG,
     DailyDose,
     Drug,
@@ -29,7 +29,7 @@ from fhir_mappings.model import (
     Medd,
     MedicationOrder,
 )
-from fhir_mappings.orders import map_order, parse_date, split_reference
+from fhir_mappings.read.orders import map_order, parse_date, split_reference
 
 TODAY = date(2025, 6, 1)
 D = date.fromisoformat
@@ -447,7 +447,7 @@ def test_supply_basis(dispense, basis):
 
 
 def test_parse_date_cache_same_text_same_date_other_text_other_date():
-    from fhir_mappings import orders
+    from fhir_mappings.read import orders
 
     orders._DATES.clear()
     assert parse_date("2024-03-05T10:00:00+01:00") == date(2024, 3, 5)

@@ -1,4 +1,4 @@
-"""build_patient_facts: one hook call's resources → PatientFacts (issue 3; clinical-rules §4).
+"""build_patient_facts: one hook call's resources → PatientFacts (clinical-rules §4).
 
 MEDD expectations from the clinical table (clinical-rules §4): oxycodone factor 2 per mg/day.
 """
@@ -10,8 +10,8 @@ from datetime import date
 
 import pytest
 
-from fhir_mappings.facts import build_patient_facts
-from fhir_mappings.model import DrugClass, Exposure, IdentifiedBy
+from fhir_mappings.read.facts import build_patient_facts
+from cds_service.domain.model import DrugClass, Exposure, IdentifiedBy
 
 TODAY = date(2025, 6, 1)
 D = date.fromisoformat

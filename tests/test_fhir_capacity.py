@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cds_service.config import Settings
-from cds_service.fhir_client import FhirFetcher
+from cds_service.web.config import Settings
+from cds_service.protocol.fhir_client import FhirFetcher
 from tests.support.drip_fhir import DripServer
 from tests.support.scripted_fhir import Reply, ScriptedServer, Seen, bundle
 from tests.support.service import ServiceProcess

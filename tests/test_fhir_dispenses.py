@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from cds_service.gather import render_query
+from cds_service.protocol.gather import render_query
 from dispense_records import (
     DORA,
     LARO_PATIENTS,

@@ -4,7 +4,7 @@ every 200 a well-formed card list, no hang.
 Three generators, each then *mutated* (fields dropped or retyped, numbers as strings, huge strings,
 deep nesting, NaN/Infinity, repeated list items):
 
-1. requests generated from the service's own JSON Schemas (``cds_service/schemas``) by a small
+1. requests generated from the service's own JSON Schemas (``cds_service/protocol/schemas``) by a small
    schema-to-hypothesis translator below — ``hypothesis-jsonschema`` 0.23.1, the latest release, does
    not work with the hypothesis this project uses (it calls a removed hypothesis internal), so it is
    not a dependency;
@@ -65,7 +65,7 @@ def examples(n: int) -> settings:
 
 
 def _load_schema(name: str) -> dict:
-    return json.loads(resources.files("cds_service.schemas").joinpath(name).read_text(encoding="utf-8"))
+    return json.loads(resources.files("cds_service.protocol.schemas").joinpath(name).read_text(encoding="utf-8"))
 
 
 _DEFS = _load_schema("definitions.schema.json")["$defs"]
@@ -384,8 +384,8 @@ def test_schema_generated_feedback(server):
 def test_schema_translator_makes_valid_requests():
     """The generator is only as good as its validity: unmutated output passes the service's own
     validation (so fuzzing starts from requests that get past the front door)."""
-    from cds_service.errors import RequestProblem
-    from cds_service.protocol import validate_feedback, validate_request
+    from cds_service.protocol.errors import RequestProblem
+    from cds_service.protocol.validate import validate_feedback, validate_request
 
     @settings(max_examples=30, deadline=None, derandomize=True)
     @given(data=st.data())

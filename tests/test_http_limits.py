@@ -1,4 +1,4 @@
-"""What the server answers before the app sees a request (cds_service/http_server.py) and the Host rule,
+"""What the server answers before the app sees a request (cds_service/web/http_server.py) and the Host rule,
 against the real server process (gunicorn, production configuration).
 
 A token over about 8 KB used to get gunicorn's HTML 431 page (its header field limit, 8190 bytes, was
@@ -12,8 +12,8 @@ import socket
 import pytest
 import requests
 
-from cds_service.auth import MAX_TOKEN_CHARS, REFUSED
-from cds_service.http_server import LIMIT_REQUEST_FIELD_SIZE
+from cds_service.web.auth import MAX_TOKEN_CHARS, REFUSED
+from cds_service.web.http_server import LIMIT_REQUEST_FIELD_SIZE
 from tests.support.jwt_keys import JwksServer, SigningKey, claims
 from tests.support.service import ServiceProcess
 

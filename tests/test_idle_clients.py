@@ -70,7 +70,7 @@ def test_a_head_that_arrives_slowly_in_pieces_is_served(prod):
 
 
 def test_an_unfinished_head_is_closed_after_the_head_timeout(prod):
-    from cds_service.http_server import HEAD_TIMEOUT_S
+    from cds_service.web.http_server import HEAD_TIMEOUT_S
 
     with socket.create_connection(("127.0.0.1", prod.port), timeout=HEAD_TIMEOUT_S + 5) as s:
         s.sendall(b"GET /cds-services HTTP/1.1\r\nHost: 127.0.0.1\r\n")

@@ -1,4 +1,4 @@
-"""Card and suggestion UUIDs (``cds_service.ids``): random version 4 UUIDs, unique, fetched in batches,
+"""Card and suggestion UUIDs (``cds_service.runtime.ids``): random version 4 UUIDs, unique, fetched in batches,
 and never shared between forked worker processes."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from cds_service import ids
-from cds_service.ids import RandomUuids
+from cds_service.runtime import ids
+from cds_service.runtime.ids import RandomUuids
 
 
 def test_uuids_are_random_version_4_and_unique():

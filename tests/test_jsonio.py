@@ -1,4 +1,4 @@
-"""The hook view's JSON decoding (``cds_service.jsonio``): the fast outline must never change what the
+"""The hook view's JSON decoding (``cds_service.protocol.jsonio``): the fast outline must never change what the
 service decides, and must never hide an element the service reads.
 
 Reference: the general decoder (``orjson.loads``), which builds every element. Every comparison runs the
@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.corpus import TODAY, build_corpus
-from cds_service.config import Settings
-from cds_service.errors import RequestProblem
-from cds_service.evaluate import evaluate_request
-from cds_service.jsonio import dump_response, parse_json
-from cds_service.services import SERVICES
-from fhir_mappings.facts import build_patient_facts
-from fhir_mappings.shared import OUTLINED_TYPES, RESOURCE_ELEMENTS, SHARED_ELEMENTS, content_key
+from cds_service.web.config import Settings
+from cds_service.protocol.errors import RequestProblem
+from cds_service.protocol.evaluate import evaluate_request
+from cds_service.protocol.jsonio import dump_response, parse_json
+from cds_service.protocol.services import SERVICES
+from fhir_mappings.read.facts import build_patient_facts
+from cds_service.runtime.outline import OUTLINED_TYPES, RESOURCE_ELEMENTS, SHARED_ELEMENTS, content_key
 from test_mapping_properties import any_resource, medication_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,7 +270,7 @@ def test_response_nested_too_deeply_is_a_recursion_error():
 
 
 def test_junk_in_an_unknown_prefetch_key_is_still_a_400():
-    from cds_service.protocol import validate_request
+    from cds_service.protocol.validate import validate_request
 
     body = {"hook": "order-sign", "hookInstance": "h", "context": {"patientId": "p"}, "prefetch": {"junk": 5}}
     decoded = parse_json(json.dumps(body).encode())
@@ -281,7 +281,7 @@ def test_junk_in_an_unknown_prefetch_key_is_still_a_400():
 
 
 def test_a_prefetched_resource_is_found_whole_and_only_by_its_own_type_and_id():
-    from cds_service.jsonio import prefetched_resource
+    from cds_service.protocol.jsonio import prefetched_resource
 
     order = {"resourceType": "MedicationRequest", "id": "rx-1", "status": "active", "subject": {"reference": "Patient/p"},
              "identifier": [{"value": "E-recept 123"}], "dispenseRequest": {"numberOfRepeatsAllowed": 3}}

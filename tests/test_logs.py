@@ -1,4 +1,4 @@
-"""Log hygiene: a request cannot write lines of its own into the service's log (cds_service/logs.py).
+"""Log hygiene: a request cannot write lines of its own into the service's log (cds_service/web/logs.py).
 
 Against the real server process: a path with an encoded line break and a forged log line in it, sent
 without a token, used to appear in the log as a line of its own ("… ERROR …")."""
@@ -10,7 +10,7 @@ import re
 import pytest
 import requests
 
-from cds_service.logs import safe
+from cds_service.web.logs import safe
 from tests.support.service import ServiceProcess
 
 FORGED = "2026-12-02 00:00:00,000 ERROR cds_service: forged line"
@@ -50,8 +50,8 @@ def test_the_unexpected_error_handler_escapes_the_path(tmp_path, caplog):
     """The handler of our own bugs logs the path too (in-process: a route that fails on purpose)."""
     from flask import request
 
-    from cds_service.app import create_app
-    from cds_service.config import Settings
+    from cds_service.web.app import create_app
+    from cds_service.web.config import Settings
 
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/t.sqlite3", dev_mode=True, auth_required=False))
 
@@ -143,7 +143,7 @@ def test_json_lines_carry_the_request_id_and_hook_instance_and_no_token(json_ser
     assert all({"time", "level", "logger", "message"} <= r.keys() for r in recs)
     assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["message"] for r in recs)
     mine = [r for r in recs if r.get("request_id") == request_id]
-    assert {r["logger"] for r in mine} >= {"cds_service.auth", "cds_service.views.hooks"}
+    assert {r["logger"] for r in mine} >= {"cds_service.web.auth", "cds_service.web.views.hooks"}
     answered = next(r for r in mine if "answered 200" in r["message"])
     assert answered["hookInstance"] == body["hookInstance"]
     assert any(r.get("request_id") == "ehr-4711" and "refused" in r["message"] for r in recs)

@@ -1,4 +1,4 @@
-"""Property tests: random but schema-shaped FHIR, and junk where structure belongs (issue 3 "Done when").
+"""Property tests: random but schema-shaped FHIR, and junk where structure belongs.
 
 Properties: mapping and fact assembly never raise; what cannot be read comes back unknown — an
 unknown daily dose never yields a MEDD (in particular never 0), and the total says it is incomplete.
@@ -10,11 +10,11 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fhir_mappings.episodes import classify_exposure, coverage
-from fhir_mappings.facts import build_patient_facts
-from fhir_mappings.model import MedicationOrder, PatientFacts
-from fhir_mappings.orders import map_order
-from fhir_mappings.record import read_conditions, restriction_flag, taper_plans
+from cds_service.domain.episodes import classify_exposure, coverage
+from fhir_mappings.read.facts import build_patient_facts
+from cds_service.domain.model import MedicationOrder, PatientFacts
+from fhir_mappings.read.orders import map_order
+from fhir_mappings.read.record import read_conditions, restriction_flag, taper_plans
 
 TODAY = date(2025, 6, 1)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

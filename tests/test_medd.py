@@ -11,12 +11,21 @@ from datetime import date
 
 import pytest
 
-from fhir_mappings.dosage import daily_dose
-from fhir_mappings.medd import load_medd_table, medd, medd_memo
-from fhir_mappings.regimen import sum_medd as total_medd
-from fhir_mappings.medication import identify_drug
-from fhir_mappings.model import (MG, UG_PER_H, DailyDose, Drug, DrugClass, Form, Medd, MedicationOrder,
-                                 TotalMedd)
+from fhir_mappings.read.dosage import daily_dose
+from cds_service.domain.medd import load_medd_table, medd, medd_memo
+from cds_service.domain.regimen import sum_medd as total_medd
+from fhir_mappings.read.medication import identify_drug
+from cds_service.domain.model import (
+    MG,
+    UG_PER_H,
+    DailyDose,
+    Drug,
+    DrugClass,
+    Form,
+    Medd,
+    MedicationOrder,
+    TotalMedd,
+)
 from tests.mapping_cases import concept, dosage, med_request
 
 ORAL = Form.IMMEDIATE

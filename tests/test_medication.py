@@ -1,12 +1,12 @@
-"""Identify the medication (issue 3): ATC, RxNorm, names; class, ingredient, strength, form."""
+"""Identify the medication (clinical-rules §9): ATC, RxNorm, names; class, ingredient, strength, form."""
 from __future__ import annotations
 
 import pytest
 
-from fhir_mappings.medication import identify_drug
-from fhir_mappings.model import MG, UG_PER_H, DrugClass, Form, IdentifiedBy
-from fhir_mappings.systems import ATC as ATC_SYSTEM
-from fhir_mappings.systems import ICD10
+from fhir_mappings.read.medication import identify_drug
+from cds_service.domain.model import MG, UG_PER_H, DrugClass, Form, IdentifiedBy
+from fhir_mappings.codes.systems import ATC as ATC_SYSTEM
+from fhir_mappings.codes.systems import ICD10
 from tests.mapping_cases import coding, concept, dosage, med_request, medication, qty, ratio, route
 
 OPIOID = DrugClass.OPIOID
@@ -261,7 +261,7 @@ def test_a_failing_resolver_is_missing_data():
 # --- Caches (hot path: one record repeats a few products thousands of times) --------------------
 
 def test_normalize_text_cache_same_text_same_answer_different_text_different_answer():
-    from fhir_mappings.codes import normalize_text
+    from fhir_mappings.codes.tables import normalize_text
 
     normalize_text.cache_clear()
     first = normalize_text("Norspan 10 mikrogram/timme  Depotplåster")
@@ -278,7 +278,7 @@ def test_normalize_text_cache_same_text_same_answer_different_text_different_ans
 
 def _fresh(resource, resolver=None):
     """identify_drug with the product cache emptied first: the uncached answer."""
-    from fhir_mappings import medication as medication_module
+    from fhir_mappings.read import medication as medication_module
 
     medication_module._PRODUCTS.clear()
     return identify_drug(resource, resolver)
@@ -338,8 +338,8 @@ def test_product_cache_shapes_it_cannot_key_are_identified_the_same_way():
 
 
 def test_caches_do_not_keep_long_texts_but_answer_the_same():
-    from fhir_mappings import medication as medication_module
-    from fhir_mappings.codes import normalize_text
+    from fhir_mappings.read import medication as medication_module
+    from fhir_mappings.codes.tables import normalize_text
 
     long_text = "Oxikodon 5 mg kapsel " + "ö" * 400  # over the 256 characters a text cache keeps
     before = normalize_text.cache_info().currsize
@@ -358,7 +358,7 @@ def test_caches_do_not_keep_long_texts_but_answer_the_same():
 
 def test_a_huge_product_text_is_shown_short_but_still_identified():
     """A card must not repeat 100 kB of record text: the display is clipped, identification is not."""
-    from fhir_mappings.medication import DISPLAY_MAX, identify_drug
+    from fhir_mappings.read.medication import DISPLAY_MAX, identify_drug
 
     text = "Oxikodon depot 10 mg " + "Z" * 100_000
     mr = {"resourceType": "MedicationRequest",

@@ -1,5 +1,5 @@
 """Prometheus metrics through the real server (gunicorn, two workers, production configuration):
-counted in each worker, summed by the master on its own loopback port (cds_service/metrics.py)."""
+counted in each worker, summed by the master on its own loopback port (cds_service/web/metrics.py)."""
 from __future__ import annotations
 
 import json

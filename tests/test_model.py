@@ -1,4 +1,4 @@
-"""The domain model's construction (``fhir_mappings.model``)."""
+"""The domain model's construction (``cds_service.domain.model``)."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from fhir_mappings.model import DailyDose, Drug, DrugClass, Medd, MedicationOrder, quick_init
+from cds_service.domain.model import DailyDose, Drug, DrugClass, Medd, MedicationOrder, quick_init
 
 
 def _order(**kw):

@@ -1,6 +1,6 @@
 """Products, count units and strengths: a Swedish brand dosed in tablets, the sandbox's {pill}, a
-combination's opioid part (clinical-rules §4, §9; fhir_mappings.products). Expected values by hand from
-fhir_mappings/data/medd_factors.csv: oxycodone 2, morphine 1, codeine 0.15, tramadol 0.2, tapentadol 0.3,
+combination's opioid part (clinical-rules §4, §9; fhir_mappings.codes.products). Expected values by hand from
+cds_service/domain/data/medd_factors.csv: oxycodone 2, morphine 1, codeine 0.15, tramadol 0.2, tapentadol 0.3,
 ketobemidone 1.5 per mg; buprenorphine patch 2, fentanyl patch 2.4 per µg/h."""
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from datetime import date
 
 import pytest
 
-from fhir_mappings.dosage import daily_dose
-from fhir_mappings.medd import medd
-from fhir_mappings.medication import identify_drug
-from fhir_mappings.model import MG, UG_PER_H, DrugClass, Form, IdentifiedBy
-from fhir_mappings.products import load_products_table
-from fhir_mappings.systems import NPL, SNOMED, UCUM
+from fhir_mappings.read.dosage import daily_dose
+from cds_service.domain.medd import medd
+from fhir_mappings.read.medication import identify_drug
+from cds_service.domain.model import MG, UG_PER_H, DrugClass, Form, IdentifiedBy
+from fhir_mappings.codes.products import load_products_table
+from fhir_mappings.codes.systems import NPL, SNOMED, UCUM
 from tests.mapping_cases import coding, concept, dosage, med_request, medication, qty, ratio
 
 TODAY = date(2024, 3, 1)
@@ -205,7 +205,7 @@ def test_the_sandbox_draft_is_20_mg_a_day():
 # --- The table file ----------------------------------------------------------------------------------
 
 def test_the_bundled_table_loads_and_every_opioid_row_has_a_medd_factor():
-    from fhir_mappings.medd import load_medd_table
+    from cds_service.domain.medd import load_medd_table
 
     factors = load_medd_table().ingredients
     table = load_products_table()

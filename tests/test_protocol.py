@@ -1,4 +1,4 @@
-"""Request validation (``cds_service.protocol``): the fast validator (jsonschema_rs) and the reference
+"""Request validation (``cds_service.protocol.validate``): the fast validator (jsonschema_rs) and the reference
 one (jsonschema) must agree, since the fast one alone decides that a request is valid."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service import protocol
-from cds_service.errors import RequestProblem
-from cds_service.jsonio import parse_json
+from cds_service.protocol import validate as protocol
+from cds_service.protocol.errors import RequestProblem
+from cds_service.protocol.jsonio import parse_json
 from test_fuzz import SERVICES, _load_schema, encode, fixture_requests, from_schema, mutated, request_schema
 
 HOOKS = tuple(SERVICES)
@@ -209,8 +209,8 @@ def test_a_trailing_newline_is_refused_although_the_reference_validator_lets_it_
 
 
 def test_the_ids_of_a_reference_reach_prefetch_templates_bare():
-    from cds_service.gather import render_query
-    from cds_service.services import PREFETCH
+    from cds_service.protocol.gather import render_query
+    from cds_service.protocol.services import PREFETCH
 
     body = protocol.with_bare_ids(_with_ids("order-sign", patientId="Patient/123", encounterId="Encounter/45"))
     assert render_query(PREFETCH["patient"], body["context"]) == "Patient/123"

@@ -1,11 +1,11 @@
-"""Plans, flags, diagnoses and exclusions already in the record (issue 3; clinical-rules §3, §5, §7, §8)."""
+"""Plans, flags, diagnoses and exclusions already in the record (clinical-rules §3, §5, §7, §8)."""
 from __future__ import annotations
 
 from datetime import date
 
 import pytest
 
-from fhir_mappings.model import (
+from cds_service.domain.model import (
     MG,
     UG_PER_H,
     Conditions,
@@ -18,7 +18,7 @@ from fhir_mappings.model import (
     Medd,
     MedicationOrder,
 )
-from fhir_mappings.record import (
+from fhir_mappings.read.record import (
     age_on,
     careplan_steps,
     exclusions,
@@ -28,7 +28,7 @@ from fhir_mappings.record import (
     restriction_flag,
     taper_plans,
 )
-from fhir_mappings.systems import SNOMED, TRAPPA_CAREPLAN, TRAPPA_FLAG
+from fhir_mappings.codes.systems import SNOMED, TRAPPA_CAREPLAN, TRAPPA_FLAG
 
 TODAY = date(2025, 6, 1)
 D = date.fromisoformat

@@ -1,4 +1,4 @@
-"""The current regimen: which orders are what the patient takes now (fhir_mappings.regimen).
+"""The current regimen: which orders are what the patient takes now (cds_service.domain.regimen).
 
 Domain values in, domain values out: each case states its dates and doses, and the expected orders,
 doses and MEDDs are worked out by hand in the comments (oxycodone factor 2, clinical-rules §4).
@@ -10,8 +10,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from fhir_mappings.episodes import current_episode
-from fhir_mappings.model import (
+from cds_service.domain.episodes import current_episode
+from cds_service.domain.model import (
     MG,
     UG_PER_H,
     DailyDose,
@@ -22,7 +22,7 @@ from fhir_mappings.model import (
     Medd,
     MedicationOrder,
 )
-from fhir_mappings.regimen import current_regimen, daily_dose
+from cds_service.domain.regimen import current_regimen, daily_dose
 
 TODAY = date(2025, 6, 1)
 D = date.fromisoformat

@@ -71,7 +71,7 @@ def test_depot_beside_prn_starts_from_the_depot_and_names_the_prn(service):
 
 @pytest.mark.parametrize("name", ["regimen.free-text-1x2", "regimen.patch-var-7-dag"])
 def test_a_dosage_in_free_text_only_is_read_and_not_reported_as_free_text(service, name):
-    # "1x2" and "1 depotplåster var 7:e dag" are read (fhir_mappings/dosage_text.py): the MEDD is known,
+    # "1x2" and "1 depotplåster var 7:e dag" are read (fhir_mappings/read/dosage_text.py): the MEDD is known,
     # so no card may say the dosage is only in free text, in either language.
     for lang, words in (("sv", "fritext"), ("en", "free text")):
         cards = _call(service, name, lang)
@@ -149,12 +149,12 @@ ALL_REQUESTS = sorted(p for p in REQUESTS.glob("*.json")
 
 @pytest.mark.parametrize("path", ALL_REQUESTS, ids=[p.name for p in ALL_REQUESTS])
 def test_no_fixture_patient_who_takes_an_opioid_shows_medd_zero(path):
-    from cds_service.config import Settings
-    from cds_service.evaluate import draft_orders, evaluate_request, today_for
-    from cds_service.gather import gather
-    from cds_service.protocol import with_bare_ids
-    from cds_service.services import SERVICES
-    from fhir_mappings.facts import build_patient_facts
+    from cds_service.web.config import Settings
+    from cds_service.protocol.evaluate import draft_orders, evaluate_request, today_for
+    from cds_service.protocol.gather import gather
+    from cds_service.protocol.validate import with_bare_ids
+    from cds_service.protocol.services import SERVICES
+    from fhir_mappings.read.facts import build_patient_facts
 
     body = json.loads(path.read_text(encoding="utf-8"))
     settings = Settings(allow_clock_override=True, auth_required=False)

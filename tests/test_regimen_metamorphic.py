@@ -1,5 +1,5 @@
 """Metamorphic tests of the current regimen: send the same patient another way, and the answer must
-not change (fhir_mappings.regimen; clinical-rules §4).
+not change (cds_service.domain.regimen; clinical-rules §4).
 
 - Moving the renewal from 10 days before to 25 days after the previous supply's end changes neither
   meddMg, nor the taper's start dose, nor which cards (and referrals) come back.
@@ -17,10 +17,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from cds_service.config import Settings
-from cds_service.evaluate import evaluate_request
-from cds_service.services import SERVICES
-from fhir_mappings.facts import build_patient_facts
+from cds_service.web.config import Settings
+from cds_service.protocol.evaluate import evaluate_request
+from cds_service.protocol.services import SERVICES
+from fhir_mappings.read.facts import build_patient_facts
 
 TODAY = date(2026, 11, 23)
 ATC = "http://www.whocc.no/atc"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import co_sedatives as rule
-from fhir_mappings.model import DrugClass
+from cds_service.domain.model import DrugClass
 from tests.rules_facts_referral import check_texts, ctx, day, facts, opioid, other, plan, step
 
 OXY = opioid()  # oxycodone 40 mg/day in effect
@@ -59,7 +59,7 @@ def test_drafted_sedative_during_taper_is_left_to_withdrawal_sedative():
 
 
 def test_sedative_not_in_effect_is_silent():
-    # ended more than the episode gap (30 days) ago: no longer taken (fhir_mappings.regimen "Reach")
+    # ended more than the episode gap (30 days) ago: no longer taken (cds_service.domain.regimen "Reach")
     ended = other(DrugClass.BENZODIAZEPINE, "Stesolid 5 mg", start=day(-90), supply_end=day(-31))
     stopped = other(DrugClass.BENZODIAZEPINE, "Sobril 10 mg", status="stopped", start=day(-20), supply_end=day(10))
     future = other(DrugClass.Z_DRUG, "Imovane 7,5 mg", start=day(1), supply_end=day(30))

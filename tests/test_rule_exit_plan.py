@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import exit_plan as rule
-from cds_service.rules.base import ClinicalSettings
+from cds_service.domain.settings import ClinicalSettings
 from tests.rules_facts import check_texts, ctx, draft, facts
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.config import Settings
-from cds_service.evaluate import evaluate_request
-from cds_service.services import SERVICES
+from cds_service.web.config import Settings
+from cds_service.protocol.evaluate import evaluate_request
+from cds_service.protocol.services import SERVICES
 
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
 TOPICS = ("taper-plan-missing", "prescribing-restriction", "taper-dose-increase", "taper-prn",

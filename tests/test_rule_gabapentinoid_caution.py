@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import gabapentinoid_caution as rule
-from fhir_mappings.model import Conditions, DrugClass
+from cds_service.domain.model import Conditions, DrugClass
 from tests.rules_facts_referral import check_texts, ctx, facts, opioid, other
 
 PREGABALIN = other(DrugClass.GABAPENTINOID, "Pregabalin 75 mg", id="draft-pgb", atc="N02BF02", draft=True)

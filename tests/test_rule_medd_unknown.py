@@ -6,7 +6,7 @@ import pytest
 
 from cds_service.rules import medd_unknown as rule
 from cds_service.rules.referral_common import problem_text
-from fhir_mappings.model import IdentifiedBy
+from cds_service.domain.model import IdentifiedBy
 from tests.rules_facts_referral import MG, UG_PER_H, check_texts, ctx, facts, opioid
 
 OXY = opioid(amount=20, medd=40.0)  # 20 mg oxycodone × 2 = 40 MEDD

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from cds_service.evaluate import draft_orders
-from cds_service.fhir_client import bundle_resources
+from cds_service.protocol.evaluate import draft_orders
+from cds_service.protocol.fhir_client import bundle_resources
 from cds_service.rules import taper_plan_missing
-from cds_service.rules.base import RuleContext
+from cds_service.rules.finding import RuleContext
 from conftest import FIXTURES
-from fhir_mappings.facts import build_patient_facts
+from fhir_mappings.read.facts import build_patient_facts
 
 TODAY = date(2026, 11, 23)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import pain_diagnosis_missing as rule
-from fhir_mappings.model import Conditions
+from cds_service.domain.model import Conditions
 from tests.rules_facts_referral import check_texts, ctx, facts, opioid
 
 

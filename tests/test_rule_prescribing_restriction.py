@@ -9,7 +9,8 @@ from fhir.resources.R4B.flag import Flag
 
 from cds_service.rules import prescribing_restriction as rule
 from cds_service.rules import taper_plan_missing
-from cds_service.rules.base import ORDER_SIGN, PATIENT_VIEW, ClinicalSettings
+from cds_service.domain.hooks import ORDER_SIGN, PATIENT_VIEW
+from cds_service.domain.settings import ClinicalSettings
 from tests.rules_facts import USER, check_texts, ctx, day, draft, facts, flag, order, plan, step
 
 # Running taper: last dosing day TODAY + 27 (steps 14 days each from day -14, 0, 14).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import referral_pain_clinic as rule
-from fhir_mappings.model import Conditions, DrugClass, Form
-from fhir_mappings.systems import TRAPPA_REFERRAL
+from cds_service.domain.model import Conditions, DrugClass, Form
+from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 from tests.rules_facts_referral import UG_PER_H, check_texts, ctx, day, facts, opioid, other, plan, step
 
 # A weekly oxycodone plan: 30 → 27 → 24 → 21 mg/day; today (offset 0) is in step 3 (offsets -6..0),

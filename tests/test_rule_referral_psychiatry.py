@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cds_service.rules import referral_psychiatry as rule
-from fhir_mappings.model import Conditions
-from fhir_mappings.systems import TRAPPA_REFERRAL
-from fhir_mappings.model import Form
+from cds_service.domain.model import Conditions
+from fhir_mappings.codes.systems import TRAPPA_REFERRAL
+from cds_service.domain.model import Form
 from tests.rules_facts_referral import MG, check_texts, ctx, facts, opioid, plan, step
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from cds_service.rules import taper_early_renewal as rule
-from cds_service.rules.base import ClinicalSettings
+from cds_service.domain.settings import ClinicalSettings
 from tests.rules_facts import Form, check_texts, ctx, day, draft, facts, order, plan, step
 
 PLAN = plan(step(1, -7, 14, 30))

@@ -10,7 +10,7 @@ from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from cds_service.rules import taper_plan_missing as rule
-from cds_service.rules.base import ORDER_HOOKS, PATIENT_VIEW
+from cds_service.domain.hooks import ORDER_HOOKS, PATIENT_VIEW
 from tests.rules_facts import (
     MG,
     PATIENT,

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from cds_service.rules import common
-from fhir_mappings.model import MG, UG_PER_H, Exposure
+from cds_service.domain.model import MG, UG_PER_H, Exposure
 from tests.rules_facts import draft, facts, order, plan, sedative, step
 
 
@@ -155,7 +155,7 @@ def test_localized_text_is_made_once_per_language_when_first_read():
 
 def test_a_card_rendered_in_swedish_never_builds_the_english_detail(monkeypatch):
     """taper-plan-missing's detail (with the taper table) is the longest text of the typical call."""
-    from cds_service.cards import render
+    from cds_service.cards.render import render
     from cds_service.rules import taper_plan_missing
     from tests.rules_facts import ctx
 

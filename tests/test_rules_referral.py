@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds_service.config import Settings
-from cds_service.evaluate import evaluate_request
-from cds_service.services import SERVICES
+from cds_service.web.config import Settings
+from cds_service.protocol.evaluate import evaluate_request
+from cds_service.protocol.services import SERVICES
 
 from cds_service.rules import referral_pain_clinic, referral_psychiatry
 from cds_service.rules.referral_common import (
@@ -22,8 +22,8 @@ from cds_service.rules.referral_common import (
     taper_progress,
     treatments_tried,
 )
-from fhir_mappings.model import Conditions, DrugClass, TotalMedd
-from fhir_mappings.systems import TRAPPA_REFERRAL
+from cds_service.domain.model import Conditions, DrugClass, TotalMedd
+from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 from tests.rules_facts_referral import TODAY, ctx, day, facts, opioid, other, plan, step
 
 QUESTION = {"sv": "Hjälp med nedtrappning?", "en": "Help with the taper?"}

@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cds_service import fhir_client
-from cds_service.config import Settings
-from cds_service.fhir_client import FhirFetcher, FhirServerNotAllowed, check_fhir_server
+from cds_service.protocol import fhir_client
+from cds_service.web.config import Settings
+from cds_service.protocol.fhir_client import FhirFetcher, FhirServerNotAllowed, check_fhir_server
 from tests.support.scripted_fhir import Reply, ScriptedServer, Seen, bundle
 from tests.support.service import ServiceProcess
 

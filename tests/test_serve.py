@@ -14,7 +14,7 @@ def test_workers_freeze_start_up_objects_and_collect_young_objects_less_often():
     # In a fresh interpreter: the hook changes process-wide collector settings.
     code = (
         "import gc, cds_service.__main__ as m\n"
-        "import cds_service.app\n"
+        "import cds_service.web.app\n"
         "before = gc.get_freeze_count()\n"
         "m._tune_garbage_collection(None)\n"
         "print(before, gc.get_freeze_count(), gc.get_threshold() == m.GC_THRESHOLD, gc.isenabled())\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-from cds_service.storage import Store
+from cds_service.web.storage import Store
 
 
 def _open(url: str, barrier) -> None:
@@ -96,7 +96,7 @@ def test_a_journal_left_by_a_killed_process_is_reconciled_once(tmp_path):
     url = f"sqlite:///{tmp_path}/kill.sqlite3"
     code = (
         "import os, signal\n"
-        "from cds_service.storage import Store\n"
+        "from cds_service.web.storage import Store\n"
         f"s = Store({url!r})\n"
         "s.journal._ship = lambda rows: (_ for _ in ()).throw(OSError('down'))\n"
         "for i in range(200):\n"
@@ -125,7 +125,7 @@ def test_shipping_a_record_twice_stores_it_once(tmp_path):
 
 
 def test_an_unwritable_journal_refuses_the_record(tmp_path):
-    from cds_service.audit import JournalUnavailable
+    from cds_service.web.audit import JournalUnavailable
 
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the journal directory should be")
@@ -186,7 +186,7 @@ def test_records_not_yet_shipped_when_the_process_exits_are_written(tmp_path):
 
     url = f"sqlite:///{tmp_path}/exit.sqlite3"
     code = (
-        "from cds_service.storage import Store\n"
+        "from cds_service.web.storage import Store\n"
         f"s = Store({url!r})\n"
         "for i in range(200):\n"
         "    s.record_audit(service='trappa-order-sign', hook_instance='at-exit', status=200, cards=[], millis=1.0)\n"

@@ -1,7 +1,7 @@
-"""Taper schedules (issue 4 "Taper schedule"): pace, givability, ending, warnings, MEDD.
+"""Taper schedules (clinical-rules §2): pace, givability, ending, warnings, MEDD.
 
 Every expectation is computed here from the clinical table (clinical-rules §2, [RJL "När behövs
-nedtrappning?"], [RJL "Allmänna principer"]) and the strengths of issue 4, not read from the code.
+nedtrappning?"], [RJL "Allmänna principer"]) and the strengths of the Swedish products, not read from the code.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.taper import Pace, TaperSchedule, default_pace, taper_schedule
-from fhir_mappings.model import Exposure, Form
+from cds_service.domain.taper import Pace, TaperSchedule, default_pace, taper_schedule
+from cds_service.domain.model import Exposure, Form
 
 START = date(2025, 3, 3)  # a Monday
 
-# Strengths from issue 4 (written out here, independent of the CSV).
+# Strengths of the Swedish products (written out here, independent of the CSV).
 OXY = (5, 10, 15, 20, 40, 80)
 MORPHINE = (5, 10, 30, 60, 100)
 TRAMADOL = (50, 100, 150, 200)
@@ -358,7 +358,7 @@ def test_strengths_table_from_environment(tmp_path, monkeypatch):
 def test_strengths_table_is_parsed_once_and_not_looked_at_again(tmp_path, monkeypatch):
     """The table is configuration: once parsed, calls never touch the file again (no system call
     inside an evaluation). A removed file keeps serving what was read; the next restart reads anew."""
-    from cds_service.taper import strengths_table
+    from cds_service.domain.taper import strengths_table
 
     table = tmp_path / "region-once.csv"
     table.write_text(REGION_TABLE_ONLY_OXY_20, encoding="utf-8")
@@ -448,7 +448,7 @@ def test_property_schedules_keep_the_rules(row, dose, exposure):
 
 
 def test_strengths_for_keeps_the_combination_where_the_table_has_it():
-    from cds_service.taper import strengths_for
+    from cds_service.domain.taper import strengths_for
 
     assert strengths_for("oxycodone", Form.DEPOT, companions=("naloxone",)).atc == "N02AA55"
     assert strengths_for("oxycodone", Form.IMMEDIATE, companions=("naloxone",)).combination == ("naloxone",)
@@ -472,7 +472,7 @@ def test_oxycodone_naloxone_schedule_uses_its_own_strengths():
     ("npl", "10:", "is not 'strength:code'"),
 ])
 def test_a_malformed_code_column_stops_the_table(tmp_path, column, value, message):
-    from cds_service.taper import _load_table
+    from cds_service.domain.taper import _load_table
 
     header = REGION_TABLE_ONLY_OXY_20.splitlines()[0] + ",combination,rxnorm,npl\n"
     row = "oxycodone,depot,10/20,mg,2,,,yes,N02AA05,oxikodon,Oxikodon depot,Oxycodone depot,test,,,"

@@ -1,7 +1,7 @@
 """The schedule engine's work is bounded whatever the dose: a typo in the EHR (1000 tablets, mg for µg)
 gets an answer at once, never a worker busy for minutes.
 
-Work is counted, not timed: :class:`LineCounter` counts the lines of ``cds_service/taper.py`` a call
+Work is counted, not timed: :class:`LineCounter` counts the lines of ``cds_service/domain/taper.py`` a call
 executes (Python's trace hook), the same on a busy machine as on an idle one. Every call here starts
 cold (the engine's caches emptied), so the count is the whole search.
 
@@ -22,15 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from cds_service import taper
-from cds_service.taper import (
+from cds_service.domain import taper
+from cds_service.domain.taper import (
     MAX_ADMINISTRATIONS_PER_DAY,
     MAX_STRENGTHS,
     MAX_UNITS_PER_ADMINISTRATION,
     strengths_table,
     taper_schedule,
 )
-from fhir_mappings.model import Exposure, Form
+from cds_service.domain.model import Exposure, Form
 
 START = date(2025, 3, 3)
 REQUESTS = Path(__file__).resolve().parent.parent / "fixtures" / "requests"
@@ -49,7 +49,7 @@ DOSES = (1, 10, 100, 1_000, 10_000, 100_000, 10**6, 10**9)
 
 
 class LineCounter:
-    """Counts the lines of cds_service/taper.py executed inside the ``with`` block."""
+    """Counts the lines of cds_service/domain/taper.py executed inside the ``with`` block."""
 
     def __init__(self):
         self.lines = 0
@@ -257,9 +257,9 @@ def _co_sedatives_with_dose(tablets: float, frequency: float | None = None) -> d
 
 
 def _evaluate(body, lang="sv"):
-    from cds_service.config import Settings
-    from cds_service.evaluate import evaluate_request
-    from cds_service.services import SERVICES
+    from cds_service.web.config import Settings
+    from cds_service.protocol.evaluate import evaluate_request
+    from cds_service.protocol.services import SERVICES
 
     service = next(s for s in SERVICES.values() if s.hook == body["hook"])
     settings = Settings(allow_clock_override=True, auth_required=False)

@@ -1,5 +1,5 @@
 """One synthetic patient per card topic (fixtures/requests/<topic>.json), each run through the real
-HTTP service: exactly the topics listed in <topic>.expected.json come back (issue 4, "Done when")."""
+HTTP service: exactly the topics listed in <topic>.expected.json come back."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Evaluation turns (``cds_service.turns``): one evaluation computes at a time per worker; waiting for a
+"""Evaluation turns (``cds_service.runtime.turns``): one evaluation computes at a time per worker; waiting for a
 FHIR server gives the turn up. Unit tests of the mechanism, then the real server with a slow FHIR server."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from cds_service.turns import EvaluationTurns
+from cds_service.runtime.turns import EvaluationTurns
 from conftest import load_fixture
 from tests.support.scripted_fhir import Reply, ScriptedServer
 from tests.support.service import ServiceProcess

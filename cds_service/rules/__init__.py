@@ -1,13 +1,17 @@
 """The clinical rules: one module per card topic, each a pure function from facts to findings.
 
 Adding a rule = adding a module and listing it in ``RULES``; the HTTP layer never changes.
+
+Door rule: a rule decides; it imports the domain and the rules' own shared criteria, does no IO, and
+writes no FHIR JSON. (Until the rules return typed proposals, some still call fhir_mappings' builders
+and hold their card text: tests/test_architecture.py lists those imports, and no new one may come.)
 """
 from __future__ import annotations
 
-from fhir_mappings.model import PatientFacts
+from cds_service.domain.model import PatientFacts
 
-from .base import Finding, RuleContext
-from . import (
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules import (
     co_sedatives,
     exit_plan,
     gabapentinoid_caution,

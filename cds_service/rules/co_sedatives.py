@@ -24,11 +24,13 @@ suggestion — the order of tapering is advice, there is nothing to create.
 """
 from __future__ import annotations
 
-from fhir_mappings.model import DrugClass, PatientFacts
+from cds_service.domain.model import DrugClass, PatientFacts
 
-from .base import ALL_HOOKS, RJL, Finding, RuleContext
-from .common import SEDATIVE_CLASSES, drug_name, in_taper, loc
-from .referral_common import bullet, dose_text, ongoing_opioid_use, orders_text
+from cds_service.domain.hooks import ALL_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import SEDATIVE_CLASSES, drug_name, in_taper, loc
+from cds_service.rules.referral_common import bullet, dose_text, ongoing_opioid_use, orders_text
 
 TOPIC = "co-sedatives"
 HOOKS = ALL_HOOKS

@@ -32,7 +32,7 @@ import re
 from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
-from fhir_mappings.model import (
+from cds_service.domain.model import (
     MG,
     UG_PER_H,
     DailyDose,
@@ -45,10 +45,10 @@ from fhir_mappings.model import (
     TaperPlan,
 )
 
-from fhir_mappings.names import ingredient_sv
-from fhir_mappings.regimen import daily_dose as regimen_daily_dose
+from fhir_mappings.codes.names import ingredient_sv
+from cds_service.domain.regimen import daily_dose as regimen_daily_dose
 
-from .base import RuleContext
+from cds_service.rules.finding import RuleContext
 
 LANGS = ("sv", "en")
 

@@ -27,11 +27,13 @@ import copy
 from datetime import timedelta
 from typing import Any
 
-from fhir_mappings.model import MedicationOrder, PatientFacts
-from fhir_mappings.systems import UCUM
+from cds_service.domain.model import MedicationOrder, PatientFacts
+from fhir_mappings.codes.systems import UCUM
 
-from .base import ORDER_HOOKS, VGR, Action, Finding, RuleContext, Suggestion
-from .common import draft_opioids, fmt_date, ingredient_name, loc, raw_draft
+from cds_service.domain.hooks import ORDER_HOOKS
+from cds_service.domain.guidelines import VGR
+from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.common import draft_opioids, fmt_date, ingredient_name, loc, raw_draft
 
 
 TOPIC = "exit-plan"

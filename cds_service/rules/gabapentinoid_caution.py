@@ -21,11 +21,13 @@ Excluded patients get nothing (conservative reading of "none of the taper cards"
 """
 from __future__ import annotations
 
-from fhir_mappings.model import DrugClass, PatientFacts
+from cds_service.domain.model import DrugClass, PatientFacts
 
-from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
-from .common import draft_reference, drug_name, loc
-from .referral_common import drafts_of
+from cds_service.domain.hooks import ORDER_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.common import draft_reference, drug_name, loc
+from cds_service.rules.referral_common import drafts_of
 
 TOPIC = "gabapentinoid-caution"
 HOOKS = ORDER_HOOKS

@@ -3,7 +3,7 @@
 Source: [RJL "Praktiska tips och trix"] "Identifiera vilken total dygnsdos patienten använder idag …
 beräkna patientens totala morfinekvivalenta dygnsdos (MEDD)"; clinical-rules §4 "Unknown ingredient or
 unknown unit: never guess silently — say so on the card ('MEDD could not be computed for X') and do
-not let it count as 0"; issue 3 (name-only identification is lower confidence).
+not let it count as 0"; clinical-rules §9 (name-only identification is lower confidence).
 
 When (all hooks; also for excluded patients — the dose matters to every prescriber)
   - an opioid in effect in the record, or being ordered (order hooks), has no computable MEDD, or
@@ -22,11 +22,13 @@ nothing depends on them); the excluded get this card because MEDD is a safety fa
 """
 from __future__ import annotations
 
-from fhir_mappings.model import MedicationOrder, PatientFacts
+from cds_service.domain.model import MedicationOrder, PatientFacts
 
-from .base import ALL_HOOKS, RJL, Finding, RuleContext
-from .common import drug_name, fmt_medd, fmt_number
-from .referral_common import Versus, bullet, medd_versus, problem_text
+from cds_service.domain.hooks import ALL_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import drug_name, fmt_medd, fmt_number
+from cds_service.rules.referral_common import Versus, bullet, medd_versus, problem_text
 
 TOPIC = "medd-unknown"
 HOOKS = ALL_HOOKS

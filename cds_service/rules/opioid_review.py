@@ -21,11 +21,20 @@ pointer to the referral card, not repeated.
 """
 from __future__ import annotations
 
-from fhir_mappings.model import Exposure, PatientFacts
+from cds_service.domain.model import Exposure, PatientFacts
 
-from .base import PATIENT_VIEW, RJL, Finding, RuleContext
-from .common import drug_name, fmt_daily_dose, fmt_medd, fmt_number, loc
-from .referral_common import LONG_TERM, Versus, bullet, duration_text, medd_versus, total_medd_text
+from cds_service.domain.hooks import PATIENT_VIEW
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import drug_name, fmt_daily_dose, fmt_medd, fmt_number, loc
+from cds_service.rules.referral_common import (
+    LONG_TERM,
+    Versus,
+    bullet,
+    duration_text,
+    medd_versus,
+    total_medd_text,
+)
 
 TOPIC = "opioid-review"
 HOOKS = frozenset({PATIENT_VIEW})

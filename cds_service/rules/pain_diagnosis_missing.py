@@ -19,11 +19,13 @@ names the codes instead. Without the diagnoses (data gap) the card is silent rat
 """
 from __future__ import annotations
 
-from fhir_mappings.model import PatientFacts
+from cds_service.domain.model import PatientFacts
 
-from .base import ALL_HOOKS, VGR, Finding, RuleContext
-from .common import loc
-from .referral_common import LONG_TERM, duration_text
+from cds_service.domain.hooks import ALL_HOOKS
+from cds_service.domain.guidelines import VGR
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import loc
+from cds_service.rules.referral_common import LONG_TERM, duration_text
 
 TOPIC = "pain-diagnosis-missing"
 HOOKS = ALL_HOOKS

@@ -24,12 +24,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from fhir_mappings.builders import restriction_flag
-from fhir_mappings.model import PatientFacts
+from fhir_mappings.write.builders import restriction_flag
+from cds_service.domain.model import PatientFacts
 
-from . import taper_plan_missing
-from .base import ORDER_HOOKS, PATIENT_VIEW, RJL, Action, Finding, RuleContext, Suggestion
-from .common import fmt_date, in_taper, loc, localized, responsible_physician, taper_end
+from cds_service.rules import taper_plan_missing
+from cds_service.domain.hooks import ORDER_HOOKS, PATIENT_VIEW
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.common import fmt_date, in_taper, loc, localized, responsible_physician, taper_end
 
 TOPIC = "prescribing-restriction"
 HOOKS = ORDER_HOOKS | {PATIENT_VIEW}

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from enum import Enum
 from typing import Iterable, Sequence
 
-from fhir_mappings.model import (
+from cds_service.domain.model import (
     DailyDose,
     DoseStep,
     DrugClass,
@@ -31,11 +31,11 @@ from fhir_mappings.model import (
     TaperPlan,
     TotalMedd,
 )
-from fhir_mappings.regimen import daily_dose as regimen_daily_dose
-from fhir_mappings.systems import TRAPPA_REFERRAL
+from cds_service.domain.regimen import daily_dose as regimen_daily_dose
+from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 
-from .base import Action, Localized, RuleContext, Suggestion
-from .common import (
+from cds_service.rules.finding import Action, Localized, RuleContext, Suggestion
+from cds_service.rules.common import (
     LANGS,
     exposure_text,
     fmt_date,
@@ -107,7 +107,7 @@ def orders_text(orders: Iterable[MedicationOrder], lang: str = SV) -> list[str]:
 # Why a dose or MEDD is unknown, in Swedish
 #
 # ``DailyDose.problem`` and ``Medd.problem`` are short English strings from the mapping layer
-# (fhir_mappings.dosage / fhir_mappings.medd). Swedish cards must not show English, so the known
+# (fhir_mappings.read.dosage / cds_service.domain.medd). Swedish cards must not show English, so the known
 # patterns are translated; anything else reads as a generic Swedish phrase (the English original stays
 # in the card's facts).
 
@@ -170,7 +170,7 @@ def problem_text(problem: str | None, lang: str = SV) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The record: what the patient takes (facts.regimen, fhir_mappings.regimen)
+# The record: what the patient takes (facts.regimen, cds_service.domain.regimen)
 
 
 def drafts_of(facts: PatientFacts, classes: Sequence[DrugClass]) -> list[MedicationOrder]:
@@ -550,7 +550,7 @@ def referral_suggestion(
     Returns None if the builder is unavailable — the card still carries the content in its detail.
     """
     try:
-        from fhir_mappings.builders import referral_service_request
+        from fhir_mappings.write.builders import referral_service_request
     except ImportError:  # builders not deployed: no suggestion rather than a broken one
         return None
     content = referral_content(facts, ctx, target, question)

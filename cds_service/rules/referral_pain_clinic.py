@@ -27,11 +27,13 @@ Decisions where the guideline is silent:
 """
 from __future__ import annotations
 
-from fhir_mappings.model import PatientFacts
+from cds_service.domain.model import PatientFacts
 
-from .base import ALL_HOOKS, RJL, Finding, RuleContext
-from .common import fmt_daily_dose, fmt_number, loc
-from .referral_common import (
+from cds_service.domain.hooks import ALL_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import fmt_daily_dose, fmt_number, loc
+from cds_service.rules.referral_common import (
     PAIN_CLINIC,
     PAIN_CLINIC_UNKNOWABLE,
     TaperProgress,

@@ -33,12 +33,14 @@ Decisions where the guideline is silent:
 """
 from __future__ import annotations
 
-from fhir_mappings.model import DrugClass, Exposure, PatientFacts
-from fhir_mappings.regimen import ingredient_key, sum_medd
+from cds_service.domain.model import DrugClass, Exposure, PatientFacts
+from cds_service.domain.regimen import ingredient_key, sum_medd
 
-from .base import ALL_HOOKS, RJL, Finding, RuleContext
-from .common import fmt_medd, fmt_number
-from .referral_common import (
+from cds_service.domain.hooks import ALL_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import fmt_medd, fmt_number
+from cds_service.rules.referral_common import (
     PSYCHIATRY,
     Versus,
     bullet,

@@ -29,11 +29,13 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_mappings.model import MG, DoseStep, Form, MedicationOrder, PatientFacts
-from fhir_mappings.systems import UCUM
+from cds_service.domain.model import MG, DoseStep, Form, MedicationOrder, PatientFacts
+from fhir_mappings.codes.systems import UCUM
 
-from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
-from .common import (
+from cds_service.domain.hooks import ORDER_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.common import (
     current_daily_dose,
     draft_opioids,
     draft_reference,

@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from fhir_mappings.episodes import previous_supply_end
-from fhir_mappings.model import MedicationOrder, PatientFacts
-from fhir_mappings.orders import MEDICATION_DISPENSE
-from fhir_mappings.regimen import ingredient_key
+from cds_service.domain.episodes import previous_supply_end
+from cds_service.domain.model import MedicationOrder, PatientFacts
+from cds_service.domain.model import MEDICATION_DISPENSE
+from cds_service.domain.regimen import ingredient_key
 
-from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
-from .common import draft_opioids, draft_reference, fmt_date, fmt_days, in_taper, loc
+from cds_service.domain.hooks import ORDER_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.common import draft_opioids, draft_reference, fmt_date, fmt_days, in_taper, loc
 
 
 TOPIC = "taper-early-renewal"

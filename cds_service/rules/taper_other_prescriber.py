@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappings.model import PatientFacts
+from cds_service.domain.model import PatientFacts
 
-from .base import ORDER_HOOKS, RJL, Finding, RuleContext
-from .common import clip, draft_opioids, in_taper, loc, same_reference
+from cds_service.domain.hooks import ORDER_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import clip, draft_opioids, in_taper, loc, same_reference
 
 TOPIC = "taper-other-prescriber"
 HOOKS = ORDER_HOOKS

@@ -37,13 +37,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from cds_service.taper import Pace, default_pace, taper_schedule
-from fhir_mappings.builders import restriction_flag, taper_careplan, taper_medication_request
-from fhir_mappings.regimen import ingredient_key
-from fhir_mappings.model import UG_PER_H, DailyDose, Exposure, Form, MedicationOrder, PatientFacts
+from cds_service.domain.taper import Pace, default_pace, taper_schedule
+from fhir_mappings.write.builders import restriction_flag, taper_careplan, taper_medication_request
+from cds_service.domain.regimen import ingredient_key
+from cds_service.domain.model import UG_PER_H, DailyDose, Exposure, Form, MedicationOrder, PatientFacts
 
-from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
-from .common import (
+from cds_service.domain.hooks import ORDER_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.common import (
     bullets,
     clip,
     current_daily_dose,
@@ -280,7 +282,7 @@ _NO_STEPS_TEXT = {
         "Dosens enhet passar inte styrketabellen – gör schemat manuellt.",
         "The dose unit does not match the strengths table – make the schedule by hand.",
     ),
-    # {dose} is the starting dose (cds_service/taper.py "Implausible doses": above the drug's ceiling).
+    # {dose} is the starting dose (cds_service/domain/taper.py "Implausible doses": above the drug's ceiling).
     "dose-implausible": loc(
         "Dygnsdosen {dose} är orimligt hög – kontrollera ordinationen. Inget schema har beräknats.",
         "The daily dose {dose} is implausibly high – check the prescription. No schedule was computed.",
@@ -737,7 +739,7 @@ def _facts(prop: TaperProposal, facts: PatientFacts, ctx: RuleContext) -> dict[s
         ],
         "validPrescriptionsEnded": [o.id for o in valid_prescriptions(facts, prop.ingredient)],
         # The draft's strength per unit and where it came from, when its dose was counted in units
-        # (fhir_mappings.medication: Medication, RxNorm, text, products table).
+        # (fhir_mappings.read.medication: Medication, RxNorm, text, products table).
         "draftStrength": _strength_fact(prop.draft),
         "formulationSwitch": formulation_switch(prop),
     }

@@ -17,10 +17,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappings.model import Exposure, MedicationOrder, PatientFacts
+from cds_service.domain.model import Exposure, MedicationOrder, PatientFacts
 
-from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
-from .common import draft_opioids, draft_reference, fmt_daily_dose, in_taper, ingredient_name, loc, localized
+from cds_service.domain.hooks import ORDER_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.common import (
+    draft_opioids,
+    draft_reference,
+    fmt_daily_dose,
+    in_taper,
+    ingredient_name,
+    loc,
+    localized,
+)
 
 TOPIC = "taper-prn"
 HOOKS = ORDER_HOOKS

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from fhir_mappings.model import PatientFacts, TaperPlan
+from cds_service.domain.model import PatientFacts, TaperPlan
 
-from .base import PATIENT_VIEW, RJL, Finding, RuleContext
-from .common import fmt_daily_dose, fmt_date, ingredient_name, taper_end
-from .referral_common import TaperProgress, bullet, taper_progress
+from cds_service.domain.hooks import PATIENT_VIEW
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import fmt_daily_dose, fmt_date, ingredient_name, taper_end
+from cds_service.rules.referral_common import TaperProgress, bullet, taper_progress
 
 TOPIC = "taper-status"
 HOOKS = frozenset({PATIENT_VIEW})

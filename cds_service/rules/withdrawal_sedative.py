@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappings.model import DrugClass, MedicationOrder, PatientFacts
+from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts
 
-from .base import ORDER_HOOKS, RJL, Action, Finding, RuleContext, Suggestion
-from .common import draft_reference, draft_sedatives, drug_name, in_taper, loc
+from cds_service.domain.hooks import ORDER_HOOKS
+from cds_service.domain.guidelines import RJL
+from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.common import draft_reference, draft_sedatives, drug_name, in_taper, loc
 
 TOPIC = "withdrawal-sedative"
 HOOKS = ORDER_HOOKS

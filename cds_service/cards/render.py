@@ -1,0 +1,138 @@
+"""Findings → CDS Hooks 2.0 cards, in one language.
+
+Every card carries ``extension.trappa``: the facts it was decided on, machine-readable (``meddMg``,
+``opioidDays``, ``exposure`` and the rule's own facts). Data that could not be had is named on every
+card, since any card may have been decided without it.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cds_service.domain.model import PatientFacts
+from fhir_mappings.codes.systems import CARD_TOPIC, TRAPPA_OVERRIDE
+
+from cds_service.runtime.ids import new_uuid
+from cds_service.rules.finding import Finding, Localized
+from cds_service.cards.overrides import OVERRIDE_REASONS
+from cds_service.cards.topics import topic_title
+from cds_service.cards.gaps import GAP_TEXT
+
+SUPPORTED_LANGUAGES = ("sv", "en")
+
+_GAP_HEADING = {"sv": "**Kunde inte kontrolleras:** ", "en": "**Could not be checked:** "}
+_UNIDENTIFIED = {
+    "sv": "**Okänt läkemedel (ej identifierat, räknas inte in):** ",
+    "en": "**Medication not identified (not counted):** ",
+}
+
+
+def _t(text: Localized, lang: str) -> str:
+    return text.get(lang) or text.get("sv") or next(iter(text.values()), "")
+
+
+def _round(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    r = round(value, 1)
+    return int(r) if r == int(r) else r
+
+
+def base_facts(facts: PatientFacts) -> dict[str, Any]:
+    """The facts every card is decided on (meddMg, opioidDays, exposure: clinical-rules §4, §2)."""
+    total = facts.regimen.medd
+    fixed = facts.regimen.fixed_medd
+    out: dict[str, Any] = {
+        "meddMg": _round(total.value) if total.complete else None,
+        "meddKnownPartMg": _round(total.value),
+        "meddComplete": total.complete,
+        # The regular doses alone, as-needed maxima left out: what a taper starts from (clinical-rules §3).
+        "meddFixedMg": _round(fixed.value) if fixed.complete else None,
+        "opioidDays": facts.episode.days,
+        "exposure": facts.episode.exposure.value,
+        "taperActive": facts.taper_plan is not None,
+        "excluded": list(facts.exclusions),
+    }
+    if total.unknown:
+        out["meddUnknown"] = list(total.unknown)
+    # Doses given in tablets or patches are mg or µg/h by the product's strength: which strength, and
+    # where it came from (Medication, RxNorm, product text, products table), next to the MEDD it makes.
+    counted = {o.drug.display: {"display": o.drug.display, "strength": o.drug.strength, "unit": o.drug.strength_unit,
+                                "source": o.drug.strength_source}
+               for o in facts.regimen.opioids if o.daily_dose.counted and o.drug.strength is not None}
+    if counted:
+        out["countedStrengths"] = list(counted.values())
+    if facts.data_gaps:
+        out["dataGaps"] = list(facts.data_gaps)
+    if facts.unidentified:
+        out["unidentifiedCount"] = len(facts.unidentified)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "value") and not isinstance(value, (int, float, str, bool)):
+        return value.value  # enums
+    return value
+
+
+def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, Any] | None = None) -> dict:
+    detail = _t(finding.detail, lang)
+    notes = []
+    if facts.data_gaps:
+        gaps = "; ".join(_t(GAP_TEXT[g], lang) for g in facts.data_gaps if g in GAP_TEXT)
+        if gaps:
+            notes.append(_GAP_HEADING[lang] + gaps + ".")
+    if facts.unidentified and "unidentified" not in finding.facts:  # a card that lists them itself
+        notes.append(_UNIDENTIFIED[lang] + ", ".join(facts.unidentified[:5]) + ".")
+    if notes:
+        detail = detail + "\n\n" + "\n\n".join(notes)
+
+    trappa = dict(shared if shared is not None else base_facts(facts))
+    trappa.update(_json_safe(dict(finding.facts)))
+    trappa["guidelineSection"] = f"{finding.guideline.key}: {finding.section}"
+
+    card: dict[str, Any] = {
+        "uuid": new_uuid(),
+        "summary": _t(finding.summary, lang),
+        "indicator": finding.indicator,
+        "detail": detail,
+        "source": {
+            "label": _t(finding.guideline.label, lang),
+            "url": finding.guideline.url,
+            "topic": {"system": CARD_TOPIC, "code": finding.topic, "display": topic_title(finding.topic, lang)},
+        },
+        "extension": {"trappa": trappa},
+    }
+    if finding.suggestions:
+        card["suggestions"] = [
+            {
+                "label": _t(s.label, lang),
+                "uuid": new_uuid(),
+                "isRecommended": s.is_recommended,
+                "actions": [_action(a, lang) for a in s.actions],
+            }
+            for s in finding.suggestions
+        ]
+        card["selectionBehavior"] = finding.selection_behavior
+    if finding.override_reasons:
+        card["overrideReasons"] = [
+            {"system": TRAPPA_OVERRIDE, "code": code, "display": _t(OVERRIDE_REASONS[code], lang)}
+            for code in finding.override_reasons
+            if code in OVERRIDE_REASONS
+        ]
+    return card
+
+
+def _action(action, lang: str) -> dict:
+    out: dict[str, Any] = {"type": action.type, "description": _t(action.description, lang)}
+    if action.resource is not None:
+        out["resource"] = action.resource
+    if action.resource_id is not None:
+        out["resourceId"] = action.resource_id
+    return out

@@ -1,0 +1,70 @@
+"""What a rule gives back: findings, ready to be rendered as CDS Hooks cards.
+
+A rule is a module in ``cds_service.rules`` with:
+
+- ``TOPIC`` — its card topic code (system ``urn:trappa:card-topic``),
+- ``HOOKS`` — the hooks it runs on,
+- ``findings(facts, ctx) -> list[Finding]`` — a pure function of the patient's facts.
+
+Texts are produced in both languages (``{"sv": ..., "en": ...}``); the HTTP layer picks one. A finding
+knows nothing of HTTP, uuids or JSON layout: ``cds_service.cards.render`` turns it into a card. The hooks a rule
+speaks at are ``cds_service.domain.hooks``; the guidelines it cites, ``cds_service.domain.guidelines``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Mapping
+
+from cds_service.domain.guidelines import Guideline
+from cds_service.domain.settings import ClinicalSettings
+
+Localized = Mapping[str, str]  # {"sv": "...", "en": "..."}
+
+@dataclass(frozen=True)
+class Action:
+    type: str  # "create" | "update" | "delete"
+    description: Localized
+    resource: Mapping[str, Any] | None = None
+    resource_id: str | None = None  # for delete
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    label: Localized
+    actions: tuple[Action, ...]
+    is_recommended: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    topic: str
+    indicator: str  # "info" | "warning" | "critical"
+    summary: Localized  # < 140 characters in every language
+    detail: Localized  # GitHub-flavoured markdown
+    guideline: Guideline
+    section: str  # guideline section, e.g. "När behövs nedtrappning?"
+    facts: Mapping[str, Any] = field(default_factory=dict)  # extra facts for extension.trappa
+    suggestions: tuple[Suggestion, ...] = ()
+    selection_behavior: str = "at-most-one"  # used only when there are suggestions
+    override_reasons: tuple[str, ...] = ()  # codes from cds_service.cards.overrides
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may know besides the patient's facts."""
+
+    hook: str
+    today: date
+    user_ref: str | None = None  # "Practitioner/123" from context.userId
+    patient_ref: str | None = None  # "Patient/123"
+    settings: ClinicalSettings = field(default_factory=ClinicalSettings)
+    # The draft orders as the EHR sent them, keyed by resource id: rules that propose an *update* of a
+    # draft (e.g. exit-plan) return the draft itself, amended.
+    drafts_raw: Mapping[str, dict] = field(default_factory=dict)
+    # The record's resources as the EHR sent or the FHIR server gave them: a rule that proposes an
+    # *update* of a record order (ending an old prescription) returns that resource, amended. Looked
+    # up only then (``common.record_resource``: an object with ``find(type, id)``, or a list).
+    record_resources: Any = ()
+    # Work shared by rules within one hook call (e.g. the taper proposal that two cards build on).
+    memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
