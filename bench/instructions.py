@@ -10,7 +10,7 @@ Per record size, two processes run under callgrind side by side (one per core): 
 corpus, load the service and evaluate the request a few times to warm every cache (as a serving worker
 is warm), under a worker's garbage-collector and allocator settings; one then evaluates it ``reps`` times more. The
 difference of their totals, divided by ``reps``, is the instructions of one in-process evaluation
-(parse → rules → cards → JSON → free, :func:`bench.run_bench.evaluate_once`) — start-up cancels out.
+(parse → rules → cards → JSON → free, :func:`bench.evaluation.evaluate_once`) — start-up cancels out.
 Python runs about 50× slower under callgrind, so the sizes are small (a 1 000-order record takes a
 few seconds per evaluation) and the step is not part of the timed run.
 
@@ -89,7 +89,7 @@ def _child(size: int, reps: int) -> None:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from bench.corpus import build_corpus
-    from bench.run_bench import _dev_settings, evaluate_once
+    from bench.evaluation import _dev_settings, evaluate_once
     from cds_service.__main__ import _tune_worker
     from cds_service.protocol.services import SERVICES
 

@@ -49,6 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 
+# One evaluation, the one instructions.py counts too.
+from bench.evaluation import _dev_settings, evaluate_once, parse_body  # noqa: E402,F401
+
 from bench.corpus import SIZES, TYPICAL_SIZE, CorpusEntry, build_corpus, counts, hook_request, transaction  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -98,7 +101,7 @@ QUICK = Profile(
     memory_seconds=12.0, memory_warmup=6.0, memory_concurrency=8,
     fallback_sizes=(TYPICAL_SIZE,), fallback_delays_ms=(0, 20), fallback_reps=5,
 )
-# The test suite's smoke run (tests/test_bench_smoke.py): every step, tiny corpora, a few seconds.
+# The test suite's smoke run (tests/runtime/test_bench_smoke.py): every step, tiny corpora, a few seconds.
 SMOKE = Profile(
     name="smoke", sizes=(3, 10), inproc_seconds=0.2, inproc_max_reps=5, inproc_min_reps=2,
     stage_sizes=(10,),
@@ -190,46 +193,6 @@ def cores() -> int:
 # ------------------------------------------------------------------------------------------------
 # 2. In-process evaluation
 # ------------------------------------------------------------------------------------------------
-
-
-def _dev_settings():
-    from cds_service.web.config import Settings
-
-    # What the benchmark server runs with (serve --dev): clock override on, so the corpus's
-    # extension.trappa.today applies and every size is evaluated as of the same day.
-    return Settings.from_env({"TRAPPA_DEV_MODE": "1", "TRAPPA_DATABASE_URL": "sqlite:///:memory:"})
-
-
-def parse_body(raw: bytes):
-    """The request bytes parsed as the hook view parses them: the view's own function
-    (``cds_service.jsonio.parse_json``, called by ``views/hooks.py`` ``call_service``)."""
-    from cds_service.protocol.jsonio import parse_json
-
-    return parse_json(raw)
-
-
-def evaluate_once(raw: bytes, settings, service, cpu: list | None = None) -> tuple[float, dict]:
-    """One request the way the hook view handles it, minus HTTP and the audit row:
-    parse JSON (:func:`parse_body`) → evaluate_request → JSON text. Returns (wall seconds, response); appends the
-    thread's CPU seconds to ``cpu`` when given."""
-    from cds_service.runtime.cycles import collect_call_cycles
-    from cds_service.protocol.evaluate import evaluate_request
-    from cds_service.protocol.jsonio import dump_response
-
-    c0 = time.thread_time()
-    t0 = time.perf_counter()
-    body = parse_body(raw)
-    result = evaluate_request(service, body, settings, None, "sv")
-    response = result.response
-    dump_response(response)
-    # Freeing the request's objects is part of its cost (the server pays it when the view returns);
-    # left to the caller it would fall outside the timing, or onto the next repetition.
-    del body, result
-    collect_call_cycles()  # as the view does at the end of the turn
-    wall = time.perf_counter() - t0
-    if cpu is not None:
-        cpu.append(time.thread_time() - c0)
-    return wall, response
 
 
 def check_cards(response: dict) -> str | None:

@@ -57,7 +57,7 @@ REFERENCE_DATE = date(2026, 11, 23)
 
 #: The names of the FHIR R4 elements whose type is date, dateTime or instant (choice types with their
 #: type: ``onset[x]`` → ``onsetDateTime``), from the R4 StructureDefinitions of resources and data types
-#: (``tests/test_roll.py`` derives them again from the definitions the FHIR test server uses and checks
+#: (``tests/web/test_roll.py`` derives them again from the definitions the FHIR test server uses and checks
 #: that this list is that list). ``value`` is left out: it is a dateTime only in
 #: ``ImmunizationRecommendation.recommendation.dateCriterion`` and a string in Identifier and ContactPoint.
 #: ``start``, ``end``, ``event``, ``when`` and ``lockedDate`` are something else in a few places (an

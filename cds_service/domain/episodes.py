@@ -1,6 +1,6 @@
 """How long opioid use has gone on: coverage intervals merged into episodes (clinical-rules §2, §10).
 
-Definitions (pinned by ``tests/test_episodes.py``):
+Definitions (pinned by ``tests/domain/test_episodes.py``):
 
 - **History.** Record orders count when their status is active, completed, stopped or on-hold
   (MedicationDispense: completed), or missing — invalid FHIR, but data we do not drop: it counts

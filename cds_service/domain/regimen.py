@@ -5,7 +5,7 @@ The guideline's first practical step is "Identifiera vilken total dygnsdos patie
 card's facts read this one value (:class:`~fhir_mappings.model.CurrentRegimen`), so the same response
 never shows two different "current MEDD"s. Pure functions of domain values: no FHIR JSON, no I/O.
 
-Which record orders are current (pinned by ``tests/test_regimen.py``):
+Which record orders are current (pinned by ``tests/domain/test_regimen.py``):
 
 - **Kinds that matter**: opioids, LARO, benzodiazepines, z-drugs, gabapentinoids.
 - **Status**: a MedicationRequest that is active, completed (fully dispensed) or without status, of

@@ -73,7 +73,7 @@ the few extra a widened start may use), 6 administrations a day and 12 strengths
 when it is read), and within those the amounts of one administration are built unit by unit and the
 sums and splits of a day only from amounts within one smallest strength of each other (an uneven
 split is refused anyway). The work of one schedule is then a function of the strengths row alone;
-tests/test_taper_bounds.py counts it.
+tests/domain/test_taper_bounds.py counts it.
 """
 from __future__ import annotations
 

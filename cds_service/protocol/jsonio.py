@@ -20,7 +20,7 @@ them again was a third of a large request's time. So the body is decoded against
 An order Bundle holding another resource type (an OperationOutcome entry, say) is decoded whole, and any
 body that does not fit the outline (``prefetch`` not an object, ``entry`` not a list of objects, a
 number out of range …) is decoded whole with ``orjson``, as the outline decoder would have. What is skipped is never
-read: ``tests/test_jsonio.py`` checks that the service decides the same either way and reads nothing
+read: ``tests/protocol/test_jsonio.py`` checks that the service decides the same either way and reads nothing
 outside the outline. Invalid JSON is a :class:`RequestProblem` (400) either way.
 
 **Out:** :func:`dump_response`.

@@ -6,7 +6,7 @@ once and turns the first violation into a :class:`RequestProblem` that names the
 Two validators read the same schemas. ``jsonschema_rs`` (Rust) answers the hot-path question — is this
 request valid? — in about 2 µs; ``jsonschema`` (the reference implementation) took about 0.45 ms, a
 tenth of a typical evaluation. Only when the fast one says no does the reference one look, to find and
-word the first violation, so a client gets the same 400 whichever validator runs. ``tests/test_protocol.py`` checks
+word the first violation, so a client gets the same 400 whichever validator runs. ``tests/protocol/test_protocol.py`` checks
 that both agree on fixture, generated and mutated requests; where they would not, the reference one
 decides (a request it accepts is accepted).
 

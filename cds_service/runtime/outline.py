@@ -9,7 +9,7 @@ decoder (``cds_service.protocol.jsonio``) uses both:
    top-level element of a medication order or Medication (:data:`OUTLINED_TYPES`) that anything in
    ``fhir_mappings`` or the rules reads; the rest (narrative, identifiers, extensions …) can be skipped
    while decoding. The list is
-   checked by ``tests/test_jsonio.py``, which records every element the service reads while it
+   checked by ``tests/protocol/test_jsonio.py``, which records every element the service reads while it
    evaluates every fixture and the benchmark corpus: an element read but not listed fails that test.
    Nested values are kept whole.
 2. **A repeated sub-document is decoded once and shared.** :func:`intern` turns the exact JSON text of

@@ -15,7 +15,7 @@ honest unknown — never a guess, never 0 (clinical-rules §4). Tokens are group
 stated dose ("1x2 samt 1 vid behov, högst 2 per dygn" is a regular part and an as-needed part), and
 each part is resolved by the small rules of :func:`_resolve_part`.
 
-What it recognises (the test table in ``tests/test_dosage_text.py`` lists 60+ real-looking texts):
+What it recognises (the test table in ``tests/fhir/test_dosage_text.py`` lists 60+ real-looking texts):
 
 * dose × times: "1x2", "1 x 2", "1×2", "2 x 1", "1 tabl x 2", "10 mg x 2";
 * dose + frequency: "1 tablett 2 gånger dagligen", "1 tablett två ggr/dag", "1 dagligen", "20 mg/dygn",
