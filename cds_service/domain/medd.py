@@ -3,8 +3,8 @@
 The factors live in one CSV (default ``cds_service/domain/data/medd_factors.csv``, columns
 ``ingredient,atc,form,unit,factor,min_daily,max_daily,source``). A region swaps it by setting
 ``TRAPPA_MEDD_TABLE`` to another CSV path; the variable is read at each call and each table file is
-parsed once (cache keyed by path; the service parses its table at start-up, ``cds_service.web.app``). Dose-banded factors (methadone) are rows with
-``min_daily``/``max_daily``; patch factors are rows with unit ``ug/h``.
+parsed once (cache keyed by path; the service parses its table at start-up, ``cds_service.web.app``).
+Dose-banded factors (methadone) are rows with ``min_daily``/``max_daily``; patch factors are rows with unit ``ug/h``.
 
 Honesty [clinical-rules §4]: an opioid whose MEDD cannot be computed gets ``Medd(value=None,
 problem=...)`` — never 0 — and makes the patient's total incomplete. Values are rounded to one

@@ -53,13 +53,13 @@ class ClinicalSettings:
         """The settings of ``env`` (the process environment, as web/config.py reads it); an unset or
         empty variable gives the default. Raises ConfigurationError for any value outside its range."""
         e = env
-        values = {}
+        values: dict[str, float | int] = {}
         for name, variable, low, high in CLINICAL_VARIABLES:
             raw = e.get(variable)
             if raw is None or raw.strip() == "":
                 continue
             values[name] = _clinical_value(variable, raw, getattr(cls, name), low, high)
-        return cls(**values)
+        return cls(**values)  # type: ignore[arg-type]  # each value has its field's type (_clinical_value)
 
     def differences(self) -> dict[str, float | int]:
         """``{variable: value}`` of the settings that differ from the defaults (for the start-up log)."""

@@ -636,10 +636,10 @@ _SCHEDULE_DRUGS_MAX = 256
 
 def taper_schedule(
     *,
-    ingredient: str,
+    ingredient: str | None,
     form: Form,
-    daily_dose: float,
-    unit: str,
+    daily_dose: float | None,
+    unit: str | None,
     exposure: Exposure,
     start: date,
     pace: Pace | None = None,
@@ -682,7 +682,7 @@ def taper_schedule(
                       display=display)
     if usable:
         row = StrengthRow(
-            ingredient=ingredient_key, form=form, strengths=usable, unit=unit,
+            ingredient=ingredient_key, form=form, strengths=usable, unit=unit,  # type: ignore[arg-type]  # the caller's unit, unknown (None) as given
             administrations_per_day=administrations_per_day or (1 if form is Form.PATCH else 2),
             change_interval_days=None, max_units_per_administration=None,
             depot=form in (Form.DEPOT, Form.PATCH), atc=None,

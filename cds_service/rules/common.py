@@ -330,7 +330,7 @@ def ingredient_name(ingredient: str | None, lang: str = "sv") -> str:
     if not ingredient:
         return "okänd opioid" if lang == "sv" else "unknown opioid"
     if lang == "sv":
-        return ingredient_sv(ingredient)
+        return ingredient_sv(ingredient) or ingredient
     return ingredient
 
 

@@ -110,8 +110,10 @@ def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) 
             if end
             else "från i dag, utan slutdatum – nedtrappningens slut är okänt; ange slutdatum"
         )
+        missing = ("ingen förskrivningsrestriktion hittades (uppmärksamhetssignaler kunde inte hämtas)" if unsure
+                   else "ingen förskrivningsrestriktion är registrerad")
         return (
-            f"**{state} men {'ingen förskrivningsrestriktion hittades (uppmärksamhetssignaler kunde inte hämtas)' if unsure else 'ingen förskrivningsrestriktion är registrerad'}.** Registrera en "
+            f"**{state} men {missing}.** Registrera en "
             "uppmärksamhetssignal med förskrivningsrestriktion så att vårdgivare inom och utanför regionen "
             "ser att opioider bara förskrivs av ansvarig läkare.\n\n"
             f"- **Förslag:** restriktion {period}.\n"
@@ -126,8 +128,10 @@ def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) 
         if end
         else "from today, open-ended – the taper's end is unknown; set an end date"
     )
+    missing = ("no prescribing restriction was found (alerts could not be retrieved)" if unsure
+               else "no prescribing restriction is registered")
     return (
-        f"**{state} but {'no prescribing restriction was found (alerts could not be retrieved)' if unsure else 'no prescribing restriction is registered'}.** Register an alert with a prescribing "
+        f"**{state} but {missing}.** Register an alert with a prescribing "
         "restriction so that care providers inside and outside the region see that opioids are "
         "prescribed only by the responsible physician.\n\n"
         f"- **Proposal:** restriction {period}.\n"

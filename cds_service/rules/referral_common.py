@@ -240,14 +240,14 @@ class Tried:
 
     @property
     def first(self) -> date | None:
-        dates = [o.start or o.authored_on for o in self.orders if (o.start or o.authored_on)]
+        dates = [d for d in (o.start or o.authored_on for o in self.orders) if d is not None]
         return min(dates) if dates else None
 
     @property
     def last(self) -> date | None:
         # supply_end is exclusive: the last covered day is the day before
-        ends = [o.supply_end - timedelta(days=1) if o.supply_end else (o.start or o.authored_on) for o in self.orders]
-        ends = [d for d in ends if d]
+        covered = [o.supply_end - timedelta(days=1) if o.supply_end else (o.start or o.authored_on) for o in self.orders]
+        ends = [d for d in covered if d is not None]
         return max(ends) if ends else None
 
     def text(self, lang: str = SV) -> str:
@@ -354,7 +354,7 @@ def taper_progress(facts: PatientFacts, today: date) -> TaperProgress | None:
     else:
         target = None  # before the start, or dates missing
     later = [s for s in steps if s.start and s.start > today]
-    nxt = min(later, key=lambda s: s.start) if later else None
+    nxt = min(later, key=lambda s: s.start or date.min) if later else None  # later: every start is set
 
     # Only prescriptions whose supply covers today say whether the taper follows the plan: the last
     # step's order runs out on the day the next step starts, and that is the plan, not a stall.

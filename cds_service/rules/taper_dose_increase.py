@@ -25,6 +25,8 @@ units not comparable) and nothing is shown to rise, an info card says the check 
 """
 from __future__ import annotations
 
+from datetime import date
+
 import copy
 from dataclasses import dataclass
 from typing import Any
@@ -96,10 +98,11 @@ def allowed_step(facts: PatientFacts, ctx: RuleContext) -> tuple[DoseStep | None
     dated = [s for s in plan.steps if s.start is not None]
     if not dated:
         return None, False
-    first = min(dated, key=lambda s: s.start)
-    if ctx.today < first.start:
+    first = min(dated, key=lambda s: s.start or date.min)  # dated: every start is set
+    if first.start is not None and ctx.today < first.start:
         return first, False
-    if all(s.end is not None for s in plan.steps) and ctx.today > max(s.end for s in plan.steps):
+    ends = [s.end for s in plan.steps if s.end is not None]
+    if len(ends) == len(plan.steps) and ctx.today > max(ends):
         return None, True
     return None, False
 
@@ -345,7 +348,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     comparisons = [compare(d, facts, ctx) for d in draft_opioids(facts)]
     exceeding = [c for c in comparisons if c.exceeds]
     undecided = [c for c in comparisons if not c.decided]
-    first = (exceeding or undecided or [None])[0]
+    first = exceeding[0] if exceeding else undecided[0] if undecided else None
     today, ended = allowed_step(facts, ctx)
     fact_map: dict[str, Any] = {
         "taperedIngredient": tapered_ingredient(facts),

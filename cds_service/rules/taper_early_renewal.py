@@ -99,6 +99,8 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts, ctx):
         return []
     found = renewal(facts, ctx)
+    if found is None:  # is_applicable found one; said again for the reader and the type checker
+        return []
     early = is_early(facts, ctx)
     left = days_left(facts, ctx)
     fact_map: dict[str, Any] = {
@@ -140,7 +142,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
             else f" från det att förnyelsen kan hämtas ut ({fmt_date(found.collectable, 'sv')})")
     when_en = ("" if found.collectable == ctx.today
                else f" from when the renewal can be collected ({fmt_date(found.collectable, 'en')})")
-    suggestions = ()
+    suggestions: tuple[Suggestion, ...] = ()
     if ref:
         suggestions = (
             Suggestion(

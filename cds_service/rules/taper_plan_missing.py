@@ -596,6 +596,8 @@ def _switch_line(prop: TaperProposal, lang: str) -> str | None:
         return None
     sv = lang == "sv"
     schedule = prop.schedule
+    if schedule is None:  # a switch is only found in a schedule
+        return None
     product = schedule.display if sv or not schedule.product_en else schedule.product_en
     names = lambda keys: ", ".join(ingredient_name(k, lang) for k in keys)  # noqa: E731
     what = []

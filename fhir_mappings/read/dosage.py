@@ -416,29 +416,29 @@ def _steps(resource: dict, drug: Drug) -> tuple[list[DoseStep], bool]:
     read_start = False
     for seq in sorted(groups) if len(groups) > 1 else groups:
         lines = groups[seq]
-        prn = any(l.prn for l in lines)
-        problem = next((l.problem for l in lines if l.problem), None)
-        units = {l.unit for l in lines}
+        prn = any(ln.prn for ln in lines)
+        problem = next((ln.problem for ln in lines if ln.problem), None)
+        units = {ln.unit for ln in lines}
         if problem is None and len(units) > 1:
             problem = "dosage lines in different units"
         if problem is None:
-            total = round(sum(l.amount for l in lines), 6)
+            total = round(sum(ln.amount for ln in lines), 6)
             # Fixed and as-needed lines in one order (or both in one free-text line, "1x2 samt 1 vid
             # behov"): keep the as-needed part apart, so that the taper can start from the regular
             # dose (CurrentRegimen, clinical-rules §3).
-            mixed = (prn and len(lines) > 1) or any(l.prn_part is not None for l in lines)
-            prn_part = round(sum(l.prn_part if l.prn_part is not None else (l.amount if l.prn else 0.0)
-                                 for l in lines), 6) if mixed else None
-            basis = "free-text" if any(l.free_text for l in lines) else "dosage"
+            mixed = (prn and len(lines) > 1) or any(ln.prn_part is not None for ln in lines)
+            prn_part = round(sum(ln.prn_part if ln.prn_part is not None else (ln.amount if ln.prn else 0.0)
+                                 for ln in lines), 6) if mixed else None
+            basis = "free-text" if any(ln.free_text for ln in lines) else "dosage"
             dose = DailyDose(total, lines[0].unit, prn=prn, basis=basis, prn_part=prn_part,
-                             counted=any(l.counted for l in lines))
+                             counted=any(ln.counted for ln in lines))
         else:
             dose = DailyDose(None, None, prn=prn, basis="unknown", problem=problem)
-        starts = [l.start for l in lines if l.start]
+        starts = [ln.start for ln in lines if ln.start]
         start = min(starts) if starts else None
-        ends = [l.end for l in lines]
+        ends = [ln.end for ln in lines]
         end = max(ends) if ends and all(ends) else None
-        durations = [l.duration for l in lines if l.duration]
+        durations = [ln.duration for ln in lines if ln.duration]
         if start is None and durations:
             if cursor is _UNREAD:
                 cursor, read_start = _resource_start(resource), True

@@ -23,8 +23,8 @@ requests of one ingredient — the next starting within 30 days of the previous 
 an open-ended one it supersedes — are one taper attempt: its steps are concatenated, and its status, author and outcome are those of the
 latest request. (Otherwise every stopped-and-renewed piece would count as a failed attempt.)
 
-Active plan: status active (on-hold is not enough), and not ended before today (``period.end`` / last step end). The most recently started one is
-reported; a CarePlan is preferred over a MedicationRequest.
+Active plan: status active (on-hold is not enough), and not ended before today (``period.end`` / last step
+end). The most recently started one is reported; a CarePlan is preferred over a MedicationRequest.
 Previous tapers: status completed → outcome "completed"; revoked (CarePlan) or stopped
 (MedicationRequest) → "failed" (the referral rules count these, clinical-rules §5 "upprepade
 misslyckade nedtrappningsförsök"); on-hold, unknown, or active but past its end → outcome None

@@ -66,7 +66,7 @@ def raw(server: ServiceProcess, request: bytes) -> bytes:
             out += chunk
             if b"\r\n\r\n" in out:
                 head, _, rest = out.partition(b"\r\n\r\n")
-                length = next((int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")), None)
+                length = next((int(ln.split(b":")[1]) for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length:")), None)
                 if length is not None and len(rest) >= length:
                     break
         return out

@@ -42,7 +42,7 @@ def test_a_path_cannot_forge_a_log_line_through_the_auth_refusal(production, brk
 def test_control_characters_and_bidi_overrides_are_escaped(production):
     resp = requests.get(production.base_url + "/cds-services/y%1b%5b31m%e2%80%aeevil%5c", timeout=5)
     assert resp.status_code == 401
-    line = next(l for l in production.log().splitlines() if "/cds-services/y" in l)
+    line = next(ln for ln in production.log().splitlines() if "/cds-services/y" in ln)
     assert "/cds-services/y\\x1b[31m\\u202eevil\\\\:" in line
 
 
