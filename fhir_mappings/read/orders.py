@@ -50,10 +50,15 @@ from fhir_mappings.read.dosage_text import read_dosage_text
 from cds_service.domain.medd import MeddTable
 from cds_service.domain.medd import medd_memo as _medd
 from fhir_mappings.read.medication import MedicationResolver, identify_drug
+from cds_service.runtime.fast_init import quick_init
 from cds_service.domain.model import (MEDICATION_DISPENSE, MEDICATION_REQUEST, MEDICATION_STATEMENT, ORDER_TYPES,
                                       add_days)  # noqa: F401  (this package's readers name them from here)
 from cds_service.domain.model import MG, UG_PER_H, DailyDose, Drug, MedicationOrder
 
+
+
+# Orders are built by the thousand: MedicationOrder gets the fast __init__ (runtime/fast_init.py).
+quick_init(MedicationOrder)
 
 # --------------------------------------------------------------------------------------------------
 # Small, defensive readers of FHIR JSON (shared by episodes, record and facts).

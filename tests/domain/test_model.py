@@ -6,7 +6,8 @@ import inspect
 
 import pytest
 
-from cds_service.domain.model import DailyDose, Drug, DrugClass, Medd, MedicationOrder, quick_init
+from cds_service.domain.model import DailyDose, Drug, DrugClass, Medd, MedicationOrder
+from cds_service.runtime.fast_init import quick_init
 
 
 def _order(**kw):
@@ -16,6 +17,9 @@ def _order(**kw):
 
 
 def test_quick_init_keeps_the_dataclass_signature_defaults_and_frozenness():
+    import fhir_mappings.read.orders  # noqa: F401  (the mapping gives MedicationOrder the fast __init__)
+
+    assert "_set" in MedicationOrder.__init__.__globals__, "the fast __init__ is the one in use"
     params = inspect.signature(MedicationOrder).parameters
     fields = dataclasses.fields(MedicationOrder)
     assert list(params) == [f.name for f in fields]  # same names, same order
