@@ -16,36 +16,12 @@ import re
 from math import isfinite as _isfinite
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache, wraps
 from pathlib import Path
 
 from cds_service.domain.model import MG, UG_PER_H, DrugClass, Form
+from cds_service.runtime.caches import text_cache
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-
-#: Longest text the caches below keep. Longer texts are worked out every time: a cache holding
-#: whatever a client sends (a megabyte "display") would let memory grow from request to request.
-CACHEABLE_TEXT = 256
-
-
-def text_cache(maxsize: int, max_len: int = CACHEABLE_TEXT):
-    """``lru_cache`` for a function of a text (plus hashable arguments), skipped for long texts."""
-
-    def decorate(fn):
-        cached = lru_cache(maxsize=maxsize)(fn)
-
-        @wraps(fn)
-        def lookup(text, *args):
-            if len(text) <= max_len:
-                return cached(text, *args)
-            return fn(text, *args)
-
-        lookup.cache_clear = cached.cache_clear
-        lookup.cache_info = cached.cache_info
-        return lookup
-
-    return decorate
-
 
 #: Strength unit for liquids (mg per ml). Only used for oral solutions; the model's usual strength
 #: units are MG (per tablet/capsule/dose) and UG_PER_H (per patch).

@@ -59,7 +59,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fhir_mappings.codes.tables import normalize_text, text_cache
+from cds_service.runtime.caches import text_cache
+from fhir_mappings.codes.tables import normalize_text
 from cds_service.domain.model import MG, UG_PER_H, Drug, Form
 
 #: Units of a free-text dose: units of the product (tablets, capsules, doses), mg, patches, µg/h.
