@@ -163,6 +163,14 @@ def test_collect_rolls_every_file_loads_each_resource_once_and_says_what_it_left
     assert "fhirServer" not in json.loads((tmp_path / "out" / "a.json").read_text())
 
 
+def test_no_two_fixtures_hold_one_resource_differently():
+    """The demo loads every fixture into one FHIR server: a resource id that two fixtures use for
+    different resources is loaded from the first only, and the second patient loses it (Eva Sand's
+    orders were Eva Sund's, so the sandbox showed her no card at all)."""
+    got = collect(REFERENCE_DATE)
+    assert got.conflicts == []
+
+
 def test_load_leaves_out_only_the_resources_the_server_refuses():
     class Refusing:
         def __init__(self):
