@@ -25,7 +25,7 @@ import requests
 
 from conftest import FIXTURES, ROOT
 from demo.roll import REFERENCE_DATE, days_to, roll, shift
-from demo.run import collect, load, port_free, sandbox_url, write_requests
+from demo.run import collect, load, main, port_free, sandbox_url, write_requests
 from tests.support.rolling import card_essence, topics
 from tests.support.service import free_port
 
@@ -199,6 +199,14 @@ def test_a_sandbox_url_names_server_services_patient_hook_and_screen():
     assert {k: v[0] for k, v in parse_qs(parts.query).items()} == {
         "fhirServiceUrl": "http://127.0.0.1:8091/fhir", "serviceDiscoveryURL": "http://127.0.0.1:8090/cds-services",
         "patientId": "anna-testsson", "hook": "order-select", "screen": "rx-view"}
+    local = sandbox_url("http://127.0.0.1:8091/fhir", "http://127.0.0.1:8090/cds-services", "anna-testsson",
+                        "order-sign", "rx-sign", "http://127.0.0.1:8095")  # a copy of the sandbox run offline
+    assert local.startswith("http://127.0.0.1:8095/?") and "hook=order-sign&screen=rx-sign" in local
+
+
+def test_a_sandbox_that_is_no_http_url_is_refused_before_anything_starts(capsys):
+    assert main(["--sandbox", "file:///tmp/sandbox", "--port", "0", "--fhir-port", "0"]) == 2
+    assert "--sandbox" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------
