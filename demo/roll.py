@@ -216,3 +216,32 @@ def without_today(request: Any) -> Any:
     if not out["extension"]:
         del out["extension"]
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m demo.roll FILE [--to YYYY-MM-DD]``: FILE (a fixture patient's Bundle or a request)
+    rolled to today (or ``--to``), without ``extension.trappa.today``, as JSON on stdout — for loading a
+    fixture into a FHIR server of one's own (README, "Try it in the CDS Hooks sandbox"): the sandbox
+    dates its draft orders with the browser's today, so the record must be about that day too."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m demo.roll", description=main.__doc__.split(":", 1)[0])
+    parser.add_argument("file", help="a fixture: fixtures/patients/<name>.json or fixtures/requests/<name>.json")
+    parser.add_argument("--to", type=date.fromisoformat, default=None, help="the day to roll to (default: today)")
+    args = parser.parse_args(argv)
+    try:
+        with open(args.file, encoding="utf-8") as fh:
+            document = json.load(fh)
+        rolled = roll_to(document, args.to or date.today(), keep_today=False)
+    except (OSError, ValueError) as exc:
+        print(f"demo.roll: {args.file}: {exc}", file=sys.stderr)
+        return 2
+    json.dump(rolled, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

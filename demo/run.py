@@ -19,7 +19,8 @@ frees the ports and removes the directory. Should the demo itself be killed outr
 exits when its stdin closes and (on Linux) the service gets SIGTERM when its parent dies.
 
 Options: ``--port`` (service, default 8090) and ``--fhir-port`` (default 8091), both beside
-``./trappa serve``'s 8080; ``--workers`` (default 2). The rest of the service's configuration comes from
+``./trappa serve``'s 8080; ``--workers`` (default 2); ``--sandbox`` (the sandbox the links open: the
+public one by default, or a copy run locally when sandbox.cds-hooks.org cannot be reached). The rest of the service's configuration comes from
 the environment as for ``serve`` (README), except the database, ``TRAPPA_TODAY`` and development mode,
 which the demo sets.
 """
@@ -176,11 +177,14 @@ def write_requests(fixtures: Fixtures, directory: Path, fhir_base: str) -> None:
 # What it prints
 
 
-def sandbox_url(fhir_base: str, discovery_url: str, patient_id: str, hook: str, screen: str) -> str:
+def sandbox_url(fhir_base: str, discovery_url: str, patient_id: str, hook: str, screen: str,
+                sandbox: str = SANDBOX) -> str:
     """The CDS Hooks sandbox opening ``patient_id`` of ``fhir_base`` with the services of
     ``discovery_url``, on ``screen`` (its URL parameters: fhirServiceUrl, serviceDiscoveryURL,
-    patientId, hook, screen)."""
-    return SANDBOX + "?" + urlencode({"fhirServiceUrl": fhir_base, "serviceDiscoveryURL": discovery_url,
+    patientId, hook, screen). ``hook`` as well as ``screen``: opened without it, the sandbox sends
+    ``"hook": "patient-view"`` from every screen, and the order services refuse the call (400).
+    ``sandbox``: the public sandbox, or a copy of one's own (``./trappa demo --sandbox``)."""
+    return sandbox.rstrip("/") + "/?" + urlencode({"fhirServiceUrl": fhir_base, "serviceDiscoveryURL": discovery_url,
                                       "patientId": patient_id, "hook": hook, "screen": screen})
 
 
@@ -227,7 +231,7 @@ def curl_lines(service: str, requests_dir: Path, names: set[str]) -> list[str]:
 
 
 def report(fixtures: Fixtures, fhir_base: str, service: str, requests_dir: Path, pids: dict[str, int],
-           loaded: int, failed: list[str]) -> str:
+           loaded: int, failed: list[str], sandbox: str = SANDBOX) -> str:
     discovery = f"{service}/cds-services"
     shift = (fixtures.today - REFERENCE_DATE).days
     out = [
@@ -249,7 +253,8 @@ def report(fixtures: Fixtures, fhir_base: str, service: str, requests_dir: Path,
     for source, patient in fixtures.patients:
         out.append(f"  {patient['id']} — {_name(patient)} ({source})")
         for screen, hook in SCREENS:
-            out.append(f"    {screen:<12} " + sandbox_url(fhir_base, discovery, patient["id"], hook, screen))
+            out.append(f"    {screen:<12} " + sandbox_url(fhir_base, discovery, patient["id"], hook, screen,
+                                                                  sandbox))
     out += ["", f"curl (requests rolled to today, in {requests_dir}):", ""]
     out += ["  " + line if line else "" for line in curl_lines(service, requests_dir,
                                                                 {name for name, _ in fixtures.requests})]
@@ -373,7 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fhir-port", type=int, default=DEFAULT_FHIR_PORT,
                         help=f"FHIR server port (default {DEFAULT_FHIR_PORT}; 0: any free one)")
     parser.add_argument("--workers", type=int, default=2, help="service workers (default 2)")
+    parser.add_argument("--sandbox", default=SANDBOX,
+                        help=f"the CDS Hooks sandbox the links open (default {SANDBOX}; a local copy, e.g. "
+                             "http://127.0.0.1:8095/, offline)")
     args = parser.parse_args(argv)
+    if not args.sandbox.startswith(("http://", "https://")):
+        print("demo: --sandbox must be an http(s) URL", file=sys.stderr)
+        return 2
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # each line as it is printed, also into a pipe
 
@@ -410,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         requests_dir = tmp / "requests"
         write_requests(fixtures, requests_dir, fhir.base_url)
         print(report(fixtures, fhir.base_url, base, requests_dir,
-                     {"fhir": fhir.pid or 0, "service": service.pid}, loaded, failed))
+                     {"fhir": fhir.pid or 0, "service": service.pid}, loaded, failed, args.sandbox))
         while True:
             time.sleep(0.5)
             if service.poll() is not None:

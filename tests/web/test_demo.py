@@ -25,7 +25,7 @@ import requests
 
 from conftest import FIXTURES, ROOT
 from demo.roll import REFERENCE_DATE, days_to, roll, shift
-from demo.run import collect, load, port_free, sandbox_url, write_requests
+from demo.run import collect, load, main, port_free, sandbox_url, write_requests
 from tests.support.rolling import card_essence, topics
 from tests.support.service import free_port
 
@@ -163,6 +163,14 @@ def test_collect_rolls_every_file_loads_each_resource_once_and_says_what_it_left
     assert "fhirServer" not in json.loads((tmp_path / "out" / "a.json").read_text())
 
 
+def test_no_two_fixtures_hold_one_resource_differently():
+    """The demo loads every fixture into one FHIR server: a resource id that two fixtures use for
+    different resources is loaded from the first only, and the second patient loses it (Eva Sand's
+    orders were Eva Sund's, so the sandbox showed her no card at all)."""
+    got = collect(REFERENCE_DATE)
+    assert got.conflicts == []
+
+
 def test_load_leaves_out_only_the_resources_the_server_refuses():
     class Refusing:
         def __init__(self):
@@ -191,6 +199,14 @@ def test_a_sandbox_url_names_server_services_patient_hook_and_screen():
     assert {k: v[0] for k, v in parse_qs(parts.query).items()} == {
         "fhirServiceUrl": "http://127.0.0.1:8091/fhir", "serviceDiscoveryURL": "http://127.0.0.1:8090/cds-services",
         "patientId": "anna-testsson", "hook": "order-select", "screen": "rx-view"}
+    local = sandbox_url("http://127.0.0.1:8091/fhir", "http://127.0.0.1:8090/cds-services", "anna-testsson",
+                        "order-sign", "rx-sign", "http://127.0.0.1:8095")  # a copy of the sandbox run offline
+    assert local.startswith("http://127.0.0.1:8095/?") and "hook=order-sign&screen=rx-sign" in local
+
+
+def test_a_sandbox_that_is_no_http_url_is_refused_before_anything_starts(capsys):
+    assert main(["--sandbox", "file:///tmp/sandbox", "--port", "0", "--fhir-port", "0"]) == 2
+    assert "--sandbox" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------

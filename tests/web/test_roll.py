@@ -356,3 +356,23 @@ def test_the_reference_date_is_the_day_the_fixtures_are_built_for():
             request = FIXTURES / "requests" / f"{name}.{patient.stem}.json"
             if request.exists():
                 assert fixture_date(_load(request)) == REFERENCE_DATE, request.name
+
+
+def test_the_command_line_prints_a_fixture_rolled_to_the_day_without_its_today(tmp_path):
+    """``python -m demo.roll`` as the README's by-hand sandbox steps use it: a patient's Bundle and a
+    request, rolled as roll_to rolls them, the request without extension.trappa.today; a file that is
+    not there: exit 2, a message, nothing on stdout."""
+    import subprocess
+    import sys
+
+    day = date(2027, 12, 28)
+    for name in ("patients/anna-testsson.json", "requests/order-sign.anna-testsson.json"):
+        out = subprocess.run([sys.executable, "-m", "demo.roll", str(FIXTURES / name), "--to", day.isoformat()],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+        fixture = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+        assert json.loads(out.stdout) == roll_to(fixture, day, keep_today=False)
+        assert "today" not in json.loads(out.stdout).get("extension", {}).get("trappa", {})
+    missing = subprocess.run([sys.executable, "-m", "demo.roll", str(tmp_path / "none.json")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert "none.json" in missing.stderr
