@@ -20,9 +20,9 @@ exits when its stdin closes and (on Linux) the service gets SIGTERM when its par
 
 Options: ``--port`` (service, default 8090) and ``--fhir-port`` (default 8091), both beside
 ``./trappa serve``'s 8080; ``--workers`` (default 2); ``--sandbox`` (the sandbox the links open: the
-public one by default, or a copy run locally when sandbox.cds-hooks.org cannot be reached). The rest of the service's configuration comes from
-the environment as for ``serve`` (README), except the database, ``TRAPPA_TODAY`` and development mode,
-which the demo sets.
+public one by default, or a copy run locally when sandbox.cds-hooks.org cannot be reached). The rest of
+the service's configuration comes from the environment as for ``serve`` (README), except the database,
+``TRAPPA_TODAY`` and development mode, which the demo sets.
 """
 from __future__ import annotations
 
