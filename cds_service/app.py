@@ -26,6 +26,7 @@ from .storage import StorageUnavailable, Store
 from .taper import strengths_table
 from .turns import EvaluationTurns
 from .views import discovery, health, hooks
+from .web.planner import views as planner
 
 log = logging.getLogger("cds_service")
 
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(planner.bp)  # the taper planner's page and API (web/planner)
 
     @app.before_request
     def _preflight_and_auth():
