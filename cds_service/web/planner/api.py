@@ -92,7 +92,10 @@ def validate(body) -> None:
     _precheck(body)
     error = best_match(_validator().iter_errors(body))
     if error is not None:
-        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+        if error.validator == "maxItems":  # jsonschema would quote the whole list
+            message = f"{len(error.instance)} items is too long (at most {error.validator_value})"
+        else:
+            message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
         raise _problem(_where(error), message)
 
 

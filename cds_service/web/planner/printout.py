@@ -53,11 +53,14 @@ def _unit_text(unit: str) -> str:
 
 
 def units_text(units: list[dict], form: str, unit: str) -> str:
-    """"1 depottablett 20 mg + 1 depottablett 5 mg"; nothing → "–"."""
-    one, many = _UNIT_WORD.get(form, ("tablett", "tabletter"))
-    parts = [f"{u['count']} {one if u['count'] == 1 else many} {fmt_number(u['strength'])}\u00a0{_unit_text(unit)}"
-             for u in units if u["count"]]
+    """"1 st 20 mg + 1 st 5 mg" (tablets, or patches, of each strength); nothing → "–". Short, so a
+    dose fits its column on A4; the sheet says above the table what "st" is of."""
+    parts = [f"{u['count']}\u00a0st {fmt_number(u['strength'])}\u00a0{_unit_text(unit)}" for u in units if u["count"]]
     return " + ".join(parts) if parts else "–"
+
+
+def unit_words(form: str) -> tuple[str, str]:
+    return _UNIT_WORD.get(form, ("tablett", "tabletter"))
 
 
 def _rows(answer: dict) -> tuple[list[dict], bool]:
@@ -93,7 +96,8 @@ def context(answer: dict, contact: str | None, follow_up_days: int) -> dict:
     start, end = date.fromisoformat(answer["startDate"]), date.fromisoformat(answer["end"])
     return {
         "a": answer, "rows": rows, "per_day": per_day, "times": times, "patch": patch,
-        "product": answer["drug"]["product"], "start": long_date(start), "end": long_date(end),
+        "product": answer["drug"]["product"], "unit_plural": unit_words(answer["drug"]["form"])[1],
+        "start": long_date(start), "end": long_date(end),
         "last_day": long_date(end - timedelta(days=1)),
         "start_dose": f"{fmt_number(answer['startDailyDose'])} {_unit_text(answer['drug']['unit'])}"
                       + ("" if patch else "/dygn"),
