@@ -281,3 +281,49 @@ def test_server_pdf_holds_dates_doses_and_tablets(service, tmp_path):
     assert "Slut – ingen mer tablett" in text
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
     assert len(list(tmp_path.glob("page-*.png"))) >= 3  # schedule, agreement, conversation aids
+
+
+def test_a_proposal_that_cannot_be_stored_takes_its_link_off_the_card(service):
+    from tests.test_storage_failures import fail_inserts
+
+    fail_inserts(service, "planner_proposal")
+    try:
+        response = _hook(service, "order-sign.anna-testsson")
+    finally:
+        fail_inserts(service, "planner_proposal", on=False)
+    topics = [c["source"]["topic"]["code"] for c in response["cards"]]
+    assert "taper-plan-missing" in topics and planner_links(response) == []
+    assert "planner proposals not stored" in service.log()
+    assert planner_links(_hook(service, "order-sign.anna-testsson")), "back once the database takes them"
+
+
+# --- the table on each database ---------------------------------------------------------------------------
+
+from tests.conftest import _postgres_admin_url  # noqa: E402
+
+DATABASES = ["sqlite"] + (["postgresql"] if _postgres_admin_url() else [])
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_proposals_are_kept_until_they_expire(database, tmp_path, request):
+    import time
+
+    from cds_service.storage import Store
+
+    url = f"sqlite:///{tmp_path}/t.sqlite3" if database == "sqlite" else request.getfixturevalue("postgres_db")[0]
+    store = Store(url, journal_dir=str(tmp_path / "journal"))
+    now = time.time()
+    store.save_proposals([("a" * 64, now + 60, '{"v": 1}'), ("b" * 64, now - 1, '{"v": 1}')])
+    assert store.proposal("a" * 64) == '{"v": 1}'
+    assert store.proposal("b" * 64) is None  # expired
+    assert store.proposal("c" * 64) is None  # unknown
+    store._proposals_purged = 0  # the next save deletes what has expired
+    store.save_proposals([("d" * 64, now + 60, "{}")])
+    from sqlalchemy import select
+
+    from cds_service.storage import planner_proposal
+
+    with store.engine.connect() as conn:
+        keys = {r[0] for r in conn.execute(select(planner_proposal.c.key))}
+    assert keys == {"a" * 64, "d" * 64}
+    store.engine.dispose()

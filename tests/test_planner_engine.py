@@ -2,6 +2,7 @@
 and the guideline's limits as warnings (cds_service/taper_plan_inputs.py, cds_service.taper.CustomPace)."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -116,3 +117,22 @@ def test_hold_increment_follows_the_patch_change():
     fentanyl = plan.base_schedule(inputs(ingredient="fentanyl", form=Form.PATCH, start_dose=50.0, unit="ug/h"))
     assert plan.hold_increment_days(fentanyl) == 9  # three 72-hour changes: at least a week
     assert plan.hold_increment_days(plan.base_schedule(inputs())) == 7
+
+
+def test_a_custom_held_morning_schedule_builds_valid_resources():
+    from fhir.resources.R4B.careplan import CarePlan
+    from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+    from fhir_mappings.builders import taper_careplan, taper_medication_request
+
+    s = plan.planned_schedule(inputs(start_dose=30.0, pace=CustomPace(7.5, 14), split=plan.MORNING, holds=((2, 7),)))
+    cp = taper_careplan(s, patient_ref="Patient/x", author_ref=None, lang="sv")
+    CarePlan.model_validate(cp)
+    assert "överenskommen takt: 7,5 % av startdygnsdosen var 14:e dag" in json.dumps(cp, ensure_ascii=False)
+    mr = taper_medication_request(s, patient_ref="Patient/x", requester_ref=None, lang="sv")
+    MedicationRequest.model_validate(mr)
+    second = [d for d in mr["dosageInstruction"] if d["sequence"] == 2]
+    assert second[0]["timing"]["repeat"]["boundsPeriod"]["start"] == s.steps[1].start.isoformat()
+    assert second[0]["timing"]["repeat"]["boundsPeriod"]["end"] == s.steps[1].end.isoformat()
+    morning = [d for d in mr["dosageInstruction"] if d["sequence"] == 1 and "MORN" in d["timing"]["repeat"].get("when", [])]
+    assert morning[0]["doseAndRate"][0]["doseQuantity"]["value"] == s.steps[0].per_administration[0]

@@ -297,7 +297,6 @@
 
   function onControls(event) {
     var target = event.target;
-    $("holds-note").hidden = true;
     if (target.id === "product") {
       var parts = target.value.split("|");
       state.drug.form = parts[0];
