@@ -51,6 +51,14 @@ SECURITY_HEADERS = {
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?")
 
 
+#: A planner link's id is a credential (web/planner/authority.py): never in a log line.
+_PLANNER_ID = re.compile(r"^/planner/(?!static/)[^/]+")
+
+
+def _logged_path(path: str) -> str:
+    return safe(_PLANNER_ID.sub("/planner/<id>", path))
+
+
 def _host_problem(environ) -> str | None:
     """Why the request's Host header is not acceptable, or None. The JWT audience is built from it when
     TRAPPA_PUBLIC_BASE_URL is not set (docs/security.md)."""
@@ -178,13 +186,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         # The database failed (unreachable, locked, read-only, full …): not the caller's fault, and
         # nothing was stored, so the caller may retry. The type only: SQLAlchemy's text holds parameters.
         kind = str(exc) if isinstance(exc, StorageUnavailable) else type(exc).__name__
-        log.error("database unavailable on %s %s (%s): answered 503", safe(request.method, 20), safe(request.path), kind)
+        log.error("database unavailable on %s %s (%s): answered 503", safe(request.method, 20), _logged_path(request.path),
+                  kind)
         return storage_unavailable_response()
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # A bug of ours: log the type only (the message could carry request content), answer 500.
-        log.error("unhandled %s on %s %s", type(exc).__name__, safe(request.method, 20), safe(request.path),
+        log.error("unhandled %s on %s %s", type(exc).__name__, safe(request.method, 20), _logged_path(request.path),
                   exc_info=False)
         return outcome_response(500, "exception", "internal error; the request was not evaluated")
 

@@ -327,3 +327,18 @@ def test_proposals_are_kept_until_they_expire(database, tmp_path, request):
         keys = {r[0] for r in conn.execute(select(planner_proposal.c.key))}
     assert keys == {"a" * 64, "d" * 64}
     store.engine.dispose()
+
+
+def test_a_database_failure_on_the_page_is_a_503_and_the_id_stays_out_of_the_log(service):
+    _, _, token, _ = _planner(service)
+    db = service.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:
+        conn.execute("alter table planner_proposal rename to planner_proposal_away")
+    try:
+        r = service.get(f"/planner/{token}")
+    finally:
+        with sqlite3.connect(db) as conn:
+            conn.execute("alter table planner_proposal_away rename to planner_proposal")
+    assert r.status_code == 503 and r.json()["issue"][0]["code"] == "transient"
+    assert "/planner/<id>" in service.log() and token not in service.log()
+    assert service.get(f"/planner/{token}").status_code == 200
