@@ -342,3 +342,17 @@ def test_a_database_failure_on_the_page_is_a_503_and_the_id_stays_out_of_the_log
     assert r.status_code == 503 and r.json()["issue"][0]["code"] == "transient"
     assert "/planner/<id>" in service.log() and token not in service.log()
     assert service.get(f"/planner/{token}").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["x", "0", "-1", "721", "nan", "inf"])
+def test_a_bad_proposal_lifetime_stops_the_start_up(value):
+    from cds_service.config import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="TRAPPA_PROPOSAL_TTL_HOURS"):
+        Settings.from_env({"TRAPPA_PROPOSAL_TTL_HOURS": value})
+
+
+def test_proposal_lifetime_and_contact_settings():
+    assert Settings.from_env({}).proposal_ttl_hours == 24.0
+    s = Settings.from_env({"TRAPPA_PROPOSAL_TTL_HOURS": "2.5", "TRAPPA_PLANNER_CONTACT": " Vårdcentralen, 036-12 34 56 "})
+    assert s.proposal_ttl_hours == 2.5 and s.planner_contact == "Vårdcentralen, 036-12 34 56"
