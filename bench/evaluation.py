@@ -28,11 +28,15 @@ def evaluate_once(raw: bytes, settings, service, cpu: list | None = None) -> tup
     from cds_service.runtime.cycles import collect_call_cycles
     from cds_service.protocol.evaluate import evaluate_request
     from cds_service.protocol.jsonio import dump_response
+    from cds_service.web.planner.proposals import PlannerLinks
 
     c0 = time.thread_time()
     t0 = time.perf_counter()
     body = parse_body(raw)
-    result = evaluate_request(service, body, settings, None, "sv")
+    # The planner links of the taper cards, as the hook view makes them (their row is written after the
+    # turn, like the audit record: not counted here).
+    links = PlannerLinks("http://127.0.0.1:8080", settings.proposal_ttl_hours)
+    result = evaluate_request(service, body, settings, None, "sv", links=links)
     response = result.response
     dump_response(response)
     # Freeing the request's objects is part of its cost (the server pays it when the view returns);

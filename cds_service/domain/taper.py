@@ -26,6 +26,8 @@ daily dose ``D0``, allowed ``t`` days after the start (see :func:`allowed_reduct
                dose step" is read literally — with 50 mg tablets a 25 % step still lasts 4 weeks
                (200 mg: 16 weeks), bounded by the long-term curve, instead of stretching each step
                to 10 weeks (40 weeks in all, beyond the guideline's own half-year warning).
+* custom     R(t) = p · D0 · t / d for a :class:`CustomPace` of p per step of d days, set in the planner
+               (steps of d days; whole weeks when d is a multiple of 7).
 
 The schedule's invariant (tested): the first step is D0, or, when D0 cannot be given, the largest
 givable dose below it (the only rounding slack allowed: at most one smallest unit per
@@ -87,7 +89,7 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 from cds_service.domain.medd import load_medd_table, medd_memo
 from cds_service.domain.model import MG, UG_PER_H, DailyDose, Drug, DrugClass, Exposure, Form, IdentifiedBy
@@ -180,13 +182,47 @@ def default_pace(exposure: Exposure, ingredient: str | None) -> Pace | None:
     return Pace.WEEKLY
 
 
-def allowed_reduction(pace: Pace, start_dose: float, elapsed_days: float) -> float:
+@dataclass(frozen=True)
+class CustomPace:
+    """A pace set with the patient in the planner: ``percent`` of the starting daily dose per step of
+    ``days`` days ("Patienten själv har möjlighet att (inom rimliga gränser) påverka t.ex.
+    nedtrappningstakt och tidsplan", [RJL "Hur hjälper jag min patient att hitta motivation?"]).
+
+    Its curve is R(t) = percent · D0 · t / days, its steps last ``days`` (whole weeks when ``days`` is
+    a multiple of 7, else whole days) and cut at most ``percent`` of D0 — the rules of the named paces,
+    with the physician's numbers. Whether it lies within the guideline's limits is the caller's to say
+    (cds_service/domain/taper_plan_inputs.py: a warning, not a block). Valid: 0 < percent ≤ 100, days ≥ 1.
+    """
+
+    percent: float
+    days: int
+    value: ClassVar[str] = "custom"  # like Pace.value, for code that names a schedule's pace
+
+    def __post_init__(self):
+        if not (math.isfinite(self.percent) and 0 < self.percent <= 100) or int(self.days) != self.days or self.days < 1:
+            raise ValueError(f"custom pace: percent must be in (0, 100] and days a whole number ≥ 1, "
+                             f"not {self.percent!r} and {self.days!r}")
+
+    def rule(self) -> _PaceRule:
+        cut = self.percent / 100
+        return _PaceRule(rate=cut, per_days=self.days, min_days=self.days,
+                         grid_days=7 if self.days % 7 == 0 else 1, step_cut=cut)
+
+
+def _rule_of(pace: "Pace | CustomPace") -> _PaceRule:
+    return pace.rule() if isinstance(pace, CustomPace) else _RULES[pace]
+
+
+def allowed_reduction(pace: "Pace | CustomPace", start_dose: float, elapsed_days: float) -> float:
     """Largest cumulative cut below ``start_dose`` that ``pace`` allows after ``elapsed_days`` days.
 
     The pace curve R(t) of the module docstring (clinical-rules §2; slower at the end per
     [RJL "Allmänna principer"]).
     """
-    rule = _RULES[pace]
+    return _allowed(_rule_of(pace), start_dose, elapsed_days)
+
+
+def _allowed(rule: _PaceRule, start_dose: float, elapsed_days: float) -> float:
     if rule.late_rate is None or rule.slow_from is None:
         return start_dose * rule.rate * elapsed_days / rule.per_days
     switch = (1 - rule.slow_from) / rule.rate * rule.per_days  # day the curve reaches 30 % left
@@ -373,7 +409,7 @@ class TaperSchedule:
     ingredient: str
     form: Form
     unit: str
-    pace: Pace
+    pace: Pace | CustomPace
     start_dose: float  # the patient's daily dose before the taper (the 100 % all cuts refer to)
     steps: tuple[TaperStep, ...]
     end: date
@@ -642,7 +678,7 @@ def taper_schedule(
     unit: str | None,
     exposure: Exposure,
     start: date,
-    pace: Pace | None = None,
+    pace: Pace | CustomPace | None = None,
     strengths: tuple[float, ...] | None = None,
     administrations_per_day: int | None = None,
     display: str | None = None,
@@ -664,6 +700,7 @@ def taper_schedule(
     "Implausible doses"), ``administrations-unsupported`` for more than
     :data:`MAX_ADMINISTRATIONS_PER_DAY` administrations a day (no steps), ``medd-unknown`` when a step's
     MEDD could not be computed (its ``medd`` is None, never 0).
+    ``pace`` may be a :class:`CustomPace` (the planner's own percent and days per step).
     ``companions``: the other ingredients of the patient's product (Drug.companions): the taper keeps
     the combination where the strengths table has a row of it (:func:`strengths_for`).
     Never raises on odd input; a schedule without steps always carries a warning saying why.
@@ -695,7 +732,10 @@ def taper_schedule(
                           max_units_per_administration=base.max_units_per_administration, atc=base.atc,
                           ingredient_sv=base.ingredient_sv, product_sv=display or base.product_sv,
                           product_en=base.product_en, combination=base.combination,
-                          max_daily_dose=base.max_daily_dose)
+                          max_daily_dose=base.max_daily_dose,
+                          # the product's codes of the strengths kept (a planner's choice of tablets)
+                          rxnorm=tuple(c for c in base.rxnorm if c[0] in usable),
+                          npl=tuple(c for c in base.npl if c[0] in usable))
     else:
         row = strengths_for(ingredient_key, form, companions=companions)
     if row is None:
@@ -739,7 +779,7 @@ def taper_schedule(
     if doses[0] != d0:
         warnings.append(W_START_ROUNDED)
 
-    rule = _RULES[chosen]
+    rule = _rule_of(chosen)
     grid = rule.grid_days
     min_days = rule.min_days
     if is_patch and row.change_interval_days:
@@ -757,7 +797,7 @@ def taper_schedule(
         floor_cap = cur - max(step_cut * d0, cur - nearest)
         nxt_t = t + min_days
         while True:
-            floor = max(floor_cap, d0 - allowed_reduction(chosen, d0, nxt_t))
+            floor = max(floor_cap, d0 - _allowed(rule, d0, nxt_t))
             fitting = [g for g in lower if g >= floor - _EPS]
             if fitting:
                 nxt = min(fitting)

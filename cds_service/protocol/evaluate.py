@@ -66,15 +66,17 @@ def evaluate_request(
     fetcher: FhirFetcher | None = None,
     lang: str = "sv",
     raw: bytes | None = None,
+    links=None,
 ) -> Evaluation:
     """The CDS Hooks response to ``body``; the rules' thresholds are ``settings.clinical`` (loaded once
     at start-up). Raises RequestProblem for a 4xx. ``raw``: the request body as received, when ``body``
     was decoded from it in outline (``jsonio.parse_json``): a suggestion that updates a record order
-    returns that order whole."""
+    returns that order whole. ``links``: called with (finding, facts, context, lang) for each card, its
+    answer (a list of CDS Hooks links, or None) becomes the card's ``links`` (the planner's, web/planner)."""
     if not isinstance(body, dict):
         raise RequestProblem(400, "invalid", "request body must be a JSON object")
     try:
-        return _evaluate(service, body, settings, fetcher, lang, raw)
+        return _evaluate(service, body, settings, fetcher, lang, raw, links)
     except RecursionError:
         # JSON that parses can still be nested deeper than validation and rendering can walk.
         raise RequestProblem(400, "invalid", "request JSON is nested too deeply") from None
@@ -100,7 +102,7 @@ class _WholeRecord:
         return None
 
 
-def _evaluate(service, body, settings, fetcher, lang, raw) -> Evaluation:
+def _evaluate(service, body, settings, fetcher, lang, raw, links=None) -> Evaluation:
     validate_request(body, service.hook)
     body = with_bare_ids(body)  # "Patient/123" → "123", before anything reads an id
     today = today_for(body, settings)
@@ -121,4 +123,9 @@ def _evaluate(service, body, settings, fetcher, lang, raw) -> Evaluation:
     findings = rules.evaluate(facts, ctx)
     shared = card_renderer.base_facts(facts)
     cards = [card_renderer.render(f, facts, lang, shared) for f in findings]
+    if links is not None:
+        for finding, card in zip(findings, cards):
+            found = links(finding, facts, ctx, lang)
+            if found:
+                card["links"] = found
     return Evaluation(response={"cards": cards}, topics=[f.topic for f in findings], gaps=data.gaps)

@@ -26,6 +26,7 @@ from cds_service.web.storage import StorageUnavailable, Store
 from cds_service.domain.taper import strengths_table
 from cds_service.runtime.turns import EvaluationTurns
 from cds_service.web.views import discovery, health, hooks
+from cds_service.web.planner import views as planner
 
 log = logging.getLogger("cds_service")
 
@@ -48,6 +49,14 @@ SECURITY_HEADERS = {
 #: A Host header: a name or IPv4 address, or an IPv6 literal, and an optional port. gunicorn joins repeated
 #: Host headers with commas, which this refuses too.
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?")
+
+
+#: A planner link's id is a credential (web/planner/authority.py): never in a log line.
+_PLANNER_ID = re.compile(r"^/planner/(?!static/)[^/]+")
+
+
+def _logged_path(path: str) -> str:
+    return safe(_PLANNER_ID.sub("/planner/<id>", path))
 
 
 def _host_problem(environ) -> str | None:
@@ -112,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(planner.bp)  # the taper planner's page and API (web/planner)
 
     @app.before_request
     def _preflight_and_auth():
@@ -176,13 +186,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         # The database failed (unreachable, locked, read-only, full …): not the caller's fault, and
         # nothing was stored, so the caller may retry. The type only: SQLAlchemy's text holds parameters.
         kind = str(exc) if isinstance(exc, StorageUnavailable) else type(exc).__name__
-        log.error("database unavailable on %s %s (%s): answered 503", safe(request.method, 20), safe(request.path), kind)
+        log.error("database unavailable on %s %s (%s): answered 503", safe(request.method, 20), _logged_path(request.path),
+                  kind)
         return storage_unavailable_response()
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # A bug of ours: log the type only (the message could carry request content), answer 500.
-        log.error("unhandled %s on %s %s", type(exc).__name__, safe(request.method, 20), safe(request.path),
+        log.error("unhandled %s on %s %s", type(exc).__name__, safe(request.method, 20), _logged_path(request.path),
                   exc_info=False)
         return outcome_response(500, "exception", "internal error; the request was not evaluated")
 

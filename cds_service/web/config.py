@@ -11,6 +11,7 @@ decide on.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -75,6 +76,22 @@ def _ca_bundle(value: str | None) -> str:
     return path
 
 
+def _ttl_hours(value: str | None, default: float) -> float:
+    """A planner link that opens longer (or not at all) than the region decided is not a fallback's
+    to choose: a bad value stops the start-up."""
+    text = (value or "").strip()
+    if not text:
+        return default
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = math.nan
+    if not (math.isfinite(hours) and 0 < hours <= 24 * 30):
+        raise ConfigurationError(f"TRAPPA_PROPOSAL_TTL_HOURS={value!r}: must be hours above 0 and at most 720 "
+                                 f"(default {default:g})")
+    return hours
+
+
 DEFAULT_DB_PATH = Path("var") / "trappa.sqlite3"
 
 
@@ -132,6 +149,11 @@ class Settings:
     # None: metrics off. Loopback by default: the endpoint has no authentication of its own.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9464
+    # The planner (cds_service/web/planner): how long a card's proposal opens (hours; see its README
+    # section for why a working day), and whom the patient calls, printed on the schedule (empty: a line
+    # to fill in by hand).
+    proposal_ttl_hours: float = 24.0
+    planner_contact: str = ""
     # Clinical thresholds (README table, clinical-rules): the same for every hook call of the process.
     clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
     extra: dict = field(default_factory=dict)
@@ -169,6 +191,8 @@ class Settings:
             log_format=_log_format(e.get("TRAPPA_LOG_FORMAT")),
             metrics_host=(e.get("TRAPPA_METRICS_HOST") or cls.metrics_host).strip(),
             metrics_port=_metrics_port(e.get("TRAPPA_METRICS_PORT"), cls.metrics_port),
+            proposal_ttl_hours=_ttl_hours(e.get("TRAPPA_PROPOSAL_TTL_HOURS"), cls.proposal_ttl_hours),
+            planner_contact=(e.get("TRAPPA_PLANNER_CONTACT") or "").strip()[:300],
             clinical=ClinicalSettings.from_env(e),
         )
 

@@ -88,6 +88,19 @@ seen_jti = Table(
     Column("expires", Float, nullable=False, index=True),
 )
 
+# The planner's proposals (cds_service/web/planner): the inputs of a card's taper proposal, held until
+# ``expires`` under the SHA-256 of the link's unguessable id (the database alone opens no page). No
+# patient name, identity number or record id: drug, dose, dates, pace (proposals.py says what).
+planner_proposal = Table(
+    "planner_proposal",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("expires", Float, nullable=False, index=True),
+    Column("inputs", Text, nullable=False),  # JSON
+)
+#: Expired proposals are deleted at most this often per process (on a save): not a statement per call.
+PROPOSAL_PURGE_INTERVAL_S = 60.0
+
 
 class StorageUnavailable(Exception):
     """The database could not do what was asked (unreachable, locked, read-only, full, a failed
@@ -150,6 +163,7 @@ class Store:
         if create_tables:
             self._create_tables()
             self._add_columns()
+        self._proposals_purged = 0.0
         self.journal = AuditJournal(journal_dir or default_journal_dir(url), self.write_audit_records, fsync=fsync)
         _JOURNALS.add(self.journal)
 
@@ -330,6 +344,33 @@ class Store:
             conn.execute(insert(seen_jti).values(key=key[:600], expires=expires))
         except IntegrityError:
             raise _JtiTaken() from None
+
+    def save_proposals(self, rows: list[tuple[str, float, str]]) -> None:
+        """Store planner proposals, ``(key, expires, inputs JSON)`` each, in one transaction — before
+        the card that links them is answered, so a link always opens. Expired ones are deleted on the
+        way, at most every PROPOSAL_PURGE_INTERVAL_S. StorageUnavailable when the database fails."""
+        if not rows:
+            return
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                if now - self._proposals_purged >= PROPOSAL_PURGE_INTERVAL_S:
+                    conn.execute(planner_proposal.delete().where(planner_proposal.c.expires < now))
+                    self._proposals_purged = now
+                conn.execute(insert(planner_proposal), [{"key": k, "expires": e, "inputs": j} for k, e, j in rows])
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def proposal(self, key: str) -> str | None:
+        """The inputs JSON stored under ``key``, or None when there is none or it has expired."""
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(
+                    select(planner_proposal.c.inputs).where(planner_proposal.c.key == key[:64])
+                    .where(planner_proposal.c.expires >= time.time())
+                ).scalar()
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
 
     def ping(self) -> bool:
         try:

@@ -335,8 +335,26 @@ def _warning_notes(schedule: TaperSchedule, lang: str) -> list[str]:
     return out
 
 
+def _pace_text(schedule: TaperSchedule, lang: str) -> str:
+    """The pace in words; a custom pace (set in the planner, ``cds_service.taper.CustomPace``) by its numbers."""
+    named = _PACE_TEXT[lang].get(schedule.pace.value)
+    if named is not None:
+        return named
+    pct, days = _num(schedule.pace.percent, lang), schedule.pace.days
+    if lang == "sv":
+        return f"överenskommen takt: {pct} % av startdygnsdosen var {days}:e dag"
+    return f"agreed pace: {pct}% of the starting daily dose every {days} days"
+
+
+def _slow_steps(schedule: TaperSchedule) -> bool:
+    """Steps of four weeks or so: a slow taper, where dose dispensing suits [RJL "Praktiska tips och trix"]."""
+    if schedule.pace.value == "custom":
+        return schedule.pace.days >= 28
+    return schedule.pace.value in ("slow", "tramadol")
+
+
 def _dispensing_text(schedule: TaperSchedule, lang: str) -> str:
-    slow = schedule.pace.value in ("slow", "tramadol")
+    slow = _slow_steps(schedule)
     if lang == "sv":
         text = ("**Expediering**: förskriv 1–2 dos-steg i taget. Gör varje uttag litet (högst 1–2 veckor av "
                 "schemat) och ange ett fast intervall mellan uttagen.")
@@ -423,7 +441,7 @@ def taper_careplan(
     sv = lang == "sv"
     name = _ingredient_name(schedule, lang)
     first, last = schedule.steps[0], schedule.steps[-1]
-    pace = _PACE_TEXT[lang][schedule.pace.value]
+    pace = _pace_text(schedule, lang)
     weeks = schedule.total_days / 7
     duration = (f"{_num(round(weeks, 1), lang)} veckor" if sv else f"{_num(round(weeks, 1), lang)} weeks")
     start_dose = f"{_num(schedule.start_dose, lang)} {_per_day(schedule.unit, lang)}"
@@ -559,7 +577,10 @@ def taper_medication_request(
     if not schedule.steps:
         raise ValueError("taper schedule has no steps")
     dosage = [line for step in schedule.steps for line in _dosage_lines(schedule, step, lang)]
-    interval = 7 if schedule.pace.value == "fast" else 14
+    # Short steps, small dispensings: a week of the schedule for the fast pace (and a custom one of steps
+    # under a week), else two [RJL "Praktiska tips och trix"].
+    fast = schedule.pace.value == "fast" or (schedule.pace.value == "custom" and schedule.pace.days < 7)
+    interval = 7 if fast else 14
     notes = [_dispensing_text(schedule, lang),
              "Inga vid behovsdoser eller extra-tabletter under nedtrappningen. Dosen ökas aldrig; borttappade "
              "läkemedel ersätts inte." if lang == "sv" else

@@ -19,6 +19,7 @@ from cds_service.protocol.validate import validate_feedback
 from cds_service.protocol.jsonio import dump_response, parse_json
 from cds_service.protocol.services import SERVICES
 from cds_service.cards.render import SUPPORTED_LANGUAGES
+from cds_service.web.planner.proposals import PlannerLinks
 
 bp = Blueprint("hooks", __name__)
 log = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ def call_service(service_id: str):
             if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
                 hook_instance = body["hookInstance"]
                 g.trappa_hook_instance = safe(hook_instance, 100)  # on this request's log lines
-            result = evaluate_request(service, body, settings, current_app.extensions["trappa.fetcher"], lang, raw=raw)
+            # The planner links of the taper cards; their proposals are stored before the answer leaves.
+            links = PlannerLinks(settings.public_base_url or request.host_url, settings.proposal_ttl_hours)
+            result = evaluate_request(service, body, settings, current_app.extensions["trappa.fetcher"], lang, raw=raw,
+                                      links=links)
             try:
                 payload = dump_response(result.response)
             except RecursionError:  # a suggestion that echoes a pathologically nested draft order
@@ -77,6 +81,8 @@ def call_service(service_id: str):
             # and then what the call left in reference cycles (cycles.py).
             del body, result
             collect_call_cycles()
+        # Outside the turn (a database write); a link whose proposal could not be stored is taken off.
+        payload = links.store(current_app.extensions["trappa.store"], payload)
     except RequestProblem as problem:
         if problem.status != 404:
             _audit(service_id, hook_instance, problem.status, [], started, None)
