@@ -24,8 +24,8 @@ from cds_service.domain.model import Exposure, Form
 from tests.conftest import FIXTURES, load_fixture
 from tests.support.planner import first_body, page_config, planner_links, table_lines, token_of
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = ROOT / "cds_service" / "schemas"
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT / "cds_service" / "protocol" / "schemas"
 RESPONSE_SCHEMA = Draft202012Validator(json.loads((SCHEMAS / "taper-schedule.response.schema.json").read_text()))
 
 
@@ -284,7 +284,7 @@ def test_server_pdf_holds_dates_doses_and_tablets(service, tmp_path):
 
 
 def test_a_proposal_that_cannot_be_stored_takes_its_link_off_the_card(service):
-    from tests.test_storage_failures import fail_inserts
+    from tests.web.test_storage_failures import fail_inserts
 
     fail_inserts(service, "planner_proposal")
     try:
