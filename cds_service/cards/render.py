@@ -17,14 +17,9 @@ from cds_service.rules.finding import Finding, Localized
 from cds_service.cards.overrides import OVERRIDE_REASONS
 from cds_service.cards.topics import topic_title
 from cds_service.cards.gaps import GAP_TEXT
+from cds_service.cards.words import LANGUAGES, text
 
-SUPPORTED_LANGUAGES = ("sv", "en")
-
-_GAP_HEADING = {"sv": "**Kunde inte kontrolleras:** ", "en": "**Could not be checked:** "}
-_UNIDENTIFIED = {
-    "sv": "**Okänt läkemedel (ej identifierat, räknas inte in):** ",
-    "en": "**Medication not identified (not counted):** ",
-}
+SUPPORTED_LANGUAGES = LANGUAGES
 
 
 def _t(text: Localized, lang: str) -> str:
@@ -85,11 +80,11 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
     detail = _t(finding.detail, lang)
     notes = []
     if facts.data_gaps:
-        gaps = "; ".join(_t(GAP_TEXT[g], lang) for g in facts.data_gaps if g in GAP_TEXT)
+        gaps = "; ".join(text(GAP_TEXT[g], lang) for g in facts.data_gaps if g in GAP_TEXT)
         if gaps:
-            notes.append(_GAP_HEADING[lang] + gaps + ".")
+            notes.append(text("card.gaps", lang, gaps=gaps))
     if facts.unidentified and "unidentified" not in finding.facts:  # a card that lists them itself
-        notes.append(_UNIDENTIFIED[lang] + ", ".join(facts.unidentified[:5]) + ".")
+        notes.append(text("card.unidentified", lang, names=", ".join(facts.unidentified[:5])))
     if notes:
         detail = detail + "\n\n" + "\n\n".join(notes)
 
@@ -122,7 +117,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         card["selectionBehavior"] = finding.selection_behavior
     if finding.override_reasons:
         card["overrideReasons"] = [
-            {"system": TRAPPA_OVERRIDE, "code": code, "display": _t(OVERRIDE_REASONS[code], lang)}
+            {"system": TRAPPA_OVERRIDE, "code": code, "display": text(OVERRIDE_REASONS[code], lang)}
             for code in finding.override_reasons
             if code in OVERRIDE_REASONS
         ]
