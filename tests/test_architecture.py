@@ -42,6 +42,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("cds_service.rules.prescribing_restriction", "fhir_mappings.write.builders"): "builds the Flag itself",
     ("cds_service.rules.referral_common", "fhir_mappings.write.builders"): "builds the ServiceRequest itself",
     ("cds_service.rules.taper_plan_missing", "fhir_mappings.write.builders"): "builds CarePlan and orders itself",
+    ("cds_service.rules.medd_unknown", "cds_service.cards.problems"): "words problems into the card text it still writes",
 }
 
 

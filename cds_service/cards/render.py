@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.domain.model import PatientFacts
+from cds_service.domain.problems import Problem
 from fhir_mappings.codes.systems import CARD_TOPIC, TRAPPA_OVERRIDE
 
 from cds_service.runtime.ids import new_uuid
@@ -65,6 +66,8 @@ def base_facts(facts: PatientFacts) -> dict[str, Any]:
 
 
 def _json_safe(value: Any) -> Any:
+    if isinstance(value, Problem):
+        return str(value)  # its English text, as the facts have always carried it
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):

@@ -108,6 +108,11 @@ def number(value: float | None, lang: str, *, decimals: int = 2) -> str:
     return digits if sign == "." else digits.replace(".", sign)
 
 
+def decimal_sign(lang: str) -> str:
+    """The language's decimal sign (CLDR): "," in Swedish, "." in English."""
+    return _DECIMAL.get(lang, ".")
+
+
 def day(value: date | None, lang: str) -> str:
     """A date as the cards write it (ISO); unknown → the language's "unknown date"."""
     if value is None:

@@ -95,3 +95,31 @@ def test_dates_are_iso_in_both_languages():
     from datetime import date
     assert words.day(date(2026, 3, 1), "sv") == words.day(date(2026, 3, 1), "en") == "2026-03-01"
     assert words.day(None, "sv") == "okänt datum"
+
+
+def test_every_problem_code_in_the_source_has_words():
+    # A code without words would read "uppgiften kunde inte tolkas" on a card: every Problem("…") the
+    # mapping layer, the domain and the rules write is worded in cds_service/cards/problems.py.
+    import re
+    from cds_service.cards.problems import PROBLEMS
+    written = set()
+    for folder in ("fhir_mappings", "cds_service/domain", "cds_service/rules"):
+        for path in (ROOT / folder).rglob("*.py"):
+            written |= set(re.findall(r'Problem\("([a-z-]+)"', path.read_text(encoding="utf-8")))
+    assert len(written) > 30
+    assert sorted(written - set(PROBLEMS)) == []
+    assert sorted(set(PROBLEMS) - written) == []  # and no words for a code nobody writes
+
+
+def test_a_problem_reads_in_english_as_the_card_facts_always_had_it():
+    from cds_service.domain.problems import Problem
+    p = Problem("daily-dose-unknown", cause=Problem("unit-no-ml-strength", unit="ml"))
+    assert str(p) == "daily dose unknown: unit 'ml' not convertible: strength per ml unknown"
+    assert str(Problem("daily-dose-unknown", cause=None)) == "daily dose unknown: no reason given"
+    assert str(Problem("dose-outside-bands", dose=0.5, unit="mg", ingredient="methadone")) == \
+        "daily dose 0.5 mg outside the conversion bands for methadone"
+    from cds_service.cards.problems import problem_text
+    assert problem_text(Problem("dose-outside-bands", dose=0.5, unit="mg", ingredient="methadone"), "sv") == \
+        "dygnsdosen 0,5 mg ligger utanför omräkningstabellens intervall för metadon"
+    assert problem_text(Problem("no-conversion-factor-form", ingredient="tapentadol", form="sublingual"), "sv") == \
+        "omräkningsfaktor saknas för tapentadol (sublingual)"
