@@ -27,6 +27,7 @@ from datetime import date
 from pathlib import Path
 
 from babel import Locale
+from babel.plural import PluralRule
 from babel.messages.pofile import read_po
 
 DOMAIN = "trappa"
@@ -44,18 +45,20 @@ def _load(lang: str) -> tuple[dict[str, str], dict[str, tuple[str, ...]], Locale
     singular: dict[str, str] = {}
     plural: dict[str, tuple[str, ...]] = {}
     for message in catalog:
-        if not message.id:
+        msgid, string = message.id, message.string
+        if not msgid:
             continue  # the header
-        if message.pluralizable:
-            plural[message.id[0]] = tuple(message.string)
+        if isinstance(msgid, (tuple, list)):
+            plural[msgid[0]] = tuple(string or ())
         else:
-            singular[message.id] = message.string
+            singular[msgid] = string if isinstance(string, str) else ""
+    assert catalog.locale is not None  # read_po was given the language
     return singular, plural, catalog.locale
 
 
 _SINGULAR: dict[str, dict[str, str]] = {}
 _PLURAL: dict[str, dict[str, tuple[str, ...]]] = {}
-_PLURAL_FORM: dict[str, object] = {}
+_PLURAL_FORM: dict[str, PluralRule] = {}
 _DECIMAL: dict[str, str] = {}
 for _lang in LANGUAGES:
     _SINGULAR[_lang], _PLURAL[_lang], _locale = _load(_lang)
