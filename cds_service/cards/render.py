@@ -19,6 +19,7 @@ from cds_service.cards.overrides import OVERRIDE_REASONS
 from cds_service.cards.topics import topic_title
 from cds_service.cards.gaps import GAP_TEXT
 from cds_service.cards.words import LANGUAGES, text
+from cds_service.cards.wording import WORDED
 
 SUPPORTED_LANGUAGES = LANGUAGES
 
@@ -80,7 +81,13 @@ def _json_safe(value: Any) -> Any:
 
 
 def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, Any] | None = None) -> dict:
-    detail = _t(finding.detail, lang)
+    worded = WORDED.get(finding.topic)
+    if worded is not None:
+        summary, detail = worded.words(finding, facts, lang)
+        suggestions = finding.suggestions + worded.suggestions(finding, facts)
+    else:
+        summary, detail = _t(finding.summary, lang), _t(finding.detail, lang)
+        suggestions = finding.suggestions
     notes = []
     if facts.data_gaps:
         gaps = "; ".join(text(GAP_TEXT[g], lang) for g in facts.data_gaps if g in GAP_TEXT)
@@ -97,7 +104,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
 
     card: dict[str, Any] = {
         "uuid": new_uuid(),
-        "summary": _t(finding.summary, lang),
+        "summary": summary,
         "indicator": finding.indicator,
         "detail": detail,
         "source": {
@@ -107,7 +114,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         },
         "extension": {"trappa": trappa},
     }
-    if finding.suggestions:
+    if suggestions:
         card["suggestions"] = [
             {
                 "label": _t(s.label, lang),
@@ -115,7 +122,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
                 "isRecommended": s.is_recommended,
                 "actions": [_action(a, lang) for a in s.actions],
             }
-            for s in finding.suggestions
+            for s in suggestions
         ]
         card["selectionBehavior"] = finding.selection_behavior
     if finding.override_reasons:

@@ -35,7 +35,7 @@ from cds_service.domain.model import (
 from cds_service.domain.regimen import daily_dose as regimen_daily_dose
 from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 
-from cds_service.rules.finding import Action, Localized, RuleContext, Suggestion
+from cds_service.rules.finding import Action, Localized, ReferralProposal, RuleContext, Suggestion
 from cds_service.rules.common import (
     LANGS,
     exposure_text,
@@ -370,7 +370,7 @@ def diagnoses_lines(facts: PatientFacts, lang: str = SV) -> list[str]:
 
 
 def referral_content(
-    facts: PatientFacts, ctx: RuleContext, target: str, question: Localized
+    facts: PatientFacts, ctx: RuleContext | None, target: str, question: Localized
 ) -> dict[str, str]:
     """The referral's text pre-filled from the record (plain text with simple dashes).
 
@@ -484,15 +484,22 @@ def referral_suggestion(
     The resource is built in Swedish (the default language; ``Action.resource`` is one resource).
     Returns None if the builder is unavailable — the card still carries the content in its detail.
     """
+    proposal = ReferralProposal(target, ctx.patient_ref or f"Patient/{facts.patient_id}", ctx.user_ref)
+    return referral_suggestion_for(facts, proposal, question)
+
+
+def referral_suggestion_for(facts: PatientFacts, proposal: ReferralProposal, question: Localized) -> Suggestion | None:
+    """:func:`referral_suggestion` for a rule's :class:`ReferralProposal` (the cards word it)."""
+    target = proposal.target
     try:
         from fhir_mappings.write.builders import referral_service_request
     except ImportError:  # builders not deployed: no suggestion rather than a broken one
         return None
-    content = referral_content(facts, ctx, target, question)
+    content = referral_content(facts, None, target, question)
     try:
         resource = referral_service_request(
-            patient_ref=ctx.patient_ref or f"Patient/{facts.patient_id}",
-            requester_ref=ctx.user_ref,
+            patient_ref=proposal.patient_ref,
+            requester_ref=proposal.requester_ref,
             target=target,
             reason=question[SV],
             note=content[SV],

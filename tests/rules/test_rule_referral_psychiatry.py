@@ -6,11 +6,14 @@ from cds_service.domain.problems import Problem
 
 import pytest
 
-from cds_service.rules import referral_psychiatry as rule
+from cds_service.rules import referral_psychiatry
+from tests.support.worded import Worded
 from cds_service.domain.model import Conditions
 from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 from cds_service.domain.model import Form
 from tests.support.rules_facts_referral import MG, check_texts, ctx, facts, opioid, plan, step
+
+rule = Worded(referral_psychiatry)  # the findings with the words the card shows
 
 
 def oxy(mg_per_day: float, **kw):
