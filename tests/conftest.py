@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import cds_service.cards  # noqa: F401 - str(problem) is English once the cards are loaded, as in the service
+
 from tests.support.service import ServiceProcess
 from tests.support.tcp_proxy import TcpProxy
 

@@ -42,6 +42,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("cds_service.rules.prescribing_restriction", "fhir_mappings.write.builders"): "builds the Flag itself",
     ("cds_service.rules.referral_common", "fhir_mappings.write.builders"): "builds the ServiceRequest itself",
     ("cds_service.rules.taper_plan_missing", "fhir_mappings.write.builders"): "builds CarePlan and orders itself",
+    ("cds_service.rules.medd_unknown", "cds_service.cards.problems"): "words problems into the card text it still writes",
 }
 
 
@@ -128,3 +129,47 @@ def test_every_layer_says_its_rule_on_its_door():
 def test_the_check_sees_a_crossing():
     """The walker is not blind: the rules' known allowance is found as a crossing."""
     assert ("cds_service.rules.taper_plan_missing", "fhir_mappings.write.builders") in set(crossings())
+
+
+#: Rule modules whose words are in the cards (cds_service.cards.wording): they hold no string shown to a
+#: person. The list only grows, as topics move.
+WORDLESS_RULES = ("cds_service.rules.referral_psychiatry",)
+
+
+def shown_strings(path: Path) -> list[str]:
+    """String literals in a module that read as words (a space in them), docstrings and the cited
+    guideline section (``section=``, the guideline's own heading) aside; and any ``loc(``/``localized(``
+    call or ``"sv"`` key."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                skip.add(id(first.value))
+        if isinstance(node, ast.keyword) and node.arg == "section" and isinstance(node.value, ast.Constant):
+            skip.add(id(node.value))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            if " " in node.value.strip() or node.value in ("sv", "en"):
+                found.append(node.value)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("loc", "localized"):
+            found.append(f"{node.func.id}(…)")
+    return found
+
+
+def test_a_wordless_rule_holds_no_string_shown_to_a_person():
+    paths = dict(modules())
+    for module in WORDLESS_RULES:
+        assert shown_strings(paths[module]) == [], module
+
+
+def test_the_check_for_words_finds_them_where_they_still_are():
+    paths = dict(modules())
+    assert shown_strings(paths["cds_service.rules.taper_plan_missing"])  # its words are not yet in the cards
+
+
+def test_every_worded_topic_is_a_wordless_rule():
+    from cds_service.cards.wording import WORDED
+    assert sorted(f"cds_service.rules.{t.replace('-', '_')}" for t in WORDED) == sorted(WORDLESS_RULES)

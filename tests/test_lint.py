@@ -19,5 +19,6 @@ def test_ruff_finds_nothing():
 
 
 def test_mypy_finds_nothing_in_the_domain_and_the_rules():
-    done = run("mypy", "--cache-dir", str(ROOT / ".mypy_cache"), "cds_service/domain", "cds_service/rules")
+    done = run("mypy", "--cache-dir", str(ROOT / ".mypy_cache"), "cds_service/domain", "cds_service/rules",
+               "cds_service/cards/words.py", "cds_service/cards/problems.py")  # the card words, typed as they come
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -1,68 +1,29 @@
 """Override reasons offered on cards (CDS Hooks 2.0 ``overrideReasons``, system urn:trappa:override-reason).
 
-One catalogue, so feedback analytics see the same codes from every card.
+One list of codes, so feedback analytics see the same codes from every card; the displays are in the
+catalogs (``override.<code>``).
 """
 from __future__ import annotations
 
-from cds_service.rules.finding import Localized
+from cds_service.cards.words import N_
 
-OVERRIDE_REASONS: dict[str, Localized] = {
-    "not-long-term": {
-        "sv": "Patienten har inte långvarig opioidbehandling",
-        "en": "Patient not on long-term treatment",
-    },
-    "plan-elsewhere": {
-        "sv": "Nedtrappningsplan finns dokumenterad på annat ställe",
-        "en": "Taper plan documented elsewhere",
-    },
-    "palliative": {"sv": "Palliativ vård", "en": "Palliative care"},
-    "cancer-pain": {"sv": "Cancerrelaterad smärta", "en": "Cancer-related pain"},
-    "patient-declines": {
-        "sv": "Patienten avböjer efter samtal",
-        "en": "Patient declines after discussion",
-    },
-    "restriction-exists": {
-        "sv": "Förskrivningsrestriktion finns redan registrerad",
-        "en": "Prescribing restriction already registered",
-    },
-    "already-referred": {"sv": "Remiss redan skickad", "en": "Referral already sent"},
-    "clinical-judgement": {
-        "sv": "Medicinsk bedömning: avsteg motiverat",
-        "en": "Clinical judgement: deviation justified",
-    },
-    "data-incorrect": {"sv": "Uppgifterna i journalen stämmer inte", "en": "Record data is incorrect"},
-    "agreed-with-responsible": {
-        "sv": "Överenskommet med ansvarig läkare",
-        "en": "Agreed with the responsible physician",
-    },
-    # Added for the taper-safety cards (rules engineer R1).
-    "not-in-taper": {
-        "sv": "Ingen pågående nedtrappning",
-        "en": "No taper in progress",
-    },
-    "dose-per-plan": {
-        "sv": "Dosen följer den överenskomna nedtrappningsplanen",
-        "en": "The dose follows the agreed taper plan",
-    },
-    "new-step-strength": {
-        "sv": "Nytt recept krävs för nästa dos-steg (ny styrka)",
-        "en": "New prescription needed for the next dose step (new strength)",
-    },
-    "exit-plan-elsewhere": {
-        "sv": "Plan för utsättning finns dokumenterad på annat ställe",
-        "en": "Plan for stopping documented elsewhere",
-    },
-    # Added for the referral and review cards (rules engineer R2).
-    "diagnosis-elsewhere": {
-        "sv": "Diagnoskod för långvarig smärta finns registrerad på annat ställe",
-        "en": "Long-term pain code recorded elsewhere",
-    },
-    "not-opioid": {
-        "sv": "Läkemedlet är inte en opioid",
-        "en": "The medication is not an opioid",
-    },
-    "follow-up-planned": {
-        "sv": "Uppföljning är redan planerad",
-        "en": "Follow-up already planned",
-    },
+#: override reason code → its message id.
+OVERRIDE_REASONS: dict[str, str] = {
+    "not-long-term": N_("override.not-long-term"),
+    "plan-elsewhere": N_("override.plan-elsewhere"),
+    "palliative": N_("override.palliative"),
+    "cancer-pain": N_("override.cancer-pain"),
+    "patient-declines": N_("override.patient-declines"),
+    "restriction-exists": N_("override.restriction-exists"),
+    "already-referred": N_("override.already-referred"),
+    "clinical-judgement": N_("override.clinical-judgement"),
+    "data-incorrect": N_("override.data-incorrect"),
+    "agreed-with-responsible": N_("override.agreed-with-responsible"),
+    "not-in-taper": N_("override.not-in-taper"),
+    "dose-per-plan": N_("override.dose-per-plan"),
+    "new-step-strength": N_("override.new-step-strength"),
+    "exit-plan-elsewhere": N_("override.exit-plan-elsewhere"),
+    "diagnosis-elsewhere": N_("override.diagnosis-elsewhere"),
+    "not-opioid": N_("override.not-opioid"),
+    "follow-up-planned": N_("override.follow-up-planned"),
 }

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.domain.model import PatientFacts
+from cds_service.domain.problems import Problem
 from fhir_mappings.codes.systems import CARD_TOPIC, TRAPPA_OVERRIDE
 
 from cds_service.runtime.ids import new_uuid
@@ -17,14 +18,10 @@ from cds_service.rules.finding import Finding, Localized
 from cds_service.cards.overrides import OVERRIDE_REASONS
 from cds_service.cards.topics import topic_title
 from cds_service.cards.gaps import GAP_TEXT
+from cds_service.cards.words import LANGUAGES, text
+from cds_service.cards.wording import WORDED
 
-SUPPORTED_LANGUAGES = ("sv", "en")
-
-_GAP_HEADING = {"sv": "**Kunde inte kontrolleras:** ", "en": "**Could not be checked:** "}
-_UNIDENTIFIED = {
-    "sv": "**Okänt läkemedel (ej identifierat, räknas inte in):** ",
-    "en": "**Medication not identified (not counted):** ",
-}
+SUPPORTED_LANGUAGES = LANGUAGES
 
 
 def _t(text: Localized, lang: str) -> str:
@@ -70,6 +67,8 @@ def base_facts(facts: PatientFacts) -> dict[str, Any]:
 
 
 def _json_safe(value: Any) -> Any:
+    if isinstance(value, Problem):
+        return str(value)  # its English text, as the facts have always carried it
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -82,14 +81,20 @@ def _json_safe(value: Any) -> Any:
 
 
 def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, Any] | None = None) -> dict:
-    detail = _t(finding.detail, lang)
+    worded = WORDED.get(finding.topic)
+    if worded is not None:
+        summary, detail = worded.words(finding, facts, lang)
+        suggestions = finding.suggestions + worded.suggestions(finding, facts)
+    else:
+        summary, detail = _t(finding.summary, lang), _t(finding.detail, lang)
+        suggestions = finding.suggestions
     notes = []
     if facts.data_gaps:
-        gaps = "; ".join(_t(GAP_TEXT[g], lang) for g in facts.data_gaps if g in GAP_TEXT)
+        gaps = "; ".join(text(GAP_TEXT[g], lang) for g in facts.data_gaps if g in GAP_TEXT)
         if gaps:
-            notes.append(_GAP_HEADING[lang] + gaps + ".")
+            notes.append(text("card.gaps", lang, gaps=gaps))
     if facts.unidentified and "unidentified" not in finding.facts:  # a card that lists them itself
-        notes.append(_UNIDENTIFIED[lang] + ", ".join(facts.unidentified[:5]) + ".")
+        notes.append(text("card.unidentified", lang, names=", ".join(facts.unidentified[:5])))
     if notes:
         detail = detail + "\n\n" + "\n\n".join(notes)
 
@@ -99,7 +104,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
 
     card: dict[str, Any] = {
         "uuid": new_uuid(),
-        "summary": _t(finding.summary, lang),
+        "summary": summary,
         "indicator": finding.indicator,
         "detail": detail,
         "source": {
@@ -109,7 +114,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         },
         "extension": {"trappa": trappa},
     }
-    if finding.suggestions:
+    if suggestions:
         card["suggestions"] = [
             {
                 "label": _t(s.label, lang),
@@ -117,12 +122,12 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
                 "isRecommended": s.is_recommended,
                 "actions": [_action(a, lang) for a in s.actions],
             }
-            for s in finding.suggestions
+            for s in suggestions
         ]
         card["selectionBehavior"] = finding.selection_behavior
     if finding.override_reasons:
         card["overrideReasons"] = [
-            {"system": TRAPPA_OVERRIDE, "code": code, "display": _t(OVERRIDE_REASONS[code], lang)}
+            {"system": TRAPPA_OVERRIDE, "code": code, "display": text(OVERRIDE_REASONS[code], lang)}
             for code in finding.override_reasons
             if code in OVERRIDE_REASONS
         ]

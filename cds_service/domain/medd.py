@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from cds_service.domain.problems import Problem
 from cds_service.domain.model import UG_PER_H, DailyDose, Drug, DrugClass, Form, Medd
 
 # One order's MEDD above this is implausible (clinical-rules §4; the taper's ceilings rest on the same
@@ -141,8 +142,8 @@ def _band(rows: list[MeddFactor], amount: float) -> MeddFactor | None:
 
 
 _NOT_CONVERTIBLE: dict[DrugClass, Medd] = {
-    cls: Medd(None, problem="medication not identified") if cls is DrugClass.UNKNOWN
-    else Medd(None, problem=f"not an opioid analgesic ({cls.value})")
+    cls: Medd(None, problem=Problem("medication-not-identified")) if cls is DrugClass.UNKNOWN
+    else Medd(None, problem=Problem("not-an-opioid", drug_class=cls.value))
     for cls in DrugClass if cls is not DrugClass.OPIOID
 }
 
@@ -200,31 +201,31 @@ _MEDD_MAX = 2048
 def _opioid_medd(table: MeddTable, drug: Drug, dose: DailyDose) -> Medd:
     ingredient = drug.ingredient or table.ingredient_for_atc(drug.atc)
     if ingredient is None:
-        return Medd(None, problem="opioid ingredient unknown")
+        return Medd(None, problem=Problem("opioid-ingredient-unknown"))
     rows = table.for_ingredient(ingredient)
     if not rows:
-        return Medd(None, problem=f"no conversion factor for {ingredient}")
+        return Medd(None, problem=Problem("no-conversion-factor", ingredient=ingredient))
     if dose.amount is None:
-        return Medd(None, problem=f"daily dose unknown: {dose.problem or 'no reason given'}")
+        return Medd(None, problem=Problem("daily-dose-unknown", cause=dose.problem))
     form = drug.form
     if form is Form.UNKNOWN and dose.unit == UG_PER_H:
         form = Form.PATCH  # a dose in µg/h can only be a transdermal patch
     form_rows = [r for r in rows if form in r.forms]
     if not form_rows:
         if form is Form.UNKNOWN:
-            return Medd(None, problem=f"form unknown: the conversion factor for {ingredient} depends on the form")
-        return Medd(None, problem=f"no conversion factor for {ingredient} {form.value}")
+            return Medd(None, problem=Problem("form-unknown", ingredient=ingredient))
+        return Medd(None, problem=Problem("no-conversion-factor-form", ingredient=ingredient, form=form.value))
     unit_rows = [r for r in form_rows if r.unit == dose.unit]
     if not unit_rows:
-        return Medd(None, problem=(f"dose in {dose.unit or 'unknown unit'} does not match the factor unit "
-                                   f"{form_rows[0].unit} for {ingredient} {form.value}"))
+        return Medd(None, problem=Problem("unit-factor-mismatch", unit=dose.unit or Problem("unit-unknown"),
+                                                    factor_unit=form_rows[0].unit, ingredient=ingredient, form=form.value))
     row = _band(unit_rows, dose.amount)
     if row is None:
-        return Medd(None, problem=f"daily dose {dose.amount:g} {dose.unit} outside the conversion bands for {ingredient}")
+        return Medd(None, problem=Problem("dose-outside-bands", dose=dose.amount, unit=dose.unit, ingredient=ingredient))
     value = round(dose.amount * row.factor, 1)
     if value > MAX_PLAUSIBLE_MEDD:
         # A typo, not a dose (10 000 tablets): counting it would put an absurd number on every card and
         # decide the referral on it. Unknown, with the reason, like any dose we cannot trust.
         return Medd(None, factor=row.factor, source=row.source,
-                    problem=f"daily dose {dose.amount:g} {dose.unit} implausibly high for {ingredient}")
+                    problem=Problem("dose-implausible", dose=dose.amount, unit=dose.unit, ingredient=ingredient))
     return Medd(value, factor=row.factor, source=row.source)

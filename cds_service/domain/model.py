@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
 
+from cds_service.domain.problems import Problem
+
 
 class DrugClass(str, Enum):
     """What a medication is, as far as the rules care (clinical-rules §9)."""
@@ -104,8 +106,8 @@ class Drug:
 class DailyDose:
     """Daily dose of one medication: mg/day, or µg/h while worn for patches.
 
-    ``amount is None`` means unknown; ``problem`` then says why (English, short, for cards and logs
-    without patient detail, e.g. "dosage in free text only", "unit 'ml' not convertible").
+    ``amount is None`` means unknown; ``problem`` then says why (a code with parameters, worded by the
+    cards: ``Problem("free-text-only")``, ``Problem("unit-not-convertible", unit="ml")``).
     """
 
     amount: float | None
@@ -115,7 +117,7 @@ class DailyDose:
     # Dosage.text was given, read by fhir_mappings.read.dosage_text: "1x2", "1 tablett morgon och kväll"),
     # "supply" (quantity ÷ supply duration) or "unknown".
     basis: str = "dosage"
-    problem: str | None = None
+    problem: Problem | None = None
     # The as-needed maximum included in ``amount`` when fixed and as-needed lines are mixed in one
     # order ("1 x 2 and 1 extra as needed, at most 2 a day"). None: all of ``amount`` is PRN when
     # ``prn``, none of it otherwise.
@@ -164,7 +166,7 @@ class Medd:
     value: float | None
     factor: float | None = None
     source: str | None = None  # source column of the conversion table
-    problem: str | None = None  # why unknown, e.g. "no conversion factor for tapentadol sublingual"
+    problem: Problem | None = None  # why unknown, e.g. Problem("no-conversion-factor-form", ingredient="tapentadol", form="sublingual")
 
 
 @dataclass(frozen=True)

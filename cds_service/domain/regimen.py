@@ -45,6 +45,7 @@ from datetime import date
 from typing import Iterable, Sequence
 
 from cds_service.domain.episodes import DEFAULT_GAP_DAYS, HISTORY_INTENTS, coverage, in_episode
+from cds_service.domain.problems import Problem
 from cds_service.domain.model import CurrentRegimen, DailyDose, DrugClass, Episode, MedicationOrder, TotalMedd
 from cds_service.domain.model import MEDICATION_DISPENSE, MEDICATION_REQUEST, MEDICATION_STATEMENT
 
@@ -229,15 +230,15 @@ def daily_dose(orders: Iterable[MedicationOrder], ingredient: str | None, *, fix
     the as-needed maxima are left out: the dose the patient takes regularly.
     """
     if not ingredient:
-        return DailyDose(None, None, basis="unknown", problem="ingredient unknown")
+        return DailyDose(None, None, basis="unknown", problem=Problem("ingredient-unknown"))
     mine = [o for o in orders if o.drug.is_opioid and o.drug.ingredient == ingredient]
     if not mine:
-        return DailyDose(None, None, basis="unknown", problem=f"no {ingredient} in the current regimen")
+        return DailyDose(None, None, basis="unknown", problem=Problem("not-in-regimen", ingredient=ingredient))
     if any(not o.daily_dose.known for o in mine):
-        return DailyDose(None, None, basis="unknown", problem=f"daily dose of {ingredient} partly unknown")
+        return DailyDose(None, None, basis="unknown", problem=Problem("partly-unknown", ingredient=ingredient))
     units = {o.daily_dose.unit for o in mine}
     if len(units) != 1:
-        return DailyDose(None, None, basis="unknown", problem=f"{ingredient} in different units")
+        return DailyDose(None, None, basis="unknown", problem=Problem("different-units", ingredient=ingredient))
     if fixed_only:
         total = sum(o.daily_dose.fixed_amount or 0.0 for o in mine)
         return DailyDose(round(total, 6), units.pop(), basis="dosage")

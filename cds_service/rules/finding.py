@@ -37,17 +37,33 @@ class Suggestion:
 
 
 @dataclass(frozen=True)
+class ReferralProposal:
+    """A referral the card proposes: to which clinic, for and by whom. The card words it and writes its
+    ServiceRequest (cds_service.cards), pre-filled from the record."""
+
+    target: str  # "psychiatry" | "pain-clinic" (rules.referral_common)
+    patient_ref: str
+    requester_ref: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Finding:
+    """What a rule decided. A rule whose words are in the cards (``cds_service.cards.wording``) gives no
+    ``summary``/``detail``/``suggestions`` but ``data`` (typed values the card words: which criteria,
+    the numbers) and ``proposals``; the others still give their texts."""
+
     topic: str
     indicator: str  # "info" | "warning" | "critical"
-    summary: Localized  # < 140 characters in every language
-    detail: Localized  # GitHub-flavoured markdown
+    summary: Localized = field(default_factory=dict)  # < 140 characters in every language
+    detail: Localized = field(default_factory=dict)  # GitHub-flavoured markdown
     guideline: Guideline
     section: str  # guideline section, e.g. "När behövs nedtrappning?"
     facts: Mapping[str, Any] = field(default_factory=dict)  # extra facts for extension.trappa
     suggestions: tuple[Suggestion, ...] = ()
     selection_behavior: str = "at-most-one"  # used only when there are suggestions
     override_reasons: tuple[str, ...] = ()  # codes from cds_service.cards.overrides
+    data: Any = None  # the typed values the card layer words (not in extension.trappa)
+    proposals: tuple[ReferralProposal, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from cds_service.domain.hooks import ALL_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
 from cds_service.rules.common import drug_name, fmt_medd, fmt_number
-from cds_service.rules.referral_common import Versus, bullet, medd_versus, problem_text
+from cds_service.rules.referral_common import Versus, bullet, medd_versus
+from cds_service.cards.problems import problem_text
 
 TOPIC = "medd-unknown"
 HOOKS = ALL_HOOKS

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from enum import Enum
 from typing import Iterable, Sequence
 
+from cds_service.domain.problems import Problem
 from cds_service.domain.model import (
     DailyDose,
     DoseStep,
@@ -34,7 +35,7 @@ from cds_service.domain.model import (
 from cds_service.domain.regimen import daily_dose as regimen_daily_dose
 from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 
-from cds_service.rules.finding import Action, Localized, RuleContext, Suggestion
+from cds_service.rules.finding import Action, Localized, ReferralProposal, RuleContext, Suggestion
 from cds_service.rules.common import (
     LANGS,
     exposure_text,
@@ -101,72 +102,6 @@ def orders_text(orders: Iterable[MedicationOrder], lang: str = SV) -> list[str]:
             medd = "MEDD okänd" if lang == SV else "MEDD unknown"
         lines.append(f"{o.drug.display}: {dose_text(o.daily_dose, lang)} ({medd})")
     return lines
-
-
-# ---------------------------------------------------------------------------------------------------
-# Why a dose or MEDD is unknown, in Swedish
-#
-# ``DailyDose.problem`` and ``Medd.problem`` are short English strings from the mapping layer
-# (fhir_mappings.read.dosage / cds_service.domain.medd). Swedish cards must not show English, so the known
-# patterns are translated; anything else reads as a generic Swedish phrase (the English original stays
-# in the card's facts).
-
-_FORM_SV = {"patch": "plåster", "depot": "depot", "immediate": "direktverkande", "sublingual": "sublingual",
-            "injection": "injektion", "unknown": "okänd beredningsform"}
-
-_PROBLEM_SV: tuple[tuple[str, str], ...] = (
-    (r"^medication not identified$", "läkemedlet kunde inte identifieras"),
-    (r"^opioid ingredient unknown$", "opioidens substans är okänd"),
-    (r"^no conversion factor for (?P<ing>[\w/ -]+?) (?P<form>patch|depot|immediate|sublingual|injection|unknown)$",
-     "omräkningsfaktor saknas för {ing} ({form})"),
-    (r"^no conversion factor for (?P<ing>[\w/ -]+)$", "omräkningsfaktor saknas för {ing}"),
-    (r"^daily dose unknown: (?P<rest>.*)$", "dygnsdosen är okänd: {rest}"),
-    (r"^form unknown: .*", "beredningsformen är okänd och omräkningsfaktorn beror på den"),
-    (r"^dose in .* does not match the factor unit.*", "dosens enhet passar inte omräkningsfaktorn"),
-    (r"^daily dose .* outside the conversion bands.*", "dygnsdosen ligger utanför omräkningstabellens intervall"),
-    (r"^daily dose (?P<dose>\S+) (?P<unit>\S+) implausibly high for .*$",
-     "dygnsdosen {dose} {unit} är orimligt hög – kontrollera ordinationen"),
-    (r"^dosage unreadable$", "doseringen kunde inte läsas"),
-    (r"^no dosage instructions$", "doseringsanvisning saknas"),
-    (r"^dosage in free text only$", "dosering endast i fritext"),
-    (r"^no dose in dosage$", "dos saknas i doseringen"),
-    (r"^patch dose given as a mass.*", "plåsterdosen är angiven som mängd, inte i µg/h"),
-    (r"^as needed without a stated maximum$", "vid behov utan angiven maxdos"),
-    (r"^frequency without a period$", "doseringsfrekvensen saknar tidsperiod"),
-    (r"^no frequency$", "doseringsfrekvens saknas"),
-    (r"^maximum dose per period unreadable$", "maxdos per tidsperiod kunde inte läsas"),
-    (r"^dosage lines in different units$", "doseringsrader i olika enheter"),
-    (r"^no supply$", "varken dosering eller förskriven mängd"),
-    (r"^no dispense quantity and supply duration$", "förskriven mängd och tidsperiod saknas"),
-    (r"^patch dose not derivable from supply$", "plåsterdosen kan inte räknas fram ur förskriven mängd"),
-    (r"^supply unit not convertible$", "förskriven mängds enhet kan inte räknas om"),
-    (r"^strength per unit unknown$", "styrka per enhet är okänd"),
-    (r"^(dose|maximum dose|dispense quantity) (value )?missing$", "dos saknas"),
-    (r"^(dose|maximum dose|dispense quantity) has no unit$", "dosen saknar enhet"),
-    (r"^unit '(?P<unit>[^']*)' not convertible.*", "enheten '{unit}' kan inte räknas om"),
-    (r"^unit '(?P<unit>[^']*)' does not match the product's form$",
-     "enheten '{unit}' passar inte läkemedlets beredningsform"),
-)
-
-
-def problem_text(problem: str | None, lang: str = SV) -> str:
-    """Why a value is unknown, readable in ``lang`` (English originals pass through in English)."""
-    if not problem:
-        return "orsak ej angiven" if lang == SV else "no reason given"
-    if lang != SV:
-        return problem
-    for pattern, template in _PROBLEM_SV:
-        m = re.match(pattern, problem.strip())
-        if m:
-            groups = {k: v for k, v in m.groupdict().items() if v is not None}
-            if "ing" in groups:
-                groups["ing"] = ingredient_name(groups["ing"], SV)
-            if "form" in groups:
-                groups["form"] = _FORM_SV.get(groups["form"], groups["form"])
-            if "rest" in groups:
-                groups["rest"] = problem_text(groups["rest"], SV)
-            return template.format(**groups)
-    return "uppgiften kunde inte tolkas"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -314,7 +249,7 @@ class TaperProgress:
     next_step: DoseStep | None
     last_end: date | None  # the schedule's last day
     current: float | None  # record's daily dose of the tapered ingredient in effect today
-    current_problem: str | None  # why ``current`` is unknown, or why it cannot be compared
+    current_problem: Problem | None  # why ``current`` is unknown, or why it cannot be compared
 
     @property
     def running(self) -> bool:
@@ -363,7 +298,7 @@ def taper_progress(facts: PatientFacts, today: date) -> TaperProgress | None:
     record = regimen_daily_dose(covering, tapered_ingredient(facts))
     current, problem = record.amount, record.problem
     if current is not None and unit and record.unit != unit:
-        current, problem = None, "record dose unit differs from the plan's"
+        current, problem = None, Problem("record-unit-differs")
     return TaperProgress(
         plan=plan,
         today=today,
@@ -435,7 +370,7 @@ def diagnoses_lines(facts: PatientFacts, lang: str = SV) -> list[str]:
 
 
 def referral_content(
-    facts: PatientFacts, ctx: RuleContext, target: str, question: Localized
+    facts: PatientFacts, ctx: RuleContext | None, target: str, question: Localized
 ) -> dict[str, str]:
     """The referral's text pre-filled from the record (plain text with simple dashes).
 
@@ -549,15 +484,22 @@ def referral_suggestion(
     The resource is built in Swedish (the default language; ``Action.resource`` is one resource).
     Returns None if the builder is unavailable — the card still carries the content in its detail.
     """
+    proposal = ReferralProposal(target, ctx.patient_ref or f"Patient/{facts.patient_id}", ctx.user_ref)
+    return referral_suggestion_for(facts, proposal, question)
+
+
+def referral_suggestion_for(facts: PatientFacts, proposal: ReferralProposal, question: Localized) -> Suggestion | None:
+    """:func:`referral_suggestion` for a rule's :class:`ReferralProposal` (the cards word it)."""
+    target = proposal.target
     try:
         from fhir_mappings.write.builders import referral_service_request
     except ImportError:  # builders not deployed: no suggestion rather than a broken one
         return None
-    content = referral_content(facts, ctx, target, question)
+    content = referral_content(facts, None, target, question)
     try:
         resource = referral_service_request(
-            patient_ref=ctx.patient_ref or f"Patient/{facts.patient_id}",
-            requester_ref=ctx.user_ref,
+            patient_ref=proposal.patient_ref,
+            requester_ref=proposal.requester_ref,
             target=target,
             reason=question[SV],
             note=content[SV],

@@ -40,6 +40,7 @@ from typing import Any
 from cds_service.domain.taper import Pace, default_pace, taper_schedule
 from fhir_mappings.write.builders import restriction_flag, taper_careplan, taper_medication_request
 from cds_service.domain.regimen import ingredient_key
+from cds_service.domain.problems import Problem
 from cds_service.domain.model import UG_PER_H, DailyDose, Exposure, Form, MedicationOrder, PatientFacts
 
 from cds_service.domain.hooks import ORDER_HOOKS
@@ -162,8 +163,8 @@ def starting_dose(facts: PatientFacts, draft: MedicationOrder) -> tuple[DailyDos
     if fixed:
         return DailyDose(fixed, draft.daily_dose.unit, basis=draft.daily_dose.basis), "draft"
     if (unit_fits and record.amount == 0) or (fixed == 0 and not record.known):
-        return DailyDose(None, None, basis="unknown", problem="taken as needed only"), "prn-only"
-    problem = draft.daily_dose.problem or record.problem or "daily dose unknown"
+        return DailyDose(None, None, basis="unknown", problem=Problem("prn-only")), "prn-only"
+    problem = draft.daily_dose.problem or record.problem or Problem("dose-unknown")
     return DailyDose(None, None, basis="unknown", problem=problem), "unknown"
 
 

@@ -36,6 +36,7 @@ from fhir_mappings.codes import tables as codes
 from fhir_mappings.read.dosage_text import daily_from_text
 from cds_service.runtime.outline import content_key
 from fhir_mappings.codes.tables import MG_PER_ML
+from cds_service.domain.problems import Problem
 from cds_service.domain.model import MG, UG_PER_H, DailyDose, DoseStep, Drug, Form
 
 _MASS, _RATE, _DAILY = "mass", "rate", "daily"
@@ -139,7 +140,7 @@ def daily_dose(resource: dict, drug: Drug, today: date, *,
     try:
         return _daily_dose(resource, drug, today, steps)
     except Exception:  # malformed FHIR: unknown, never a crash and never zero
-        return DailyDose(None, None, basis="unknown", problem="dosage unreadable")
+        return DailyDose(None, None, basis="unknown", problem=Problem("dosage-unreadable"))
 
 
 def current_step(steps: tuple[DoseStep, ...], today: date) -> DoseStep | None:
@@ -168,7 +169,7 @@ def _daily_dose(resource: dict, drug: Drug, today: date, steps: tuple[DoseStep, 
         problem = step.daily_dose.problem
         prn = step.daily_dose.prn
     else:
-        problem, prn = "no dosage instructions", False
+        problem, prn = Problem("no-dosage-instructions"), False
     supply = supply_dose(resource, drug)
     if supply.known:
         return supply
@@ -190,7 +191,7 @@ class _Line:
     amount: float | None
     unit: str | None
     prn: bool
-    problem: str | None
+    problem: Problem | None
     start: date | None
     end: date | None
     duration: float | None  # boundsDuration in days
@@ -239,17 +240,17 @@ def _dose_quantity(line: dict) -> dict | None:
     return None
 
 
-def to_amount(q: object, drug: Drug, what: str = "dose") -> tuple[float | None, str]:
+def to_amount(q: object, drug: Drug, what: str = "dose") -> tuple[float | None, str | Problem]:
     """Quantity → (amount, kind) with kind "mass" (mg), "rate" (µg/h) or "daily" (mg/day);
     or (None, problem)."""
     if not isinstance(q, dict):
-        return None, f"{what} missing"
+        return None, Problem("quantity-missing", what=what)
     value = codes.number(q.get("value"))
     unit = codes.unit_key(q)
     if value is None or value < 0:
-        return None, f"{what} value missing"
+        return None, Problem("quantity-value-missing", what=what)
     if unit is None:
-        return None, f"{what} has no unit"
+        return None, Problem("quantity-no-unit", what=what)
     if unit in codes.RATE_TO_UG_H:
         return value * codes.RATE_TO_UG_H[unit], _RATE
     if unit in codes.MASS_PER_DAY_TO_MG:
@@ -259,24 +260,24 @@ def to_amount(q: object, drug: Drug, what: str = "dose") -> tuple[float | None, 
     if unit in codes.COUNT_UNITS:
         # "n of the product": its strength per unit makes them mg, or µg/h for patches.
         if drug.strength is None:
-            return None, "strength per unit unknown"
+            return None, Problem("strength-unknown")
         if (unit in codes.PATCH_COUNT_UNITS and drug.strength_unit != UG_PER_H) or (
                 unit in codes.ORAL_COUNT_UNITS and drug.strength_unit == UG_PER_H):
             # "1 patch" of a tablet, "1 tablet" of a patch: a contradiction in the order, not a count
-            return None, f"unit '{unit}' does not match the product's form"
+            return None, Problem("unit-form-mismatch", unit=unit)
         if drug.strength_unit == UG_PER_H:
             return value * drug.strength, _RATE
         if drug.strength_unit == MG:
             return value * drug.strength, _MASS
-        return None, f"unit '{unit}' not convertible"
+        return None, Problem("unit-not-convertible", unit=unit)
     if unit in codes.VOLUME_TO_ML:
         if drug.strength is not None and drug.strength_unit == MG_PER_ML:
             return value * codes.VOLUME_TO_ML[unit] * drug.strength, _MASS
-        return None, f"unit '{unit}' not convertible: strength per ml unknown"
-    return None, f"unit '{unit}' not convertible"
+        return None, Problem("unit-no-ml-strength", unit=unit)
+    return None, Problem("unit-not-convertible", unit=unit)
 
 
-def _per_day(line: dict) -> tuple[float | None, str | None]:
+def _per_day(line: dict) -> tuple[float | None, Problem | None]:
     """Administrations per day, or (None, problem)."""
     timing = line.get("timing") if isinstance(line.get("timing"), dict) else {}
     repeat = timing.get("repeat") if isinstance(timing.get("repeat"), dict) else {}
@@ -291,7 +292,7 @@ def _per_day(line: dict) -> tuple[float | None, str | None]:
         if period is None and unit_days is not None:
             period = 1.0
         if period is None or unit_days is None or period <= 0:
-            return None, "frequency without a period"
+            return None, Problem("frequency-without-period")
         per_day = f / (period * unit_days)
         return per_day * (week_share if unit_days <= 1 else 1.0), None
     events = [x for x in (repeat.get("timeOfDay"), repeat.get("when")) if isinstance(x, list) and x]
@@ -303,10 +304,10 @@ def _per_day(line: dict) -> tuple[float | None, str | None]:
             value = c.get("code")
             if isinstance(value, str) and value.strip().upper() in codes.TIMING_CODES:
                 return float(codes.TIMING_CODES[value.strip().upper()]) * week_share, None
-    return None, "no frequency"
+    return None, Problem("no-frequency")
 
 
-def _max_per_day(line: dict, drug: Drug) -> tuple[float | None, str | None]:
+def _max_per_day(line: dict, drug: Drug) -> tuple[float | None, Problem | None]:
     """``maxDosePerPeriod`` as mg/day (R4 Ratio; R5 list of Ratios: the strictest)."""
     caps: list[float] = []
     problem = None
@@ -317,7 +318,7 @@ def _max_per_day(line: dict, drug: Drug) -> tuple[float | None, str | None]:
             problem = kind
             continue
         if kind != _MASS or days is None:
-            problem = "maximum dose per period unreadable"
+            problem = Problem("max-dose-unreadable")
             continue
         caps.append(amount / days)
     return (min(caps) if caps else None), (None if caps else problem)
@@ -341,7 +342,7 @@ def _line(line: dict, drug: Drug) -> _Line:
         text = line.get("text")
         if isinstance(text, str) and text.strip():
             return _free_text_line(result, text, drug)
-        result.problem = "no dose in dosage"
+        result.problem = Problem("no-dose")
         return result
     amount, kind = to_amount(q, drug)
     result.counted = amount is not None and codes.unit_key(q) in codes.COUNT_UNITS
@@ -356,7 +357,7 @@ def _line(line: dict, drug: Drug) -> _Line:
         result.amount, result.unit = amount, UG_PER_H
         return result
     if drug.form is Form.PATCH or drug.strength_unit == UG_PER_H:
-        result.problem = "patch dose given as a mass, expected µg/h"
+        result.problem = Problem("patch-dose-as-mass")
         return result
     if kind == _DAILY:
         per_day_amount: float | None = amount
@@ -366,7 +367,7 @@ def _line(line: dict, drug: Drug) -> _Line:
         per_day_amount = amount * per_day if per_day is not None else None
     candidates = [x for x in (per_day_amount, cap) if x is not None]
     if not candidates:
-        result.problem = ("as needed without a stated maximum" if prn else freq_problem) or cap_problem
+        result.problem = (Problem("prn-without-maximum") if prn else freq_problem) or cap_problem
         return result
     result.amount, result.unit = min(candidates), MG
     return result
@@ -420,7 +421,7 @@ def _steps(resource: dict, drug: Drug) -> tuple[list[DoseStep], bool]:
         problem = next((ln.problem for ln in lines if ln.problem), None)
         units = {ln.unit for ln in lines}
         if problem is None and len(units) > 1:
-            problem = "dosage lines in different units"
+            problem = Problem("mixed-units")
         if problem is None:
             total = round(sum(ln.amount for ln in lines), 6)
             # Fixed and as-needed lines in one order (or both in one free-text line, "1x2 samt 1 vid
@@ -455,19 +456,19 @@ def _steps(resource: dict, drug: Drug) -> tuple[list[DoseStep], bool]:
 def supply_dose(resource: dict, drug: Drug) -> DailyDose:
     """Daily dose from the dispensed supply: quantity ÷ supply duration × strength (clinical-rules §10)."""
     if not isinstance(resource, dict):
-        return DailyDose(None, None, basis="unknown", problem="no supply")
+        return DailyDose(None, None, basis="unknown", problem=Problem("no-supply"))
     if resource.get("resourceType") == "MedicationDispense":
         quantity, days = resource.get("quantity"), codes.duration_days(resource.get("daysSupply"))
     else:
         dr = resource.get("dispenseRequest") if isinstance(resource.get("dispenseRequest"), dict) else {}
         quantity, days = dr.get("quantity"), codes.duration_days(dr.get("expectedSupplyDuration"))
     if not isinstance(quantity, dict) or days is None:
-        return DailyDose(None, None, basis="unknown", problem="no dispense quantity and supply duration")
+        return DailyDose(None, None, basis="unknown", problem=Problem("no-supply-duration"))
     if drug.form is Form.PATCH or drug.strength_unit == UG_PER_H:
         # Patches worn at once cannot be told from patches per day without the change interval.
-        return DailyDose(None, None, basis="unknown", problem="patch dose not derivable from supply")
+        return DailyDose(None, None, basis="unknown", problem=Problem("patch-supply"))
     amount, kind = to_amount(quantity, drug, "dispense quantity")
     if amount is None or kind != _MASS:
-        return DailyDose(None, None, basis="unknown", problem=kind if amount is None else "supply unit not convertible")
+        return DailyDose(None, None, basis="unknown", problem=kind if amount is None else Problem("supply-unit-not-convertible"))
     return DailyDose(round(amount / days, 6), MG, basis="supply",
                      counted=codes.unit_key(quantity) in codes.COUNT_UNITS)

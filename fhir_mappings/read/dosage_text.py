@@ -61,13 +61,14 @@ from dataclasses import dataclass
 
 from cds_service.runtime.caches import text_cache
 from fhir_mappings.codes.tables import normalize_text
+from cds_service.domain.problems import Problem
 from cds_service.domain.model import MG, UG_PER_H, Drug, Form
 
 #: Units of a free-text dose: units of the product (tablets, capsules, doses), mg, patches, µg/h.
 COUNT, MASS, PATCH, RATE = "count", "mg", "patch", "ug/h"
 
-NOT_READ = "dosage in free text only"  # the problem dosage.py has always reported for unread text
-PRN_NO_MAX = "as needed without a stated maximum"  # the structured path's problem for the same case
+NOT_READ = Problem("free-text-only")  # the problem dosage.py has always reported for unread text
+PRN_NO_MAX = Problem("prn-without-maximum")  # the structured path's problem for the same case
 
 _MAX_TEXT = 200  # a longer text is a narrative, not one of these short patterns: left unread
 
@@ -88,7 +89,7 @@ class TextDose:
     prn: bool = False
     worn: float | None = None
     change_days: float | None = None
-    problem: str | None = None
+    problem: Problem | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,7 +491,7 @@ class FreeTextReading:
     unit: str | None  # MG or UG_PER_H
     prn: bool
     prn_part: float | None = None  # as DailyDose.prn_part: the as-needed share of a mixed dose
-    problem: str | None = None
+    problem: Problem | None = None
 
 
 def daily_from_text(text: str, drug: Drug, as_needed: bool = False) -> FreeTextReading:
@@ -507,17 +508,17 @@ def daily_from_text(text: str, drug: Drug, as_needed: bool = False) -> FreeTextR
     if patch_drug or td.unit in (PATCH, RATE):
         # A patch is worn continuously: the dose is what is worn at once, whatever the change interval.
         if td.unit == MASS:
-            return FreeTextReading(None, None, prn, problem="patch dose given as a mass, expected µg/h")
+            return FreeTextReading(None, None, prn, problem=Problem("patch-dose-as-mass"))
         if td.worn is None or prn or (not patch_drug and td.unit == PATCH and drug.strength_unit is not None):
             return FreeTextReading(None, None, prn, problem=NOT_READ)
         if td.unit == RATE:
             return FreeTextReading(round(td.worn, 6), UG_PER_H, False)
         if drug.strength is None:
-            return FreeTextReading(None, None, False, problem="strength per unit unknown")
+            return FreeTextReading(None, None, False, problem=Problem("strength-unknown"))
         return FreeTextReading(round(td.worn * drug.strength, 6), UG_PER_H, False)
     if td.unit == COUNT:
         if drug.strength is None:
-            return FreeTextReading(None, None, prn, problem="strength per unit unknown")
+            return FreeTextReading(None, None, prn, problem=Problem("strength-unknown"))
         if drug.strength_unit != MG:
             return FreeTextReading(None, None, prn, problem=NOT_READ)  # a liquid: tablets say nothing
         per_unit = drug.strength

@@ -77,6 +77,7 @@ from cds_service.domain.model import (
     TaperPlan,
 )
 from cds_service.domain.episodes import coverage
+from cds_service.domain.problems import Problem
 from fhir_mappings.read.orders import (
     MEDICATION_REQUEST,
     arr,
@@ -139,14 +140,14 @@ def _daily_amount(quantity: Any) -> DailyDose:
     value = number(q.get("value"))
     unit = (text(q.get("code")) or text(q.get("unit")) or "").strip().lower().replace("μ", "µ")
     if value is None or value < 0:
-        return DailyDose(None, None, basis="unknown", problem="daily amount of the taper step missing")
+        return DailyDose(None, None, basis="unknown", problem=Problem("taper-step-amount-missing"))
     if unit in ("mg", "mg/d", "mg/day", "mg/24h", "mg/dygn"):
         return DailyDose(value, MG)
     if unit in ("ug", "µg", "mcg", "ug/d", "µg/d", "mcg/d", "ug/day", "µg/day", "mcg/day"):
         return DailyDose(value / 1000, MG)
     if unit in ("ug/h", "µg/h", "mcg/h", "ug/hr", "µg/hr", "mcg/hr"):
         return DailyDose(value, UG_PER_H)
-    return DailyDose(None, None, basis="unknown", problem=f"unit '{unit or 'none'}' of the taper step not convertible")
+    return DailyDose(None, None, basis="unknown", problem=Problem("taper-step-unit", unit=unit or "none"))
 
 
 def careplan_steps(careplan: Any) -> tuple[DoseStep, ...]:

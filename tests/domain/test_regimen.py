@@ -6,6 +6,8 @@ Ends are exclusive: an order with ``supply_end`` 1 June covers through 31 May.
 """
 from __future__ import annotations
 
+from cds_service.domain.problems import Problem
+
 from datetime import date, timedelta
 
 import pytest
@@ -41,7 +43,7 @@ def order(start, end=None, *, mg=20.0, factor=2.0, prn=False, prn_part=None, sta
         id=oid, resource_type=rtype, status=status, intent="order", drug=d or drug(),
         daily_dose=DailyDose(mg, unit if mg is not None else None, prn=prn, prn_part=prn_part,
                              basis="dosage" if mg is not None else "unknown",
-                             problem=None if mg is not None else "dosage in free text only"),
+                             problem=None if mg is not None else Problem("free-text-only")),
         medd=medd, start=D(start) if start else None, supply_end=D(end) if end else None,
         authored_on=D(authored) if authored else (D(start) if start else None), is_draft=draft,
         requester="Practitioner/dr-berg",

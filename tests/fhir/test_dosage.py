@@ -98,7 +98,7 @@ def test_prn_maximum_in_mg_counts_even_when_the_single_dose_is_unreadable():
 def test_prn_without_any_maximum_is_unknown():
     dd = dose_of(dosage(1, "st", prn=True))
     assert dd.amount is None and dd.prn is True
-    assert dd.problem == "as needed without a stated maximum"
+    assert str(dd.problem) == "as needed without a stated maximum"
 
 
 # --- Patches: µg/h while worn -----------------------------------------------------------------------
@@ -120,7 +120,7 @@ def test_patch_dose_is_micrograms_per_hour_while_worn(drug, line, expected):
 
 def test_patch_dose_given_as_mass_is_unknown():
     dd = daily_dose(med_request(concept("x"), dosage(25, "mg", freq=1, period=3, period_unit="d")), FENTANYL25, TODAY)
-    assert dd.amount is None and "patch" in dd.problem
+    assert dd.amount is None and "patch" in str(dd.problem)
 
 
 # --- STU3-shaped dosage (doseQuantity directly on the dosage) ----------------------------------------
@@ -216,7 +216,7 @@ def test_unknown_daily_dose_is_reported_not_zero(mr, drug, problem):
     dd = daily_dose(mr, drug, TODAY)
     assert dd.amount is None and dd.amount != 0
     assert dd.basis == "unknown"
-    assert dd.problem == problem
+    assert str(dd.problem) == problem
     assert not dd.known
 
 
@@ -224,7 +224,7 @@ def test_unreadable_taper_step_does_not_fall_back_to_the_supply():
     mr = med_request(concept("x"), dosage(20, "mg", freq=1, sequence=1, bounds=("2024-02-01", "2024-02-14")),
                      dosage(text="sedan halvera", sequence=2, bounds=("2024-02-15", None)), supply=(100, "st", 50))
     dd = daily_dose(mr, OXY5, date(2024, 2, 20))
-    assert dd.amount is None and dd.problem == "dosage in free text only"
+    assert dd.amount is None and str(dd.problem) == "dosage in free text only"
 
 
 @pytest.mark.parametrize("resource", [

@@ -230,7 +230,7 @@ def test_careplan_step_units():
     ]))
     assert (steps[0].daily_dose.amount, steps[0].daily_dose.unit) == (25.0, UG_PER_H)
     assert (steps[1].daily_dose.amount, steps[1].daily_dose.unit) == (0.5, MG)  # 500 µg = 0.5 mg
-    assert steps[2].daily_dose.amount is None and "ml" in steps[2].daily_dose.problem  # unknown, not 0
+    assert steps[2].daily_dose.amount is None and "ml" in str(steps[2].daily_dose.problem)  # unknown, not 0
 
 
 def test_active_careplan_with_steps_author_and_step_today():

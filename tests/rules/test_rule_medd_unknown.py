@@ -2,18 +2,20 @@
 lower bound; name-only identifications and unidentified medications are said too."""
 from __future__ import annotations
 
+from cds_service.domain.problems import Problem
+
 import pytest
 
 from cds_service.rules import medd_unknown as rule
-from cds_service.rules.referral_common import problem_text
+from cds_service.cards.problems import problem_text
 from cds_service.domain.model import IdentifiedBy
 from tests.support.rules_facts_referral import MG, UG_PER_H, check_texts, ctx, facts, opioid
 
 OXY = opioid(amount=20, medd=40.0)  # 20 mg oxycodone × 2 = 40 MEDD
 FENT = opioid("Fentanyl plåster", "fentanyl", None, None, None, id="mr-f",
-              dose_problem="dosage in free text only", medd_problem="daily dose unknown: dosage in free text only")
+              dose_problem=Problem("free-text-only"), medd_problem=Problem("daily-dose-unknown", cause=Problem("free-text-only")))
 TAPENTADOL = opioid("Tapentadol sublingual", "tapentadol", 100, MG, None, id="mr-t",
-                    medd_problem="no conversion factor for tapentadol sublingual")
+                    medd_problem=Problem("no-conversion-factor-form", ingredient="tapentadol", form="sublingual"))
 
 
 @pytest.mark.parametrize("hook", ["patient-view", "order-sign", "order-select", "medication-prescribe"])
@@ -25,7 +27,7 @@ def test_fires_and_names_the_opioid_and_why(hook):
     assert "- Fentanyl plåster: dygnsdosen är okänd: dosering endast i fritext" in finding.detail["sv"]
     assert "inte som 0" in finding.detail["sv"]
     assert finding.facts["meddUnknownFor"] == [
-        {"display": "Fentanyl plåster", "problem": "daily dose unknown: dosage in free text only"}
+        {"display": "Fentanyl plåster", "problem": Problem("daily-dose-unknown", cause=Problem("free-text-only"))}
     ]
     assert finding.facts["meddKnownPart"] == 40 and finding.facts["meddLowerBound"] is True
     check_texts(finding)
@@ -62,7 +64,7 @@ def test_silent_when_every_medd_is_known():
 
 def test_drafted_opioid_with_unknown_medd_on_order_hooks_only():
     draft = opioid("Oxykodon oral lösning", "oxycodone", None, None, None, id="d1", draft=True,
-                   dose_problem="unit 'ml' not convertible: strength per ml unknown")
+                   dose_problem=Problem("unit-no-ml-strength", unit="ml"))
     [finding] = rule.findings(facts(opioids=(OXY,), drafts=(draft,)), ctx("order-sign"))
     assert "som ordineras nu" in finding.summary["sv"]
     assert "(ordineras nu): enheten 'ml' kan inte räknas om" in finding.detail["sv"]
@@ -93,16 +95,18 @@ def test_fires_for_excluded_patients_without_the_limit_note(exclusion):
     assert "Gränsen" not in finding.detail["sv"]
 
 
-def test_problem_text_fallback_is_swedish():
-    assert problem_text("something new from the mapper", "sv") == "uppgiften kunde inte tolkas"
-    assert problem_text("something new from the mapper", "en") == "something new from the mapper"
-    assert problem_text("patch dose given as a mass, expected µg/h", "sv") == "plåsterdosen är angiven som mängd, inte i µg/h"
+def test_problem_text_in_both_languages():
+    assert problem_text(Problem("a-code-without-words"), "sv") == "uppgiften kunde inte tolkas"
+    assert problem_text(Problem("patch-dose-as-mass"), "sv") == "plåsterdosen är angiven som mängd, inte i µg/h"
+    assert problem_text(Problem("patch-dose-as-mass"), "en") == str(Problem("patch-dose-as-mass")) \
+        == "patch dose given as a mass, expected µg/h"
+    assert problem_text(None, "sv") == "orsak ej angiven"
     assert UG_PER_H == "ug/h"
 
 
 def test_long_names_keep_the_summary_under_140():
     long_name = "Fentanyl Sandoz 25 mikrogram/timme depotplåster, förpackning med 5 plåster (extra lång text)"
-    fent = opioid(long_name, "fentanyl", None, None, None, id="long", medd_problem="no conversion factor for fentanyl")
+    fent = opioid(long_name, "fentanyl", None, None, None, id="long", medd_problem=Problem("no-conversion-factor", ingredient="fentanyl"))
     [finding] = rule.findings(facts(opioids=(OXY, fent)), ctx())
     assert len(long_name) > 40
     assert "…" in finding.summary["sv"]

@@ -1,6 +1,8 @@
 """opioid-review: [RJL, opening; "När behövs nedtrappning?"] — ≥ 90 days of opioids, no taper plan."""
 from __future__ import annotations
 
+from cds_service.domain.problems import Problem
+
 import pytest
 
 from cds_service.rules import opioid_review as rule
@@ -47,7 +49,7 @@ def test_multi_year_pace_from_730_days():
 
 def test_incomplete_total_is_a_lower_bound():
     patch = opioid("Fentanyl plåster 25 µg/h", "fentanyl", None, UG_PER_H, None, id="mr-f",
-                   dose_problem="dosage in free text only")
+                   dose_problem=Problem("free-text-only"))
     [finding] = rule.findings(facts(opioids=(OXY, patch), days=200), ctx())
     assert "minst 40 MEDD" in finding.summary["sv"]
     assert "at least 40 MEDD" in finding.summary["en"]

@@ -2,6 +2,8 @@
 pain clinic's entry criteria checked against the record."""
 from __future__ import annotations
 
+from cds_service.domain.problems import Problem
+
 import pytest
 
 from cds_service.rules import referral_pain_clinic as rule
@@ -99,7 +101,7 @@ def test_silent_without_plan_or_before_its_start():
 
 
 def test_silent_when_the_record_dose_is_unknown_or_in_another_unit():
-    unknown = opioid(amount=None, medd=None, dose_problem="dosage in free text only")
+    unknown = opioid(amount=None, medd=None, dose_problem=Problem("free-text-only"))
     assert rule.findings(facts(opioids=(unknown,), taper_plan=PLAN), ctx()) == []
     patch_plan = plan((step(1, -6, 14, 10, unit=UG_PER_H),), ingredient="oxycodone")
     assert rule.findings(facts(opioids=(oxy(30),), taper_plan=patch_plan), ctx()) == []

@@ -2,13 +2,18 @@
 mixed dependence."""
 from __future__ import annotations
 
+from cds_service.domain.problems import Problem
+
 import pytest
 
-from cds_service.rules import referral_psychiatry as rule
+from cds_service.rules import referral_psychiatry
+from tests.support.worded import Worded
 from cds_service.domain.model import Conditions
 from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 from cds_service.domain.model import Form
 from tests.support.rules_facts_referral import MG, check_texts, ctx, facts, opioid, plan, step
+
+rule = Worded(referral_psychiatry)  # the findings with the words the card shows
 
 
 def oxy(mg_per_day: float, **kw):
@@ -59,7 +64,7 @@ def test_threshold_is_configurable():
 def test_incomplete_total_with_known_part_over_60_fires():
     # known: 35 mg oxycodone = 70 MEDD; plus an opioid with unknown MEDD → "minst 70 MEDD"
     unknown = opioid("Okänd opioidlösning", "morphine", None, None, None, id="mr-x",
-                     dose_problem="dosage in free text only")
+                     dose_problem=Problem("free-text-only"))
     [finding] = rule.findings(facts(opioids=(oxy(35), unknown)), ctx())
     assert finding.facts["meddCriterion"] == "above"
     assert "minst 70 MEDD" in finding.summary["sv"]

@@ -95,7 +95,8 @@ def test_suggestion_is_a_valid_draft_service_request_in_swedish():
 
 
 def test_cards_carry_the_referral_suggestion():
-    [psych] = referral_psychiatry.findings(rich_facts(), ctx())
+    from tests.support.worded import with_words
+    [psych] = [with_words(f, rich_facts()) for f in referral_psychiatry.findings(rich_facts(), ctx())]
     [s] = psych.suggestions
     assert s.actions[0].resource["code"]["coding"][0]["code"] == "psychiatry"
     taper = plan((step(1, -6, 14, 20),))

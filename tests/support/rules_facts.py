@@ -15,6 +15,8 @@ logic of the service is used, so every expected value in a test stays computed b
 """
 from __future__ import annotations
 
+from cds_service.domain.problems import Problem
+
 import re
 from datetime import date, timedelta
 from typing import Iterable
@@ -92,7 +94,7 @@ def order(
     strength: float | None = None,
     drug_class: DrugClass = DrugClass.OPIOID,
     atc: str | None = None,
-    problem: str | None = None,
+    problem: Problem | None = None,
     requester: str | None = None,
 ) -> MedicationOrder:
     """One opioid order (record, in effect) — or, with ``is_draft``, a draft of this hook call."""
@@ -108,9 +110,9 @@ def order(
     )
     dose = DailyDose(amount, unit if amount is not None else None, prn=prn,
                      basis="dosage" if amount is not None else "unknown",
-                     problem=None if amount is not None else (problem or "dosage in free text only"))
+                     problem=None if amount is not None else (problem or Problem("free-text-only")))
     value = amount * factor if amount is not None and factor is not None else None
-    medd = Medd(value, factor=factor, problem=None if value is not None else "no factor given in test")
+    medd = Medd(value, factor=factor, problem=None if value is not None else Problem("no-conversion-factor", ingredient=ingredient or "?"))
     return MedicationOrder(
         id=id or (f"draft-{ingredient}" if is_draft else f"rx-{ingredient}"),
         resource_type="MedicationRequest",

@@ -9,6 +9,8 @@ episode's exposure class from its length (clinical-rules §2: < 14 acute, 14–8
 """
 from __future__ import annotations
 
+from cds_service.domain.problems import Problem
+
 from datetime import date, timedelta
 
 from cds_service.domain.settings import ClinicalSettings
@@ -75,8 +77,8 @@ def opioid(
     status: str = "active",
     start: date | None = None,
     supply_end: date | None = None,
-    dose_problem: str | None = None,
-    medd_problem: str | None = None,
+    dose_problem: Problem | None = None,
+    medd_problem: Problem | None = None,
     identified_by: IdentifiedBy = IdentifiedBy.ATC,
     atc: str | None = "N02AA05",
     prn: bool = False,
@@ -136,7 +138,7 @@ def other(
         intent="order",
         drug=Drug(drug_class=drug_class, display=display, atc=atc, identified_by=IdentifiedBy.ATC),
         daily_dose=DailyDose(amount=amount, unit=MG if amount is not None else None),
-        medd=Medd(value=None, problem="not an opioid"),
+        medd=Medd(value=None, problem=Problem("not-an-opioid", drug_class=drug_class.value)),
         start=start if start is not None else (None if draft else day(-30)),
         supply_end=supply_end if supply_end is not None else (None if draft else day(30)),
         is_draft=draft,
