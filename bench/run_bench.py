@@ -317,12 +317,12 @@ def stage_breakdown(raw: bytes, settings, service, reps: int = 15, budget_s: flo
         facts = build_patient_facts(ctx_json["patientId"], data.resources, drafts, today, gaps=data.gaps)
         t.append(time.perf_counter())
         ctx = RuleContext(hook=service.hook, today=today, user_ref=ctx_json.get("userId"),
-                          patient_ref=f"Patient/{ctx_json['patientId']}", settings=ClinicalSettings(),
-                          drafts_raw={d["id"]: d for d in drafts if isinstance(d.get("id"), str)})
+                          patient_ref=f"Patient/{ctx_json['patientId']}", settings=ClinicalSettings())
         findings = rules.evaluate(facts, ctx)
         t.append(time.perf_counter())
         shared = card_renderer.base_facts(facts)
-        response = {"cards": [card_renderer.render(f, facts, "sv", shared) for f in findings]}
+        sent = {d["id"]: d for d in drafts if isinstance(d.get("id"), str)}
+        response = {"cards": [card_renderer.render(f, facts, "sv", shared, sent) for f in findings]}
         t.append(time.perf_counter())
         dump_response(response)
         t.append(time.perf_counter())

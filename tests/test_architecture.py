@@ -36,10 +36,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 #: card text: both go when rules return typed proposals and cards take the words from the catalogs.
 ALLOWED: dict[tuple[str, str], str] = {
     ("cds_service.rules.common", "fhir_mappings.codes.names"): "card text: Swedish ingredient names",
-    ("cds_service.rules.exit_plan", "fhir_mappings.codes.systems"): "edits a draft's FHIR JSON (planned end)",
     ("cds_service.rules.referral_common", "fhir_mappings.codes.systems"): "reads referral codings",
-    ("cds_service.rules.taper_dose_increase", "fhir_mappings.codes.systems"): "writes a dose step into a draft",
-    ("cds_service.rules.prescribing_restriction", "fhir_mappings.write.builders"): "builds the Flag itself",
     ("cds_service.rules.referral_common", "fhir_mappings.write.builders"): "builds the ServiceRequest itself",
     ("cds_service.rules.taper_plan_missing", "fhir_mappings.write.builders"): "builds CarePlan and orders itself",
     ("cds_service.rules.medd_unknown", "cds_service.cards.problems"): "words problems into the card text it still writes",

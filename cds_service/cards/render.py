@@ -7,19 +7,20 @@ card, since any card may have been decided without it.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Mapping
 
 from cds_service.domain.model import PatientFacts
 from cds_service.domain.problems import Problem
 from fhir_mappings.codes.systems import CARD_TOPIC, TRAPPA_OVERRIDE
 
 from cds_service.runtime.ids import new_uuid
-from cds_service.rules.finding import Finding, Localized
+from cds_service.rules.finding import Action, Finding, Localized, Suggestion
 from cds_service.cards.overrides import OVERRIDE_REASONS
 from cds_service.cards.topics import topic_title
 from cds_service.cards.gaps import GAP_TEXT
 from cds_service.cards.words import LANGUAGES, text
 from cds_service.cards.wording import WORDED
+from cds_service.cards.proposals import resource_for
 
 SUPPORTED_LANGUAGES = LANGUAGES
 
@@ -80,7 +81,11 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, Any] | None = None) -> dict:
+def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, Any] | None = None,
+           drafts: Mapping[str, dict] | None = None) -> dict:
+    """The card of ``finding`` in ``lang``. ``drafts``: the hook call's draft orders as sent, by id — an
+    action that amends one returns it whole (``cards.proposals``); a suggestion whose proposal cannot be
+    written is left out."""
     worded = WORDED.get(finding.topic)
     if worded is not None:
         summary, detail = worded.words(finding, facts, lang)
@@ -114,16 +119,9 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         },
         "extension": {"trappa": trappa},
     }
-    if suggestions:
-        card["suggestions"] = [
-            {
-                "label": _t(s.label, lang),
-                "uuid": new_uuid(),
-                "isRecommended": s.is_recommended,
-                "actions": [_action(a, lang) for a in s.actions],
-            }
-            for s in suggestions
-        ]
+    written = [s for s in (_suggestion(s, lang, drafts or {}) for s in suggestions) if s is not None]
+    if written:
+        card["suggestions"] = written
         card["selectionBehavior"] = finding.selection_behavior
     if finding.override_reasons:
         card["overrideReasons"] = [
@@ -134,9 +132,24 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
     return card
 
 
-def _action(action, lang: str) -> dict:
+def _suggestion(s: Suggestion, lang: str, drafts: Mapping[str, dict]) -> dict | None:
+    actions = []
+    for a in s.actions:
+        action = _action(a, lang, drafts)
+        if action is None:
+            return None  # half a suggestion would do something else than its label says
+        actions.append(action)
+    return {"label": _t(s.label, lang), "uuid": new_uuid(), "isRecommended": s.is_recommended, "actions": actions}
+
+
+def _action(action: Action, lang: str, drafts: Mapping[str, dict]) -> dict | None:
     out: dict[str, Any] = {"type": action.type, "description": _t(action.description, lang)}
-    if action.resource is not None:
+    if action.proposal is not None:
+        resource = resource_for(action.proposal, drafts)
+        if resource is None:
+            return None
+        out["resource"] = resource
+    elif action.resource is not None:
         out["resource"] = action.resource
     if action.resource_id is not None:
         out["resourceId"] = action.resource_id

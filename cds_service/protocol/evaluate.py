@@ -117,12 +117,13 @@ def _evaluate(service, body, settings, fetcher, lang, raw, links=None) -> Evalua
         user_ref=context.get("userId"),
         patient_ref=f"Patient/{context['patientId']}",
         settings=settings.clinical,
-        drafts_raw={d["id"]: d for d in drafts if isinstance(d.get("id"), str)},
         record_resources=_WholeRecord(raw, data.resources),
     )
     findings = rules.evaluate(facts, ctx)
     shared = card_renderer.base_facts(facts)
-    cards = [card_renderer.render(f, facts, lang, shared) for f in findings]
+    # A suggestion that amends a draft returns it as the EHR sent it (cards.proposals).
+    sent = {d["id"]: d for d in drafts if isinstance(d.get("id"), str)}
+    cards = [card_renderer.render(f, facts, lang, shared, sent) for f in findings]
     if links is not None:
         for finding, card in zip(findings, cards):
             found = links(finding, facts, ctx, lang)

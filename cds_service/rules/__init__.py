@@ -3,8 +3,9 @@
 Adding a rule = adding a module and listing it in ``RULES``; the HTTP layer never changes.
 
 Door rule: a rule decides; it imports the domain and the rules' own shared criteria, does no IO, and
-writes no FHIR JSON. (Until the rules return typed proposals, some still call fhir_mappings' builders
-and hold their card text: tests/test_architecture.py lists those imports, and no new one may come.)
+writes no FHIR JSON: a suggestion's change is a typed proposal (``rules.proposals``) the cards write.
+(Some rules still call fhir_mappings' builders and hold their card text: tests/test_architecture.py
+lists those imports, and no new one may come.)
 """
 from __future__ import annotations
 

@@ -13,27 +13,27 @@ When
   - the patient is not excluded
 Then
   - info: set a plan for stopping from the start;
-  - suggest an *update* of the draft (returned whole, as the EHR sent it) with a planned end:
-    ``dispenseRequest.expectedSupplyDuration`` = ``settings.exit_plan_days`` days and every dosage
-    line bounded by ``timing.repeat.boundsPeriod`` today … today + ``settings.exit_plan_days`` − 1.
+  - suggest an *update* of the draft with a planned end (``PlannedEnd``): supply for
+    ``settings.exit_plan_days`` days, dosing today … today + ``settings.exit_plan_days`` − 1 (the card
+    layer writes it into the draft as the EHR sent it: ``fhir_mappings.write.amend``).
     Default 7 days (env ``TRAPPA_EXIT_PLAN_DAYS``): a common course for acute pain, well under the
     2 weeks after which withdrawal may appear on stopping [RJL "När behövs nedtrappning?"]. The
     number is the service's default, not a guideline figure; the physician adjusts it.
-    Without the raw draft (``ctx.drafts_raw``) the card gives the advice without a suggestion.
+    Without the draft as sent (or with one too large to echo) the card gives the advice without a
+    suggestion.
 """
 from __future__ import annotations
 
-import copy
 from datetime import timedelta
 from typing import Any
 
 from cds_service.domain.model import MedicationOrder, PatientFacts
-from fhir_mappings.codes.systems import UCUM
 
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import VGR
 from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
-from cds_service.rules.common import draft_opioids, fmt_date, ingredient_name, loc, raw_draft
+from cds_service.rules.common import draft_opioids, draft_reference, fmt_date, ingredient_name, loc
+from cds_service.rules.proposals import PlannedEnd
 
 
 TOPIC = "exit-plan"
@@ -56,42 +56,20 @@ def is_applicable(facts: PatientFacts) -> bool:
     return inclusion_criteria(facts) and not exclusion_criteria(facts)
 
 
-def with_planned_end(raw: dict, ctx: RuleContext, days: int | None = None) -> dict:
-    """A copy of the draft with a planned end: supply duration and bounded dosage lines."""
-    days = ctx.settings.exit_plan_days if days is None else days
-    updated = copy.deepcopy(raw)
-    start = ctx.today
-    last = start + timedelta(days=days - 1)
-    dispense = updated.get("dispenseRequest")
-    if not isinstance(dispense, dict):
-        dispense = {}
-        updated["dispenseRequest"] = dispense
-    dispense["expectedSupplyDuration"] = {"value": days, "unit": "dagar", "system": UCUM, "code": "d"}
-    dosages = updated.get("dosageInstruction")
-    if isinstance(dosages, list):
-        for dosage in dosages:
-            if not isinstance(dosage, dict):
-                continue
-            timing = dosage.get("timing")
-            if not isinstance(timing, dict):
-                timing = {}
-                dosage["timing"] = timing
-            repeat = timing.get("repeat")
-            if not isinstance(repeat, dict):
-                repeat = {}
-                timing["repeat"] = repeat
-            repeat.pop("boundsDuration", None)
-            repeat.pop("boundsRange", None)
-            repeat["boundsPeriod"] = {"start": start.isoformat(), "end": last.isoformat()}
-    return updated
+def planned_end(draft: MedicationOrder, ctx: RuleContext) -> PlannedEnd | None:
+    """The proposed end of the draft: ``settings.exit_plan_days`` days from today; None without a
+    valid draft id (the update could not name the draft)."""
+    if draft.id is None or draft_reference(draft) is None:
+        return None
+    days = ctx.settings.exit_plan_days
+    return PlannedEnd(draft_id=draft.id, start=ctx.today, last=ctx.today + timedelta(days=days - 1), days=days)
 
 
 def _suggestion(draft: MedicationOrder, ctx: RuleContext) -> Suggestion | None:
-    raw = raw_draft(ctx, draft)
-    if raw is None:
+    proposal = planned_end(draft, ctx)
+    if proposal is None:
         return None
-    days = ctx.settings.exit_plan_days
-    last = ctx.today + timedelta(days=days - 1)
+    days, last = proposal.days, proposal.last
     return Suggestion(
         label=loc(
             f"Begränsa till {days} dagar (till {fmt_date(last, 'sv')})",
@@ -104,7 +82,7 @@ def _suggestion(draft: MedicationOrder, ctx: RuleContext) -> Suggestion | None:
                     f"Lägg till planerat slut i ordinationen ({days} dagar)",
                     f"Add a planned end to the order ({days} days)",
                 ),
-                resource=with_planned_end(raw, ctx),
+                proposal=proposal,
             ),
         ),
         is_recommended=True,

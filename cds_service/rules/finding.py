@@ -7,7 +7,8 @@ A rule is a module in ``cds_service.rules`` with:
 - ``findings(facts, ctx) -> list[Finding]`` — a pure function of the patient's facts.
 
 Texts are produced in both languages (``{"sv": ..., "en": ...}``); the HTTP layer picks one. A finding
-knows nothing of HTTP, uuids or JSON layout: ``cds_service.cards.render`` turns it into a card. The hooks a rule
+knows nothing of HTTP, uuids or JSON layout: ``cds_service.cards.render`` turns it into a card. A suggestion's change is a
+typed proposal (``cds_service.rules.proposals``) whose FHIR the card layer writes. The hooks a rule
 speaks at are ``cds_service.domain.hooks``; the guidelines it cites, ``cds_service.domain.guidelines``.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Mapping
 
 from cds_service.domain.guidelines import Guideline
 from cds_service.domain.settings import ClinicalSettings
+from cds_service.rules.proposals import Proposal
 
 Localized = Mapping[str, str]  # {"sv": "...", "en": "..."}
 
@@ -27,6 +29,9 @@ class Action:
     description: Localized
     resource: Mapping[str, Any] | None = None
     resource_id: str | None = None  # for delete
+    # What the action changes, as domain values (cds_service.rules.proposals): the card layer writes
+    # its resource. An action has a proposal or a resource, not both.
+    proposal: Proposal | None = None
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,6 @@ class RuleContext:
     user_ref: str | None = None  # "Practitioner/123" from context.userId
     patient_ref: str | None = None  # "Patient/123"
     settings: ClinicalSettings = field(default_factory=ClinicalSettings)
-    # The draft orders as the EHR sent them, keyed by resource id: rules that propose an *update* of a
-    # draft (e.g. exit-plan) return the draft itself, amended.
-    drafts_raw: Mapping[str, dict] = field(default_factory=dict)
     # The record's resources as the EHR sent or the FHIR server gave them: a rule that proposes an
     # *update* of a record order (ending an old prescription) returns that resource, amended. Looked
     # up only then (``common.record_resource``: an object with ``find(type, id)``, or a list).

@@ -11,9 +11,10 @@ When
   - the patient is not excluded
 Then
   - info: register an uppmärksamhetssignal with förskrivningsrestriktion;
-  - suggest creating the Flag: the patient, the ordering physician as author, from today until the
-    taper's end plus a margin (default 14 days: acute withdrawal usually passes within 1–2 weeks
-    [RJL "Allmänna principer"]; ``TRAPPA_RESTRICTION_MARGIN_DAYS``). The end of a running taper is the
+  - suggest creating the Flag (``NewRestrictionFlag``; the card layer writes it): the patient, the
+    ordering physician as author, from today until the taper's end plus a margin (default 14 days:
+    acute withdrawal usually passes within 1–2 weeks [RJL "Allmänna principer"];
+    ``TRAPPA_RESTRICTION_MARGIN_DAYS``). The end of a running taper is the
     plan's end (or its last step's end); of a proposed one, the default schedule's end. When no end
     is known the Flag is left open-ended and the card says so.
 
@@ -24,13 +25,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from fhir_mappings.write.builders import restriction_flag
 from cds_service.domain.model import PatientFacts
 
 from cds_service.rules import taper_plan_missing
 from cds_service.domain.hooks import ORDER_HOOKS, PATIENT_VIEW
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.proposals import NewRestrictionFlag
 from cds_service.rules.common import fmt_date, in_taper, loc, localized, responsible_physician, taper_end
 
 TOPIC = "prescribing-restriction"
@@ -74,13 +75,12 @@ def restriction_period(facts: PatientFacts, ctx: RuleContext) -> tuple[date, dat
 
 def _suggestion(facts: PatientFacts, ctx: RuleContext, start: date, end: date | None) -> Suggestion:
     author, name = responsible_physician(facts, ctx)
-    flag = restriction_flag(
+    flag = NewRestrictionFlag(
         patient_ref=ctx.patient_ref or f"Patient/{facts.patient_id}",
         author_ref=author,
         author_display=name,
         start=start,
         end=end,
-        lang="sv",
     )
     return Suggestion(
         label=loc("Registrera förskrivningsrestriktion", "Register prescribing restriction"),
@@ -91,7 +91,7 @@ def _suggestion(facts: PatientFacts, ctx: RuleContext, start: date, end: date | 
                     "Uppmärksamhetssignal med förskrivningsrestriktion",
                     "Alert with prescribing restriction",
                 ),
-                resource=flag,
+                proposal=flag,
             ),
         ),
         is_recommended=True,

@@ -15,9 +15,10 @@ When
         opioid today (none in effect: 0) — this raises the total MEDD
 Then
   - critical: "Öka aldrig dosen under pågående nedtrappning"; extend the current step instead.
-  - Suggestion (decision): an *update* of the draft to today's step, split evenly morning and
-    evening, offered only when the step is givable with the draft's tablet strength (oral, mg,
-    strength known, raw draft available); when the plan has ended (step 0), a *delete* of the draft.
+  - Suggestion (decision): an *update* of the draft to today's step (``DoseStepChange``), split evenly
+    morning and evening, offered only when the step is givable with the draft's tablet strength (oral,
+    mg, strength known; the card layer writes it into the draft as sent, and leaves the suggestion out
+    without it); when the plan has ended (step 0), a *delete* of the draft.
     Otherwise the advice is text only (patches, unknown strength): an invented dosage would be
     worse than none.
 When a comparison needs an unknown part (draft dose unknown, step dose unknown, no step for today,
@@ -27,26 +28,23 @@ from __future__ import annotations
 
 from datetime import date
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
 from cds_service.domain.model import MG, DoseStep, Form, MedicationOrder, PatientFacts
-from fhir_mappings.codes.systems import UCUM
 
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.proposals import DoseStepChange
 from cds_service.rules.common import (
     current_daily_dose,
     draft_opioids,
     draft_reference,
     fmt_daily_dose,
-    fmt_dose,
     in_taper,
     ingredient_name,
     loc,
-    raw_draft,
     tapered_ingredient,
     today_step,
 )
@@ -183,19 +181,14 @@ def is_applicable(facts: PatientFacts) -> bool:
 # Suggestion
 
 
-def _update_to_step(c: Comparison, ctx: RuleContext) -> Suggestion | None:
-    raw = raw_draft(ctx, c.draft)
+def dose_step_change(c: Comparison) -> DoseStepChange | None:
+    """Today's step as a change of the draft, or None when it is not givable with the draft's tablets:
+    oral mg, strength known, nothing added from another form, half the daily dose a whole number of
+    tablets morning and evening. An invented dosage would be worse than none."""
     drug = c.draft.drug
-    if c.plan_ended:
-        ref = draft_reference(c.draft)
-        if not ref:
-            return None
-        return Suggestion(
-            label=loc("Ta bort ordinationen – nedtrappningen är avslutad", "Remove the order – the taper has ended"),
-            actions=(Action("delete", loc("Ta bort utkastet", "Remove the draft"), resource_id=ref),),
-        )
     if (
-        raw is None
+        c.draft.id is None
+        or draft_reference(c.draft) is None
         or c.step is None
         or c.added
         or c.unit != MG
@@ -209,59 +202,39 @@ def _update_to_step(c: Comparison, ctx: RuleContext) -> Suggestion | None:
     tablets = per_admin / drug.strength
     if abs(tablets - round(tablets)) > _EPS or round(tablets) < 1:
         return None  # not givable as whole tablets of this strength: leave the dosage to the physician
-    updated = copy.deepcopy(raw)
-    text = (
-        f"{fmt_dose(per_admin, MG, 'sv')} morgon och {fmt_dose(per_admin, MG, 'sv')} kväll "
-        f"({fmt_daily_dose(c.allowed, MG, 'sv')}, dos-steg {c.step.sequence})"
-    )
-    updated["dosageInstruction"] = [
-        {
-            "text": text,
-            "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
-            "doseAndRate": [
-                {"doseQuantity": {"value": per_admin, "unit": "mg", "system": UCUM, "code": "mg"}}
-            ],
-        }
-    ]
-    _resize_quantity(updated, tablets_per_day=2 * round(tablets))
+    return DoseStepChange(draft_id=c.draft.id, daily_dose=c.allowed, per_admin=per_admin, unit=MG,
+                          step_sequence=c.step.sequence, tablets_per_day=2 * round(tablets))
+
+
+def _update_to_step(c: Comparison) -> Suggestion | None:
+    if c.plan_ended:
+        ref = draft_reference(c.draft)
+        if not ref:
+            return None
+        return Suggestion(
+            label=loc("Ta bort ordinationen – nedtrappningen är avslutad", "Remove the order – the taper has ended"),
+            actions=(Action("delete", loc("Ta bort utkastet", "Remove the draft"), resource_id=ref),),
+        )
+    change = dose_step_change(c)
+    if change is None:
+        return None
     return Suggestion(
         label=loc(
-            f"Behåll dagens dos-steg: {fmt_daily_dose(c.allowed, MG, 'sv')}",
-            f"Keep today's dose step: {fmt_daily_dose(c.allowed, MG, 'en')}",
+            f"Behåll dagens dos-steg: {fmt_daily_dose(change.daily_dose, MG, 'sv')}",
+            f"Keep today's dose step: {fmt_daily_dose(change.daily_dose, MG, 'en')}",
         ),
         actions=(
             Action(
                 "update",
                 loc(
-                    f"Ändra utkastet till {fmt_daily_dose(c.allowed, MG, 'sv')} (dagens dos-steg)",
-                    f"Change the draft to {fmt_daily_dose(c.allowed, MG, 'en')} (today's dose step)",
+                    f"Ändra utkastet till {fmt_daily_dose(change.daily_dose, MG, 'sv')} (dagens dos-steg)",
+                    f"Change the draft to {fmt_daily_dose(change.daily_dose, MG, 'en')} (today's dose step)",
                 ),
-                resource=updated,
+                proposal=change,
             ),
         ),
         is_recommended=True,
     )
-
-
-def _resize_quantity(resource: dict, *, tablets_per_day: int) -> None:
-    """Keep the draft's supply duration at the lower dose: quantity = tablets per day × days.
-
-    Only when the draft states both a quantity and ``expectedSupplyDuration`` in days; otherwise the
-    quantity is left as the physician wrote it (it then lasts longer, never gives more per day).
-    """
-    dispense = resource.get("dispenseRequest")
-    if not isinstance(dispense, dict):
-        return
-    duration, quantity = dispense.get("expectedSupplyDuration"), dispense.get("quantity")
-    if not isinstance(duration, dict) or not isinstance(quantity, dict):
-        return
-    days = duration.get("value")
-    in_days = duration.get("code") == "d" or (
-        duration.get("code") is None and str(duration.get("unit", "")).lower() in ("d", "day", "days", "dag", "dagar", "dygn")
-    )
-    if not in_days or not isinstance(days, (int, float)) or days <= 0:
-        return
-    quantity["value"] = int(tablets_per_day * days)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -361,7 +334,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         "decided": not undecided,
     }
     if exceeding:
-        suggestions = tuple(s for s in (_update_to_step(c, ctx) for c in exceeding[:1]) if s is not None)
+        suggestions = tuple(s for s in (_update_to_step(c) for c in exceeding[:1]) if s is not None)
         c = exceeding[0]
         summary = _summary(c)
         detail = {

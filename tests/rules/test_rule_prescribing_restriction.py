@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from fhir.resources.R4B.flag import Flag
 
 from cds_service.rules import prescribing_restriction as rule
 from cds_service.rules import taper_plan_missing
 from cds_service.domain.hooks import ORDER_SIGN, PATIENT_VIEW
 from cds_service.domain.settings import ClinicalSettings
-from tests.support.rules_facts import USER, check_texts, ctx, day, draft, facts, flag, order, plan, step
+from cds_service.rules.proposals import NewRestrictionFlag
+from tests.support.rules_facts import PATIENT, USER, check_texts, ctx, day, draft, facts, flag, order, plan, step
 
 # Running taper: last dosing day TODAY + 27 (steps 14 days each from day -14, 0, 14).
 RUNNING = plan(step(1, -14, 14, 40), step(2, 0, 14, 30), step(3, 14, 14, 20))
@@ -25,7 +25,7 @@ def running(hook=PATIENT_VIEW, **kw):
 def planned(hook=ORDER_SIGN, amount=40.0, **kw):
     d = draft("oxycodone", amount)
     f = facts(drafts=[d], in_effect=[order("oxycodone", amount)], days=120, **kw)
-    return f, rule.findings(f, ctx(hook, drafts=[d]))
+    return f, rule.findings(f, ctx(hook))
 
 
 @pytest.mark.parametrize("margin", [0, 30])
@@ -35,8 +35,7 @@ def test_the_configured_margin_sets_the_flags_end(margin):
     # the plan's last dosing day is TODAY + 27
     assert card.facts["restrictionEnd"] == day(27 + margin).isoformat()
     assert card.facts["restrictionMarginDays"] == margin
-    flag_resource = card.suggestions[0].actions[0].resource
-    assert flag_resource["period"]["end"].startswith(day(27 + margin).isoformat())
+    assert card.suggestions[0].actions[0].proposal.end == day(27 + margin)
     assert f"+ {margin} dagar" in card.detail["sv"] and f"+ {margin} days" in card.detail["en"]
 
 
@@ -48,11 +47,9 @@ def test_running_taper_on_patient_view_proposes_the_flag():
     assert card.facts["restrictionStart"] == day(0).isoformat()
     (suggestion,) = card.suggestions
     (action,) = suggestion.actions
-    resource = action.resource
-    assert action.type == "create" and resource["resourceType"] == "Flag"
-    assert resource["author"]["reference"] == USER
-    assert resource["period"] == {"start": "2026-11-23", "end": "2027-01-03"}
-    Flag.model_validate(resource)
+    assert action.type == "create" and action.resource is None
+    assert action.proposal == NewRestrictionFlag(patient_ref=PATIENT, author_ref=USER, author_display=None,
+                                                 start=date(2026, 11, 23), end=date(2027, 1, 3))
     check_texts(card)
 
 
@@ -68,14 +65,14 @@ def test_running_taper_without_known_end_is_open_ended():
     f = facts(in_effect=[order("oxycodone", 30)], days=200, taper_plan=undated)
     (card,) = rule.findings(f, ctx(PATIENT_VIEW))
     assert card.facts["restrictionEnd"] is None
-    assert "end" not in card.suggestions[0].actions[0].resource["period"]
+    assert card.suggestions[0].actions[0].proposal.end is None
     assert "utan slutdatum" in card.detail["sv"]
 
 
 def test_planned_taper_on_order_hook_ends_with_the_proposed_schedule():
     f, found = planned()
     (card,) = found
-    (proposal_card,) = taper_plan_missing.findings(f, ctx(ORDER_SIGN, drafts=f.drafts))
+    (proposal_card,) = taper_plan_missing.findings(f, ctx(ORDER_SIGN))
     projected = date.fromisoformat(proposal_card.facts["projectedEnd"])
     assert card.facts["restrictionEnd"] == (projected + timedelta(days=14)).isoformat()
     assert card.facts["taperRunning"] is False
@@ -107,7 +104,7 @@ def test_silent_without_taper_planned_or_running():
     # 13 days of use: acute, no taper proposed.
     d = draft("oxycodone", 20)
     f = facts(drafts=[d], in_effect=[order("oxycodone", 20)], days=13)
-    assert rule.findings(f, ctx(ORDER_SIGN, drafts=[d])) == []
+    assert rule.findings(f, ctx(ORDER_SIGN)) == []
 
 
 @pytest.mark.parametrize("group", ["cancer", "palliative", "laro", "under-18"])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.domain.model import MG
 from cds_service.rules import taper_dose_increase as rule
+from cds_service.rules.proposals import DoseStepChange
 from tests.support.rules_facts import UG_PER_H, Form, check_texts, ctx, draft, facts, order, plan, step
 
 # Oxycodone taper: step 1 40 mg/day (14 days ago .. yesterday), step 2 30 mg/day (today .. +13),
@@ -13,7 +15,7 @@ PLAN = plan(step(1, -14, 14, 40), step(2, 0, 14, 30), step(3, 14, 14, 20))
 
 def run(*drafts, taper=PLAN, in_effect=(), exclusions=(), days=120):
     f = facts(drafts=drafts, in_effect=in_effect, days=days, taper_plan=taper, exclusions=exclusions)
-    return rule.findings(f, ctx(drafts=drafts))
+    return rule.findings(f, ctx())
 
 
 def test_fires_when_draft_exceeds_todays_step():
@@ -98,12 +100,10 @@ def test_update_suggestion_keeps_todays_step_in_whole_tablets():
     (card,) = run(d)
     (suggestion,) = card.suggestions
     action = suggestion.actions[0]
-    assert action.type == "update"
-    assert action.resource["id"] == "draft-oxycodone"
-    (dosage,) = action.resource["dosageInstruction"]
-    assert dosage["doseAndRate"][0]["doseQuantity"]["value"] == 15
-    assert dosage["timing"]["repeat"]["frequency"] == 2
-    assert "30 mg/dygn" in dosage["text"]
+    assert action.type == "update" and action.resource is None
+    assert action.proposal == DoseStepChange(draft_id="draft-oxycodone", daily_dose=30, per_admin=15, unit=MG,
+                                             step_sequence=2, tablets_per_day=6)
+    assert "30 mg/dygn" in suggestion.label["sv"]
 
 
 def test_no_update_when_step_is_not_givable_with_the_strength():
@@ -132,20 +132,3 @@ def test_step_dose_in_summary_uses_decimal_comma():
     (card,) = run(draft("oxycodone", 10), taper=half)
     assert "7,5 mg/dygn" in card.summary["sv"]
     assert "7.5 mg/day" in card.summary["en"]
-
-
-def test_update_keeps_the_supply_duration_at_the_lower_dose():
-    # Draft: 14 days' supply. Today's step 30 mg/day = 3 × 5 mg tablets twice a day = 6 tablets/day;
-    # 6 × 14 = 84 tablets.
-    from tests.support.rules_facts import raw_request
-
-    d = draft("oxycodone", 40, strength=5)
-    c = ctx(drafts=[d])
-    raw = raw_request(d)
-    raw["dispenseRequest"] = {"quantity": {"value": 112, "unit": "st"},
-                              "expectedSupplyDuration": {"value": 14, "unit": "dagar", "code": "d"}}
-    c.drafts_raw["draft-oxycodone"] = raw
-    f = facts(drafts=[d], days=120, taper_plan=PLAN)
-    (card,) = rule.findings(f, c)
-    assert card.suggestions[0].actions[0].resource["dispenseRequest"]["quantity"]["value"] == 84
-    assert raw["dispenseRequest"]["quantity"]["value"] == 112  # the EHR's draft itself is untouched

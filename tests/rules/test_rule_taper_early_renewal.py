@@ -20,7 +20,7 @@ def run(supply_end_offset, *, taper=PLAN, is_renewal="auto", exclusions=(), sett
                      status="completed" if record_type == "MedicationDispense" else "active")
     f = facts(drafts=[d], in_effect=[record], days=120, taper_plan=taper,
               is_renewal=is_renewal, exclusions=exclusions)
-    return rule.findings(f, ctx(drafts=[d], settings=settings))
+    return rule.findings(f, ctx(settings=settings))
 
 
 def test_margin_default_is_three_days():

@@ -39,7 +39,7 @@ def run(days=120, *, amount=40.0, record_amount=40.0, ingredient="oxycodone", un
     in_effect = [order(ingredient, record_amount, unit=unit, form=form, factor=OXY_FACTOR)] if record_amount is not False else []
     in_effect += list(extra)
     f = facts(drafts=[d], in_effect=in_effect, days=days, **kw)
-    return rule.findings(f, ctx(drafts=[d]))
+    return rule.findings(f, ctx())
 
 
 def test_fires_on_long_term_renewal_with_weekly_schedule_from_the_record_dose():
@@ -259,7 +259,7 @@ def test_as_needed_only_gives_no_schedule_but_asks_for_the_consumption():
     d = draft("oxycodone", 20, form=Form.IMMEDIATE, prn=True, factor=OXY_FACTOR)
     rec = order("oxycodone", 20, form=Form.IMMEDIATE, prn=True, factor=OXY_FACTOR)
     f = facts(drafts=[d], in_effect=[rec], days=120)
-    (card,) = rule.findings(f, ctx(drafts=[d]))
+    (card,) = rule.findings(f, ctx())
     assert card.facts["taperSteps"] is None and card.facts["doseBasis"] == "prn-only"
     assert card.suggestions == ()
     assert "kartlägg förbrukningen" in card.detail["sv"]
@@ -276,7 +276,7 @@ def test_a_new_form_is_a_new_order_not_a_renewal():
     # depot in the record; the draft is an immediate-release capsule as needed: not "Förnyelse"
     d = draft("oxycodone", 20, form=Form.IMMEDIATE, prn=True, factor=OXY_FACTOR)
     f = facts(drafts=[d], in_effect=[order("oxycodone", 40, factor=OXY_FACTOR)], days=120)
-    (card,) = rule.findings(f, ctx(drafts=[d]))
+    (card,) = rule.findings(f, ctx())
     assert card.summary["sv"].startswith("Ny ordination av oxikodon") and "Förnyelse" not in card.summary["sv"]
     (card,) = run(120)
     assert card.summary["sv"].startswith("Förnyelse av oxikodon")
@@ -287,7 +287,7 @@ def test_a_dose_read_from_the_dosage_text_is_said():
     rec = order("oxycodone", 40, factor=OXY_FACTOR)
     rec = _replace(rec, daily_dose=_replace(rec.daily_dose, basis="free-text"))
     d = draft("oxycodone", 40, factor=OXY_FACTOR)
-    (card,) = rule.findings(facts(drafts=[d], in_effect=[rec], days=120), ctx(drafts=[d]))
+    (card,) = rule.findings(facts(drafts=[d], in_effect=[rec], days=120), ctx())
     assert "Dosen är tolkad ur doseringstexten" in card.detail["sv"]
     (card,) = run(120)
     assert "tolkad ur doseringstexten" not in card.detail["sv"]
@@ -306,7 +306,7 @@ def _run_product(ingredient, amount, form, *, companions=(), display="x", code_s
               code_systems=code_systems)
     record = _with(order(ingredient, amount, form=form, factor=factor), companions=companions, display=display)
     f = facts(drafts=[d], in_effect=[record], days=200)
-    (card,) = rule.findings(f, ctx(drafts=[d]))
+    (card,) = rule.findings(f, ctx())
     return card
 
 

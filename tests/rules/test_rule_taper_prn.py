@@ -12,7 +12,7 @@ PLAN = plan(step(1, -7, 14, 30))
 def run(days, *, prn=True, taper=None, exclusions=()):
     d = draft("oxycodone", 20, prn=prn)
     f = facts(drafts=[d], in_effect=[order("oxycodone", 30)], days=days, taper_plan=taper, exclusions=exclusions)
-    return rule.findings(f, ctx(drafts=[d]))
+    return rule.findings(f, ctx())
 
 
 def test_fires_for_prn_during_taper():

@@ -12,7 +12,7 @@ PLAN = plan(step(1, -7, 14, 30))
 
 def run(*drafts, taper=PLAN, days=120, exclusions=()):
     f = facts(drafts=drafts, in_effect=[order("oxycodone", 30)], days=days, taper_plan=taper, exclusions=exclusions)
-    return rule.findings(f, ctx(drafts=drafts))
+    return rule.findings(f, ctx())
 
 
 def test_zopiclone_during_taper_is_critical_and_names_alternatives():

@@ -126,16 +126,6 @@ def test_draft_reference_needs_a_valid_fhir_id():
     assert common.draft_reference(draft("oxycodone", 20, id="a/b")) is None
 
 
-def test_raw_draft_is_not_echoed_when_huge():
-    from tests.support.rules_facts import ctx
-
-    d = draft("oxycodone", 20)
-    c = ctx(drafts=[d])
-    assert common.raw_draft(c, d)["id"] == "draft-oxycodone"
-    c.drafts_raw["draft-oxycodone"]["note"] = [{"text": "x" * common.MAX_RAW_DRAFT_CHARS}]
-    assert common.raw_draft(c, d) is None
-
-
 def test_clip():
     assert common.clip("Zopiklon  7,5 mg\n") == "Zopiklon 7,5 mg"
     assert common.clip("a" * 100, 10) == "a" * 9 + "…"
@@ -165,7 +155,7 @@ def test_a_card_rendered_in_swedish_never_builds_the_english_detail(monkeypatch)
                         lambda prop, f, c, lang: languages.append(lang) or real(prop, f, c, lang))
     d = draft()
     f = facts(drafts=[d], in_effect=[order(factor=2)], days=200)
-    [finding] = taper_plan_missing.findings(f, ctx(drafts=[d]))
+    [finding] = taper_plan_missing.findings(f, ctx())
     card = render(finding, f, "sv")
     assert "Föreslagen nedtrappning" in card["detail"]
     assert languages == ["sv"]

@@ -216,14 +216,15 @@ def raw_request(order_: MedicationOrder, *, dosage: list | None = None) -> dict:
     }
 
 
-def ctx(hook: str = ORDER_SIGN, *, user: str | None = USER, drafts: Iterable[MedicationOrder] = (),
-        today: date = TODAY, settings: ClinicalSettings | None = None) -> RuleContext:
-    """RuleContext; the raw drafts are built with :func:`raw_request` for the drafts given."""
-    return RuleContext(
-        hook=hook, today=today, user_ref=user, patient_ref=PATIENT,
-        settings=settings or ClinicalSettings(),
-        drafts_raw={d.id: raw_request(d) for d in drafts if d.id},
-    )
+def ctx(hook: str = ORDER_SIGN, *, user: str | None = USER, today: date = TODAY,
+        settings: ClinicalSettings | None = None) -> RuleContext:
+    return RuleContext(hook=hook, today=today, user_ref=user, patient_ref=PATIENT,
+                       settings=settings or ClinicalSettings())
+
+
+def sent(drafts: Iterable[MedicationOrder]) -> dict[str, dict]:
+    """The drafts as an EHR would send them (:func:`raw_request`), by id: what the card layer amends."""
+    return {d.id: raw_request(d) for d in drafts if d.id}
 
 
 # Words that must not leak into Swedish card text (whole words, case-insensitive).
