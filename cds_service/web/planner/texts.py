@@ -95,6 +95,16 @@ NO_SCHEDULE = {
     engine.W_ADMINISTRATIONS: {"sv": "för många dostillfällen per dygn", "en": "too many doses a day"},
 }
 
+#: The page of a SMART launch the service refuses; the reason (English, technical) is shown below it.
+LAUNCH_REFUSED = {
+    "sv": ("Planeraren kunde inte startas från journalen",
+           "Journalsystemets inloggning till nedtrappningsplaneraren kunde inte slutföras. Öppna planeraren "
+           "på nytt från kortet; kvarstår felet, kontakta systemförvaltningen."),
+    "en": ("The planner could not be launched from the record",
+           "The record system's sign-in to the taper planner could not be completed. Open the planner again "
+           "from the card; if it persists, contact the system administrators."),
+}
+
 NOT_FOUND = {
     "sv": ("Planeringen finns inte eller har gått ut",
            "Länken till nedtrappningsplaneraren är okänd eller äldre än {hours} timmar. Öppna planeraren "

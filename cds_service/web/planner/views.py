@@ -6,6 +6,7 @@
 | POST | ``/taper/schedule`` | the schedule as JSON (:mod:`.api`) |
 | POST | ``/taper/schedule/pdf`` | the patient's print-out as an A4 PDF (:mod:`.printout`) |
 | POST | ``/taper/schedule/bundle`` | CarePlan + MedicationRequest + Flag as a FHIR Bundle (:mod:`.bundle`) |
+| GET | ``/planner/launch`` | SMART App Launch (EHR launch): to the EHR's authorization endpoint (:mod:`.smart`) |
 | GET | ``/planner/static/…`` | the page's script and stylesheets (no build step) |
 
 The three POSTs take the same body and the page's authority (:mod:`.authority`): 401 without one,
@@ -15,6 +16,7 @@ page is opened by the physician's browser, not the EHR's back end); the proposal
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from cds_service.protocol.errors import RequestProblem, problem_response
 
-from cds_service.web.planner import api, authority, printout, proposals, texts
+from cds_service.web.planner import api, authority, printout, proposals, smart, texts
 from cds_service.web.planner.bundle import taper_bundle
 from cds_service.web.planner.chart import chart_svg
 
@@ -101,6 +103,47 @@ def _not_found(lang: str) -> Response:
 def _html(html: str, status: int = 200) -> Response:
     response = Response(html, status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PAGE_CSP
+    return response
+
+
+def _refused(lang: str, status: int, reason: str) -> Response:
+    title, text = texts.LAUNCH_REFUSED[lang]
+    other_lang = "en" if lang == "sv" else "sv"
+    other_title, other_text = texts.LAUNCH_REFUSED[other_lang]
+    html = render_template("planner/not_found.html", lang=lang, title=title, text=text, reason=reason,
+                           other={"lang": other_lang, "title": other_title, "text": other_text})
+    return _html(html, status)
+
+
+@bp.get("/planner/launch")
+def launch():
+    """SMART App Launch 2.0, EHR launch: check ``iss``, read its smart-configuration, keep the state and
+    PKCE verifier server-side, and send the browser to the EHR's authorization endpoint (smart.py)."""
+    lang = language()
+    settings = _settings()
+    if not settings.smart_client_id:
+        return _refused(lang, 404, "SMART launch is not configured on this service (TRAPPA_SMART_CLIENT_ID)")
+    iss, launch_id = request.args.get("iss", ""), request.args.get("launch", "")
+    if not iss or not launch_id or len(launch_id) > 2000 or len(request.args.getlist("iss")) > 1:
+        return _refused(lang, 400, "a SMART EHR launch needs exactly one iss and one launch parameter")
+    try:
+        found = smart.discover(iss, settings)
+    except smart.LaunchRefused as refused:
+        return _refused(lang, refused.status, refused.message)
+    verifier, challenge = smart.pkce_pair()
+    state = smart.new_state()
+    redirect_uri = f"{(settings.public_base_url or request.host_url).rstrip('/')}/planner/callback"
+    held = {"iss": found["iss"], "token": found["token"], "verifier": verifier, "redirect": redirect_uri}
+    from cds_service.web.storage import StorageUnavailable
+    try:
+        _store().save_launch(smart.state_key(state), time.time() + smart.LAUNCH_TTL_S, orjson.dumps(held).decode())
+    except StorageUnavailable:
+        return _refused(lang, 503, "the service's database is unavailable")
+    response = Response(status=302)
+    response.headers["Location"] = smart.authorize_url(found, settings.smart_client_id, redirect_uri, launch_id,
+                                                       state, challenge)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
