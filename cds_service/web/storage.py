@@ -107,6 +107,16 @@ planner_launch = Table(
     Column("expires", Float, nullable=False, index=True),
     Column("launch", Text, nullable=False),  # JSON
 )
+# A SMART session of the planner: the EHR's access token, its FHIR server, the patient's id and the
+# proposal the launch's appContext named, held until ``expires`` (never past the token's own expiry)
+# under the SHA-256 of the session id the page holds. The token is never sent to the browser or logged.
+planner_session = Table(
+    "planner_session",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("expires", Float, nullable=False, index=True),
+    Column("session", Text, nullable=False),  # JSON
+)
 #: Expired proposals are deleted at most this often per process (on a save): not a statement per call.
 PROPOSAL_PURGE_INTERVAL_S = 60.0
 
@@ -398,6 +408,22 @@ class Store:
                                      .where(planner_launch.c.expires >= time.time())).scalar()
                 conn.execute(planner_launch.delete().where(planner_launch.c.key == key[:64]))
                 return found
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def save_session(self, key: str, expires: float, session_json: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(planner_session.delete().where(planner_session.c.expires < time.time()))
+                conn.execute(insert(planner_session).values(key=key[:64], expires=expires, session=session_json))
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def session(self, key: str) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(select(planner_session.c.session).where(planner_session.c.key == key[:64])
+                                    .where(planner_session.c.expires >= time.time())).scalar()
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from None
 

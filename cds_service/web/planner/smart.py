@@ -112,8 +112,13 @@ def discover(iss: str, settings) -> dict:
         raise LaunchRefused(502, "the EHR's smart-configuration is not a JSON object")
     if "S256" not in (config.get("code_challenge_methods_supported") or ()):
         raise LaunchRefused(502, "the EHR does not offer PKCE S256")
-    return {"iss": base, "authorize": _endpoint(config, "authorization_endpoint", settings),
-            "token": _endpoint(config, "token_endpoint", settings)}
+    token = _endpoint(config, "token_endpoint", settings)
+    parts = urlsplit(token)
+    try:  # the service itself calls the token endpoint: the same guard as a FHIR server (allow-list)
+        check_fhir_server(f"{parts.scheme}://{parts.netloc}", settings)
+    except FhirServerNotAllowed as exc:
+        raise LaunchRefused(403, f"token_endpoint: {exc}".replace("fhirServer", "the server")) from None
+    return {"iss": base, "authorize": _endpoint(config, "authorization_endpoint", settings), "token": token}
 
 
 def authorize_url(found: dict, client_id: str, redirect_uri: str, launch: str, state: str, challenge: str) -> str:
@@ -122,3 +127,70 @@ def authorize_url(found: dict, client_id: str, redirect_uri: str, launch: str, s
                        "code_challenge": challenge, "code_challenge_method": "S256"})
     sep = "&" if urlsplit(found["authorize"]).query else "?"
     return f"{found['authorize']}{sep}{query}"
+
+
+# --- after the EHR's sign-in: the token, the session, the save ------------------------------------------
+
+SESSION_TTL_S = 3600.0  # at most; never longer than the access token's own expires_in
+SESSION_ID_LENGTH = 43  # secrets.token_urlsafe(32): unlike a proposal id's 32 hex characters
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def session_id_well_formed(sid: str | None) -> bool:
+    return (isinstance(sid, str) and len(sid) == SESSION_ID_LENGTH
+            and all(c.isascii() and (c.isalnum() or c in "-_") for c in sid))
+
+
+def exchange_code(held: dict, client_id: str, code: str, settings) -> dict:
+    """The token response for ``code`` (authorization code grant with the PKCE verifier kept at the
+    launch), through authlib's OAuth 2.0 client; LaunchRefused when the EHR refuses it."""
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.common.errors import AuthlibBaseError
+
+    client = OAuth2Session(client_id, redirect_uri=held["redirect"], code_challenge_method="S256")
+    client.trust_env = False  # no proxies or netrc credentials from the environment
+    if settings.ca_bundle:
+        client.verify = settings.ca_bundle
+    try:
+        token = client.fetch_token(held["token"], grant_type="authorization_code", code=code,
+                                   code_verifier=held["verifier"], timeout=settings.fhir_timeout_s,
+                                   allow_redirects=False)
+    except (AuthlibBaseError, requests.RequestException, ValueError):
+        # Only the kind of failure goes on the page: the EHR's text may echo the code.
+        raise LaunchRefused(403, "the EHR refused the authorization code (wrong, reused or expired code, "
+                                 "or a PKCE verifier that does not match)") from None
+    finally:
+        client.close()
+    if not isinstance(token.get("access_token"), str) or str(token.get("token_type", "")).lower() != "bearer":
+        raise LaunchRefused(502, "the EHR's token response has no bearer access token")
+    return dict(token)
+
+
+def save_transaction(session: dict, bundle: dict, settings) -> dict:
+    """POST the transaction to the session's FHIR server with its token; the transaction-response."""
+    base = check_fhir_server(session["iss"], settings)  # the allow-list may have changed since the launch
+    http = requests.Session()
+    http.trust_env = False
+    if settings.ca_bundle:
+        http.verify = settings.ca_bundle
+    try:
+        r = http.post(base, data=orjson.dumps(bundle), timeout=settings.fhir_timeout_s * 3, allow_redirects=False,
+                      headers={"Authorization": f"Bearer {session['access_token']}",
+                               "Content-Type": "application/fhir+json", "Accept": "application/fhir+json"})
+        status, text = r.status_code, r.content[:MAX_CONFIG_BYTES * 16]
+    except requests.RequestException:
+        raise LaunchRefused(502, "the EHR's FHIR server could not be reached") from None
+    finally:
+        http.close()
+    if status in (401, 403):
+        raise LaunchRefused(403, "the EHR's FHIR server refused the session's token (expired or without the scopes)")
+    if status != 200:
+        raise LaunchRefused(502, f"the EHR's FHIR server did not save the plan (HTTP {status})")
+    try:
+        answer = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise LaunchRefused(502, "the EHR's FHIR server answered with no transaction-response") from None
+    return answer if isinstance(answer, dict) else {}
