@@ -157,3 +157,37 @@ def test_save_without_a_session_is_refused(ehr):
     r = requests.post(f"{svc.base_url}/planner/{'A' * 43}/save", json={}, timeout=10)
     assert r.status_code == 401 and r.json()["resourceType"] == "OperationOutcome"
     assert urlsplit(svc.base_url).hostname == "127.0.0.1"
+
+
+def test_in_a_real_browser_the_launch_opens_the_page_and_save_writes_the_record(ehr):
+    """Debian's chromium follows the whole launch (service → oidc-provider → callback → page) itself,
+    and the physician's click on Save writes the three resources to the FHIR server."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    oidc, fhir, svc = ehr
+    launch = oidc.register_launch(PATIENT, _proposal_id(svc))
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", headless=True,
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = b.new_context(locale="sv-SE", extra_http_headers={"Accept-Language": "sv"}).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{svc.base_url}/planner/launch?iss={fhir.base_url}&launch={launch}")
+            page.wait_for_selector("#results:not([hidden]) #schedule-table tbody tr", state="attached")
+            assert page.url.startswith(f"{svc.base_url}/planner/") and "code=" not in page.url
+            assert page.is_visible("#save")
+            fhir.clear_log()
+            page.click("#save")
+            page.wait_for_function("() => document.getElementById('action-status').textContent.startsWith('Sparat')")
+            status = page.text_content("#action-status")
+            assert not errors, errors
+        finally:
+            b.close()
+    refs = status.removeprefix("Sparat i journalen: ").rstrip(".").split(", ")
+    assert [r.split("/")[0] for r in refs] == ["CarePlan", "MedicationRequest", "Flag"]
+    for ref in refs:
+        got = requests.get(f"{fhir.base_url}/{ref}", timeout=10)
+        assert got.status_code == 200 and got.json()["subject"]["reference"] == f"Patient/{PATIENT}"
