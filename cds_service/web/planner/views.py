@@ -26,6 +26,7 @@ import orjson
 from flask import Blueprint, Response, current_app, render_template, request
 
 from cds_service.protocol.errors import RequestProblem, problem_response
+from cds_service.protocol.fhir_client import FhirServerNotAllowed
 
 from cds_service.web.planner import api, authority, printout, proposals, smart, texts
 from cds_service.web.planner.bundle import taper_bundle, taper_transaction
@@ -336,7 +337,7 @@ def save(sid: str):
         answer = smart.save_transaction(session, bundle, _settings())
     except smart.LaunchRefused as refused:
         return problem_response(RequestProblem(refused.status, "exception", refused.message))
-    except Exception:  # an allow-list changed under the session (FhirServerNotAllowed)
+    except FhirServerNotAllowed:  # the allow-list changed under the session
         return problem_response(RequestProblem(403, "security", "the session's FHIR server is no longer allowed"))
     created = [str((e.get("response") or {}).get("location", "")) for e in answer.get("entry", ())
                if isinstance(e, dict)]
