@@ -154,6 +154,9 @@ class Settings:
     # to fill in by hand).
     proposal_ttl_hours: float = 24.0
     planner_contact: str = ""
+    # SMART App Launch of the planner (web/planner/smart.py): the client id registered with the EHR's
+    # authorization server; empty: the cards carry no SMART link (only the absolute one).
+    smart_client_id: str = ""
     # Clinical thresholds (README table, clinical-rules): the same for every hook call of the process.
     clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
     extra: dict = field(default_factory=dict)
@@ -193,6 +196,7 @@ class Settings:
             metrics_port=_metrics_port(e.get("TRAPPA_METRICS_PORT"), cls.metrics_port),
             proposal_ttl_hours=_ttl_hours(e.get("TRAPPA_PROPOSAL_TTL_HOURS"), cls.proposal_ttl_hours),
             planner_contact=(e.get("TRAPPA_PLANNER_CONTACT") or "").strip()[:300],
+            smart_client_id=(e.get("TRAPPA_SMART_CLIENT_ID") or "").strip()[:200],
             clinical=ClinicalSettings.from_env(e),
         )
 

@@ -98,6 +98,25 @@ planner_proposal = Table(
     Column("expires", Float, nullable=False, index=True),
     Column("inputs", Text, nullable=False),  # JSON
 )
+# A SMART launch under way (web/planner/smart.py): its PKCE code_verifier, the EHR's token endpoint
+# and iss, held until ``expires`` under the SHA-256 of the OAuth ``state`` the browser carries.
+planner_launch = Table(
+    "planner_launch",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("expires", Float, nullable=False, index=True),
+    Column("launch", Text, nullable=False),  # JSON
+)
+# A SMART session of the planner: the EHR's access token, its FHIR server, the patient's id and the
+# proposal the launch's appContext named, held until ``expires`` (never past the token's own expiry)
+# under the SHA-256 of the session id the page holds. The token is never sent to the browser or logged.
+planner_session = Table(
+    "planner_session",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("expires", Float, nullable=False, index=True),
+    Column("session", Text, nullable=False),  # JSON
+)
 #: Expired proposals are deleted at most this often per process (on a save): not a statement per call.
 PROPOSAL_PURGE_INTERVAL_S = 60.0
 
@@ -369,6 +388,42 @@ class Store:
                     select(planner_proposal.c.inputs).where(planner_proposal.c.key == key[:64])
                     .where(planner_proposal.c.expires >= time.time())
                 ).scalar()
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def save_launch(self, key: str, expires: float, launch_json: str) -> None:
+        """Remember a SMART launch under way (expired ones are deleted on the way)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(planner_launch.delete().where(planner_launch.c.expires < time.time()))
+                conn.execute(insert(planner_launch).values(key=key[:64], expires=expires, launch=launch_json))
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def take_launch(self, key: str) -> str | None:
+        """The launch stored under ``key``, deleted as it is read (a state opens one callback), or None."""
+        try:
+            with self.engine.begin() as conn:
+                found = conn.execute(select(planner_launch.c.launch).where(planner_launch.c.key == key[:64])
+                                     .where(planner_launch.c.expires >= time.time())).scalar()
+                conn.execute(planner_launch.delete().where(planner_launch.c.key == key[:64]))
+                return found
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def save_session(self, key: str, expires: float, session_json: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(planner_session.delete().where(planner_session.c.expires < time.time()))
+                conn.execute(insert(planner_session).values(key=key[:64], expires=expires, session=session_json))
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
+
+    def session(self, key: str) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(select(planner_session.c.session).where(planner_session.c.key == key[:64])
+                                    .where(planner_session.c.expires >= time.time())).scalar()
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from None
 

@@ -109,7 +109,9 @@ const repo = new MemoryRepository();
 const router = new FhirRouter();
 
 /** Test-control state: response delay, per-type failures ({type: {status, delayMs}}) and the request log. */
-const state = { delayMs: 0, failures: {}, requests: [] };
+// smartConfiguration: what GET <base>/.well-known/smart-configuration answers (SMART App Launch
+// discovery), set by the tests with POST /$test/smart-configuration; null: 404, as a server without SMART.
+const state = { delayMs: 0, failures: {}, requests: [], smartConfiguration: null };
 
 // Operators Medplum's in-memory matcher really evaluates, per parameter type.
 // Anything else would silently match nothing (or everything), so we refuse it.
@@ -544,6 +546,10 @@ async function handleTestControl(req, res, path) {
     state.failures = {};
     return send(req, res, 200, { failures: state.failures }, { 'Content-Type': 'application/json' });
   }
+  if (path === '/$test/smart-configuration' && req.method === 'POST') {
+    state.smartConfiguration = body && typeof body === 'object' ? body : null;
+    return send(req, res, 200, { smartConfiguration: state.smartConfiguration }, { 'Content-Type': 'application/json' });
+  }
   if (path === '/$test/reset' && req.method === 'POST') {
     repo.clear();
     return send(req, res, 200, { reset: true }, { 'Content-Type': 'application/json' });
@@ -567,6 +573,10 @@ async function handleFhir(req, res, fhirPath, search) {
 
   if (method === 'GET' && fhirPath === '/metadata') {
     return send(req, res, 200, CAPABILITY);
+  }
+  if (method === 'GET' && fhirPath === '/.well-known/smart-configuration') {
+    if (!state.smartConfiguration) fail(404, 'not-found', 'This server offers no SMART App Launch');
+    return send(req, res, 200, state.smartConfiguration, { 'Content-Type': 'application/json' });
   }
   if (first && !first.startsWith('$') && !RESOURCE_TYPES.has(first)) {
     fail(404, 'not-supported', `Unknown resource type '${first}'`);

@@ -39,3 +39,16 @@ def taper_bundle(schedule: TaperSchedule, restriction_margin_days: int) -> dict:
     entries = [{"fullUrl": f"urn:uuid:{new_uuid()}", "resource": r} for r in (careplan, request, flag)]
     return {"resourceType": "Bundle", "id": new_uuid(), "type": "collection",
             "timestamp": datetime.now(timezone.utc).replace(microsecond=0).isoformat(), "entry": entries}
+
+
+def taper_transaction(schedule: TaperSchedule, restriction_margin_days: int, patient_ref: str) -> dict:
+    """The same three resources as a ``transaction`` Bundle of creates (POST), on the SMART session's
+    patient: all three are saved or none is (the FHIR server's transaction semantics)."""
+    careplan = taper_careplan(schedule, patient_ref=patient_ref, author_ref=None, lang="sv")
+    request = taper_medication_request(schedule, patient_ref=patient_ref, requester_ref=None, lang="sv")
+    end = schedule.end + timedelta(days=restriction_margin_days)
+    flag = restriction_flag(patient_ref=patient_ref, author_ref=None, start=schedule.start, end=end, lang="sv")
+    flag.setdefault("author", dict(PHYSICIAN))
+    entries = [{"fullUrl": f"urn:uuid:{new_uuid()}", "resource": r,
+                "request": {"method": "POST", "url": r["resourceType"]}} for r in (careplan, request, flag)]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}

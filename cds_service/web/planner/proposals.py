@@ -29,6 +29,7 @@ from cds_service.rules.referral_common import taper_progress
 from cds_service.domain.taper import default_pace, Pace, strengths_for, taper_schedule
 from cds_service.domain.model import UG_PER_H, Form
 
+from cds_service.web.planner.smart import smart_link
 from cds_service.web.planner.texts import LINK_LABEL
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,9 @@ class PlannerLinks:
     the view to :meth:`store` before it answers. ``base_url``: TRAPPA_PUBLIC_BASE_URL, else the URL
     the request came to."""
 
-    def __init__(self, base_url: str, ttl_hours: float):
+    def __init__(self, base_url: str, ttl_hours: float, smart: bool = False):
         self.base_url = base_url.rstrip("/")
+        self.smart = smart  # also a SMART app link (smart.py), with TRAPPA_SMART_CLIENT_ID set
         self.ttl_s = ttl_hours * 3600
         self.pending: list[tuple[str, float, str]] = []
 
@@ -126,8 +128,11 @@ class PlannerLinks:
             return None
         token = new_uuid().replace("-", "")
         self.pending.append((proposal_key(token), time.time() + self.ttl_s, orjson.dumps(inputs).decode()))
-        return [{"label": LINK_LABEL.get(lang, LINK_LABEL["sv"]), "url": f"{self.base_url}/planner/{token}",
-                 "type": "absolute"}]
+        label = LINK_LABEL.get(lang, LINK_LABEL["sv"])
+        links = [{"label": label, "url": f"{self.base_url}/planner/{token}", "type": "absolute"}]
+        if self.smart:  # the same proposal, reached through the EHR's SMART launch (appContext)
+            links.append(smart_link(self.base_url, token, label))
+        return links
 
     def store(self, store, payload: bytes) -> bytes:
         """Write the pending proposals and return the response body; when the database fails, the

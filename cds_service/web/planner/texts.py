@@ -95,6 +95,16 @@ NO_SCHEDULE = {
     engine.W_ADMINISTRATIONS: {"sv": "för många dostillfällen per dygn", "en": "too many doses a day"},
 }
 
+#: The page of a SMART launch the service refuses; the reason (English, technical) is shown below it.
+LAUNCH_REFUSED = {
+    "sv": ("Planeraren kunde inte startas från journalen",
+           "Journalsystemets inloggning till nedtrappningsplaneraren kunde inte slutföras. Öppna planeraren "
+           "på nytt från kortet; kvarstår felet, kontakta systemförvaltningen."),
+    "en": ("The planner could not be launched from the record",
+           "The record system's sign-in to the taper planner could not be completed. Open the planner again "
+           "from the card; if it persists, contact the system administrators."),
+}
+
 NOT_FOUND = {
     "sv": ("Planeringen finns inte eller har gått ut",
            "Länken till nedtrappningsplaneraren är okänd eller äldre än {hours} timmar. Öppna planeraren "
@@ -148,6 +158,8 @@ PAGE = {
         "pdf": "Ladda ned PDF",
         "bundle": "Ladda ned FHIR-bundle",
         "save": "Spara i journalen",
+        "saved": "Sparat i journalen: {what}.",
+        "save_failed": "Kunde inte spara i journalen",
         "print_note": "Utskriften (schema, överenskommelse, VAS och ambivalenskors) är på svenska för patienten.",
         "thirty": "30 % av startdosen nås {date} (steg {step}).",
         "six": "Ett halvår från start: {date}.",
@@ -189,6 +201,8 @@ PAGE = {
         "pdf": "Download PDF",
         "bundle": "Download FHIR Bundle",
         "save": "Save to the record",
+        "saved": "Saved to the record: {what}.",
+        "save_failed": "Could not save to the record",
         "print_note": "The print-out (schedule, agreement, VAS and ambivalence cross) is in Swedish for the patient.",
         "thirty": "30 % of the start dose is reached on {date} (step {step}).",
         "six": "Half a year from the start: {date}.",

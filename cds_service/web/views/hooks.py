@@ -63,7 +63,8 @@ def call_service(service_id: str):
                 hook_instance = body["hookInstance"]
                 g.trappa_hook_instance = safe(hook_instance, 100)  # on this request's log lines
             # The planner links of the taper cards; their proposals are stored before the answer leaves.
-            links = PlannerLinks(settings.public_base_url or request.host_url, settings.proposal_ttl_hours)
+            links = PlannerLinks(settings.public_base_url or request.host_url, settings.proposal_ttl_hours,
+                                 smart=bool(settings.smart_client_id))
             result = evaluate_request(service, body, settings, current_app.extensions["trappa.fetcher"], lang, raw=raw,
                                       links=links)
             try:

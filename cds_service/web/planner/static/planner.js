@@ -357,6 +357,24 @@
     }).catch(function (e) { $("action-status").textContent = T.failed + ": " + e.message; });
   }
 
+  // A SMART session's Save: the service writes CarePlan, MedicationRequest and Flag through the EHR's
+  // FHIR server with the token it holds (the page never sees the token); one click, one transaction.
+  function save() {
+    $("save").disabled = true;
+    $("action-status").textContent = "…";
+    post(config.api.save, body(null)).then(function (response) {
+      return response.json().then(function (d) {
+        if (!response.ok) { throw new Error(outcomeText(d) || ("HTTP " + response.status)); }
+        return d;
+      });
+    }).then(function (d) {
+      $("action-status").textContent = T.saved.replace("{what}", (d.saved || []).join(", "));
+    }).catch(function (e) {
+      $("action-status").textContent = T.save_failed + ": " + e.message;
+      $("save").disabled = false;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = $("controls");
     form.addEventListener("change", onControls);
@@ -372,7 +390,8 @@
       download(config.api.bundle, "nedtrappning-" + state.startDate + ".json", T.bundle + " ✓");
     });
     $("save").addEventListener("click", function () {
-      if (window.TrappaPlanner.onSave) { window.TrappaPlanner.onSave(body(null), last); }
+      if (window.TrappaPlanner.onSave) { window.TrappaPlanner.onSave(body(null), last); return; }
+      if (config.api.save) { save(); }
     });
     update();
   });
