@@ -7,7 +7,7 @@ nedtrappning) and a decimal comma.
 Stable API (other rules import it):
 
 Drafts and taper state
-  - :func:`draft_opioids`, :func:`draft_sedatives`, :func:`draft_reference`, :func:`raw_draft`
+  - :func:`draft_opioids`, :func:`draft_sedatives`, :func:`draft_reference`
   - :func:`record_resource`, :func:`valid_prescriptions` — the record's orders a suggestion ends
   - :func:`in_taper`, :func:`today_step`, :func:`taper_end`, :func:`tapered_ingredient`
   - :func:`current_daily_dose` — the record's daily dose of one ingredient today (honest sum)
@@ -88,22 +88,6 @@ def draft_reference(order: MedicationOrder) -> str | None:
     if not isinstance(order.id, str) or not _FHIR_ID.fullmatch(order.id):
         return None
     return f"{order.resource_type or 'MedicationRequest'}/{order.id}"
-
-
-def raw_draft(ctx: RuleContext, order: MedicationOrder) -> dict | None:
-    """The draft resource exactly as the EHR sent it (``ctx.drafts_raw`` keyed by id), or None —
-    also None for an invalid id or a draft larger than ``MAX_RAW_DRAFT_CHARS`` as JSON."""
-    raw = getattr(ctx, "drafts_raw", None) or {}
-    if draft_reference(order) is None:
-        return None
-    found = raw.get(order.id)
-    if not isinstance(found, dict):
-        return None
-    try:
-        size = len(json.dumps(found))  # as the card will be serialised (non-ASCII escaped)
-    except (TypeError, ValueError):
-        return None
-    return found if size <= MAX_RAW_DRAFT_CHARS else None
 
 
 def record_resource(ctx: RuleContext, order: MedicationOrder) -> dict | None:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from cds_service.domain.problems import Problem
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +70,7 @@ class Comparison:
     step: DoseStep | None = None  # the plan's step used (kind "step")
     plan_ended: bool = False  # today is after the plan's last step
     new_opioid: bool = False  # kind "other": an opioid not in effect at all — any amount raises MEDD
-    problem: str | None = None  # why it could not be decided (English)
+    problem: Problem | str | None = None  # why it could not be decided: the mapping's Problem, or this rule's (English)
 
     @property
     def decided(self) -> bool:
@@ -105,7 +107,7 @@ def allowed_step(facts: PatientFacts, ctx: RuleContext) -> tuple[DoseStep | None
     return None, False
 
 
-def _resulting_amount(draft: MedicationOrder, facts: PatientFacts, unit: str | None) -> tuple[float | None, float, str | None]:
+def _resulting_amount(draft: MedicationOrder, facts: PatientFacts, unit: str | None) -> tuple[float | None, float, Problem | str | None]:
     """(draft + other forms of the same ingredient in effect, the added part, problem).
 
     A draft is taken to *replace* the record's order of the same ingredient and form (a renewal)
@@ -298,7 +300,9 @@ def _undecided_line(c: Comparison, lang: str) -> str:
         "ingredient of draft or taper unknown": "substansen i utkastet eller planen är okänd",
     }
     if lang == "sv":
-        reason = reasons_sv.get(c.problem or "", "dygnsdosen kunde inte läsas ut")
+        # This rule's own reasons have Swedish words here; a dose the mapping could not read is said plainly.
+        reason = (reasons_sv.get(c.problem, "dygnsdosen kunde inte läsas ut") if isinstance(c.problem, str)
+                  else "dygnsdosen kunde inte läsas ut")
         return f"{name}: kunde inte jämföras – {reason}."
     return f"{name}: could not be compared – {c.problem}."
 
