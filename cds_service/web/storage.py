@@ -382,23 +382,11 @@ class Store:
 
     def proposal(self, key: str) -> str | None:
         """The inputs JSON stored under ``key``, or None when there is none or it has expired."""
-        try:
-            with self.engine.connect() as conn:
-                return conn.execute(
-                    select(planner_proposal.c.inputs).where(planner_proposal.c.key == key[:64])
-                    .where(planner_proposal.c.expires >= time.time())
-                ).scalar()
-        except SQLAlchemyError as exc:
-            raise _unavailable(exc) from None
+        return self._live(planner_proposal, "inputs", key)
 
     def save_launch(self, key: str, expires: float, launch_json: str) -> None:
         """Remember a SMART launch under way (expired ones are deleted on the way)."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(planner_launch.delete().where(planner_launch.c.expires < time.time()))
-                conn.execute(insert(planner_launch).values(key=key[:64], expires=expires, launch=launch_json))
-        except SQLAlchemyError as exc:
-            raise _unavailable(exc) from None
+        self._save_expiring(planner_launch, "launch", key, expires, launch_json)
 
     def take_launch(self, key: str) -> str | None:
         """The launch stored under ``key``, deleted as it is read (a state opens one callback), or None."""
@@ -412,18 +400,26 @@ class Store:
             raise _unavailable(exc) from None
 
     def save_session(self, key: str, expires: float, session_json: str) -> None:
+        self._save_expiring(planner_session, "session", key, expires, session_json)
+
+    def session(self, key: str) -> str | None:
+        return self._live(planner_session, "session", key)
+
+    # The planner's tables hold one JSON value under a hashed key until it expires.
+
+    def _save_expiring(self, table: Table, column: str, key: str, expires: float, value: str) -> None:
         try:
             with self.engine.begin() as conn:
-                conn.execute(planner_session.delete().where(planner_session.c.expires < time.time()))
-                conn.execute(insert(planner_session).values(key=key[:64], expires=expires, session=session_json))
+                conn.execute(table.delete().where(table.c.expires < time.time()))
+                conn.execute(insert(table).values({"key": key[:64], "expires": expires, column: value}))
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from None
 
-    def session(self, key: str) -> str | None:
+    def _live(self, table: Table, column: str, key: str) -> str | None:
         try:
             with self.engine.connect() as conn:
-                return conn.execute(select(planner_session.c.session).where(planner_session.c.key == key[:64])
-                                    .where(planner_session.c.expires >= time.time())).scalar()
+                return conn.execute(select(table.c[column]).where(table.c.key == key[:64])
+                                    .where(table.c.expires >= time.time())).scalar()
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from None
 
