@@ -61,8 +61,8 @@ audit = Table(
     Column("reason", String(100)),
 )
 #: Columns that a database made before the journal lacks: added at start-up (Store._add_columns).
-_AUDIT_COLUMNS = ("record_id", "at", "kind", "service", "hook_instance", "status", "millis", "iss", "sub",
-                  "tenant", "user_id", "patient_id", "reason")
+#: What a journal record fills of a row (every column but the row id; cards and millis are converted).
+_AUDIT_COLUMNS = tuple(c.name for c in audit.columns if c.name != "id")
 _AUDIT_ADDED = ("record_id", "kind", "iss", "sub", "tenant", "user_id", "patient_id", "reason")
 
 feedback = Table(
