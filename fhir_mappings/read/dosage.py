@@ -34,6 +34,7 @@ from datetime import date, timedelta
 
 from fhir_mappings.codes import tables as codes
 from fhir_mappings.read.dosage_text import daily_from_text
+from cds_service.runtime.caches import BoundedCache
 from cds_service.runtime.outline import content_key
 from fhir_mappings.codes.tables import MG_PER_ML
 from cds_service.domain.problems import Problem
@@ -73,9 +74,7 @@ def dose_steps(resource: dict, drug: Drug) -> tuple[DoseStep, ...]:
         return ()
     result = tuple(steps)
     if key is not None and not dated_by_resource:
-        if len(_STEPS) >= _STEPS_MAX:
-            _STEPS.clear()  # bounded: memory stays flat
-        _STEPS[key] = (drug, result)
+        _STEPS.put(key, (drug, result))
     return result
 
 
@@ -87,8 +86,7 @@ def dose_steps(resource: dict, drug: Drug) -> tuple[DoseStep, ...]:
 # else the dosage serialised here (anything that is not plain JSON is read without the cache) — and
 # the drug object itself (``identify_drug`` shares one Drug per product); the entry holds the drug, so
 # its id cannot be reused while the entry lives.
-_STEPS: dict[tuple[str | bytes, int], tuple[Drug, tuple[DoseStep, ...]]] = {}
-_STEPS_MAX = 2048
+_STEPS: BoundedCache = BoundedCache(maxsize=2048)  # (JSON, id(drug)) → (drug, steps)
 _STEPS_KEY_TEXT = 4096  # a longer dosage is read every time (memory stays bounded)
 
 

@@ -38,6 +38,7 @@ from fhir_mappings.codes import tables as codes, products
 from fhir_mappings.codes.tables import MG_PER_ML
 from fhir_mappings.read.dosage import dosage_lines
 from cds_service.domain.model import MG, UG_PER_H, Drug, DrugClass, Form, IdentifiedBy
+from cds_service.runtime.caches import BoundedCache
 from cds_service.runtime.outline import content_key
 
 # resolve_medication(reference) -> the Medication resource (dict) or None. ``reference`` is the
@@ -176,9 +177,7 @@ def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
         product = _PRODUCTS.get(key)
         if product is None:
             product = _identify_product(concept, medication, ref_display)
-            if len(_PRODUCTS) >= _PRODUCTS_MAX:
-                _PRODUCTS.clear()  # bounded: memory stays flat however many products pass through
-            _PRODUCTS[key] = product
+            _PRODUCTS.put(key, product)
     return _finish(product, resource)
 
 
@@ -195,8 +194,7 @@ def _identify(resource: dict, resolve: MedicationResolver | None) -> Drug:
 # is identified without the cache.
 # ---------------------------------------------------------------------------------------------
 
-_PRODUCTS: dict[tuple, "_Product"] = {}
-_PRODUCTS_MAX = 4096
+_PRODUCTS: BoundedCache = BoundedCache(maxsize=4096)  # key → _Product
 # Bigger values are not kept in keys (memory stays bounded whatever a client sends: at most
 # 4 096 keys of about 1 000 characters).
 _KEY_CHARS = 1024  # characters of all texts of one key
