@@ -357,7 +357,7 @@ def searchset(resources: list[dict], base: str = FHIR_BASE_PLACEHOLDER, include:
 
 
 def prefetch(record: Record) -> dict:
-    """Every prefetch key of ``cds_service.services.PREFETCH``, fulfilled."""
+    """Every prefetch key of ``cds_service.protocol.services.PREFETCH``, fulfilled."""
     return {
         "patient": record.of_type("Patient")[0],
         "medicationRequests": searchset(record.of_type("MedicationRequest") + record.of_type("Medication"),

@@ -15,7 +15,7 @@ def _dev_settings():
 
 def parse_body(raw: bytes):
     """The request bytes parsed as the hook view parses them: the view's own function
-    (``cds_service.jsonio.parse_json``, called by ``views/hooks.py`` ``call_service``)."""
+    (``cds_service.protocol.jsonio.parse_json``, called by ``views/hooks.py`` ``call_service``)."""
     from cds_service.protocol.jsonio import parse_json
 
     return parse_json(raw)

@@ -18,7 +18,7 @@ EMPTY = b'{"cards": []}'
 
 
 def parse(raw: bytes):
-    """Parse exactly as Trappa's hook view does (``cds_service.jsonio.parse_json``, called by
+    """Parse exactly as Trappa's hook view does (``cds_service.protocol.jsonio.parse_json``, called by
     ``views/hooks.py`` ``call_service``), so the floor is the least *our* stack can do and the
     difference between the two is what Trappa does beyond reading the request."""
     from cds_service.protocol.jsonio import parse_json

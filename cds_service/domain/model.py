@@ -35,6 +35,15 @@ class DrugClass(str, Enum):
     UNKNOWN = "unknown"  # could not be identified at all (no code or name we recognise)
 
 
+def read_by_rules(drug_class: DrugClass) -> bool:
+    """Whether any rule looks at orders of this class: every class but OTHER. The rules read opioids,
+    LARO, sedatives, gabapentinoids, the pain treatments tried (clinical-rules §5), withdrawal support
+    (§6) and what could not be identified (shown on the card, §4); a drug identified as none of those
+    (simvastatin, metformin …) decides nothing, so the record's history leaves it out — in a real
+    record it is most of the orders."""
+    return drug_class is not DrugClass.OTHER
+
+
 class Form(str, Enum):
     """Administration form; matters for MEDD factors and taper formulations."""
 
@@ -90,7 +99,7 @@ class Drug:
     # [RJL "Praktiska tips och trix"]: taper with a depot formulation of the opioid the patient uses).
     companions: tuple[str, ...] = ()
     # The code systems the product came with, in its order: "atc", "rxnorm", "npl" (a suggested order for
-    # the same patient keeps them, fhir_mappings.builders.medication_concept).
+    # the same patient keeps them, fhir_mappings.write.builders.medication_concept).
     code_systems: tuple[str, ...] = ()
 
     @property
@@ -217,7 +226,7 @@ class TotalMedd:
 class CurrentRegimen:
     """What the patient takes now: one value that every rule and every card's facts read.
 
-    Built by :func:`fhir_mappings.regimen.current_regimen` (the selection rules are there and in
+    Built by :func:`cds_service.domain.regimen.current_regimen` (the selection rules are there and in
     docs/design-notes.md "The current regimen"). ``orders`` are the record's current orders of the
     classes that matter (opioids, LARO, benzodiazepines, z-drugs, gabapentinoids) with this call's
     drafts applied: a draft of an ingredient and form replaces the record's order of it, a draft of a
@@ -315,12 +324,12 @@ class Conditions:
 
 @dataclass(frozen=True)
 class PatientFacts:
-    """Everything the rules read, built by ``fhir_mappings.facts.build_patient_facts``."""
+    """Everything the rules read, built by ``fhir_mappings.read.facts.build_patient_facts``."""
 
     patient_id: str
     today: date
     age: int | None  # None when birthDate unknown
-    orders: tuple[MedicationOrder, ...]  # the record (not drafts), but for drugs of class OTHER (facts.py)
+    orders: tuple[MedicationOrder, ...]  # the record's history (not drafts) of the classes read_by_rules
     drafts: tuple[MedicationOrder, ...]  # draft orders from the hook context
     regimen: "CurrentRegimen"  # what the patient takes now, drafts applied (cds_service.domain.regimen)
     episode: Episode

@@ -2,7 +2,7 @@
 
 The guideline's first practical step is "Identifiera vilken total dygnsdos patienten använder idag
 (inklusive behovsdoser)" [RJL "Praktiska tips och trix"]; clinical-rules §4. Every rule and every
-card's facts read this one value (:class:`~fhir_mappings.model.CurrentRegimen`), so the same response
+card's facts read this one value (:class:`~cds_service.domain.model.CurrentRegimen`), so the same response
 never shows two different "current MEDD"s. Pure functions of domain values: no FHIR JSON, no I/O.
 
 Which record orders are current (pinned by ``tests/domain/test_regimen.py``):

@@ -260,7 +260,7 @@ class StrengthRow:
     combination: tuple[str, ...] = ()
     # Codes of the product per strength, where the table knows them: RxNorm (verified against the CDC
     # opioid CDS value sets) and NPL ids (a region's own). The suggested MedicationRequest carries the
-    # systems the draft came with (fhir_mappings.builders.medication_concept).
+    # systems the draft came with (fhir_mappings.write.builders.medication_concept).
     rxnorm: tuple[tuple[float, str], ...] = ()
     npl: tuple[tuple[float, str], ...] = ()
 

@@ -11,10 +11,10 @@ them again was a third of a large request's time. So the body is decoded against
   prefetch value except the orders (Patient, Conditions, Flags, CarePlans, ServiceRequests: a few each);
 - the Bundle of orders (the prefetch keys whose query asks for orders, ``services.PREFETCH``) is decoded
   to the elements the service reads of an order or Medication
-  (:data:`fhir_mappings.shared.RESOURCE_ELEMENTS`, each of them whole); the rest is skipped without
+  (:data:`cds_service.runtime.outline.RESOURCE_ELEMENTS`, each of them whole); the rest is skipped without
   building anything;
-- the product and dosage of an order (:data:`fhir_mappings.shared.SHARED_ELEMENTS`) are taken as raw
-  JSON text and decoded once per distinct text (:func:`fhir_mappings.shared.intern`): a record that
+- the product and dosage of an order (:data:`cds_service.runtime.outline.SHARED_ELEMENTS`) are taken as raw
+  JSON text and decoded once per distinct text (:func:`cds_service.runtime.outline.intern`): a record that
   renews the same prescription 200 times holds one dosage object, not 200.
 
 An order Bundle holding another resource type (an OperationOutcome entry, say) is decoded whole, and any

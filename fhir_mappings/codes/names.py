@@ -20,7 +20,7 @@ INGREDIENT_SV: dict[str, str] = {
     "pethidine": "petidin",
     "methadone": "metadon",
     "ethylmorphine": "etylmorfin",
-    # the other parts of combination products (fhir_mappings.model.Drug.companions)
+    # the other parts of combination products (cds_service.domain.model.Drug.companions)
     "naloxone": "naloxon",
     "naltrexone": "naltrexon",
     "paracetamol": "paracetamol",

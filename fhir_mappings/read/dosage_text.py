@@ -485,7 +485,7 @@ def read_dosage_text(text: str) -> TextDose | None:
 
 @dataclass(frozen=True, slots=True)
 class FreeTextReading:
-    """A free-text dosage in the units of :class:`~fhir_mappings.model.DailyDose`."""
+    """A free-text dosage in the units of :class:`~cds_service.domain.model.DailyDose`."""
 
     amount: float | None  # mg/day, or µg/h worn; None: unknown (``problem`` says why)
     unit: str | None  # MG or UG_PER_H

@@ -1,4 +1,4 @@
-"""Assemble :class:`~fhir_mappings.model.PatientFacts` from the FHIR resources of one hook call.
+"""Assemble :class:`~cds_service.domain.model.PatientFacts` from the FHIR resources of one hook call.
 
 One pass over ``resources`` sorts them by type (Bundles — e.g. a draftOrders Bundle or a prefetch
 searchset passed whole — are flattened; duplicates by type and id keep the first copy). Then:
@@ -7,14 +7,13 @@ searchset passed whole — are flattened; duplicates by type and id keep the fir
   Medications of ``resources`` (and those sent among the drafts) by "Medication/<id>", by a full URL ending in "Medication/<id>"
   (``_history`` stripped), by ``urn:uuid:`` fullUrl of a Bundle entry, or by bare id.
 - ``orders``: record MedicationRequests / Dispenses / Statements that count as history
-  (:func:`fhir_mappings.episodes.counts_for_history`), except those of a drug identified as of no
-  interest (``DrugClass.OTHER``: simvastatin, metformin …). No rule reads those — the rules look at
-  opioids, LARO, sedatives, the pain treatments tried, withdrawal support and the unidentified — so
-  their doses and dates are not worked out: in a real record they are most of the orders.
+  (:func:`cds_service.domain.episodes.counts_for_history`), of the drug classes the rules read
+  (:func:`cds_service.domain.model.read_by_rules`: all but OTHER — simvastatin, metformin …). The
+  others are identified and left out before their doses and dates are worked out.
   ``drafts``: the hook's draft orders (anything but entered-in-error, any class), mapped with
   ``is_draft=True``.
 - ``episode``, ``is_renewal``: :mod:`.episodes`.
-- ``regimen``: :func:`fhir_mappings.regimen.current_regimen` — what the patient takes now, drafts
+- ``regimen``: :func:`cds_service.domain.regimen.current_regimen` — what the patient takes now, drafts
   applied, with its MEDD. A draft that names no medication at all (the CDS Hooks sandbox sends one
   when its prescribing screen opens) is not a medication: left out, not an "unnamed medication".
 - taper plans, restriction flag, conditions, exclusions, age: :mod:`.record`.
@@ -31,7 +30,7 @@ from typing import Any, Iterable
 from cds_service.domain.episodes import DEFAULT_GAP_DAYS, counts_for_history, current_episode, is_renewal
 from cds_service.domain.medd import load_medd_table
 from fhir_mappings.read.medication import identify_drug
-from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts
+from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts, read_by_rules
 from fhir_mappings.read.orders import (
     MEDICATION_DISPENSE,
     MEDICATION_REQUEST,
@@ -176,8 +175,8 @@ def build_patient_facts(
         for raw in buckets.get(rtype, ()):
             resolve = meds.resolver(raw) if _refers_to_medication(raw) else None
             drug = identify_drug(raw, resolve)
-            if drug.drug_class is DrugClass.OTHER:
-                continue  # identified, and of no interest to any rule (module docstring)
+            if not read_by_rules(drug.drug_class):
+                continue
             order = map_order(raw, today, resolve, drug=drug, medd_table=medd_table)
             if order is None or not counts_for_history(order):
                 continue

@@ -210,7 +210,7 @@ def _patch_wear_days(resource: dict, drug: Drug) -> float | None:
 def supply_days_from_quantity(resource: dict, drug: Drug, dose: DailyDose, quantity: Any) -> float | None:
     """Days one dispensed ``quantity`` lasts at ``dose`` ("quantity ÷ daily dose": the supply a dispensing covers).
 
-    The quantity is read like a dose (:func:`fhir_mappings.dosage.to_amount`): a mass, or counted
+    The quantity is read like a dose (:func:`fhir_mappings.read.dosage.to_amount`): a mass, or counted
     units × the drug's strength, or ml × mg/ml. mg ÷ mg/day; for patches the amount is patches × µg/h
     each, so days = amount × wear time ÷ dose (patches worn at once = dose ÷ strength). None whenever
     a piece is unknown (never a guess).
@@ -286,9 +286,9 @@ def map_order(
     ``resourceType`` MedicationDispense / MedicationStatement are mapped as such; anything else
     (including a missing type, and DSTU2 "MedicationOrder") is read as a MedicationRequest.
     ``today`` picks the dose step in effect. Drafts (from the hook context) start ``today`` when they
-    carry no date. ``drug``: what :func:`~fhir_mappings.medication.identify_drug` already said of this
+    carry no date. ``drug``: what :func:`~fhir_mappings.read.medication.identify_drug` already said of this
     resource (with the same resolver), so that a caller who looked first does not identify it twice.
-    ``medd_table``: the MEDD conversion table (default: :func:`~fhir_mappings.medd.load_medd_table`).
+    ``medd_table``: the MEDD conversion table (default: :func:`~cds_service.domain.medd.load_medd_table`).
     """
     if not isinstance(resource, dict):
         return None

@@ -1,5 +1,5 @@
 """The planner's additions to the taper engine: a custom pace, held steps, the morning/evening split
-and the guideline's limits as warnings (cds_service/domain/taper_plan_inputs.py, cds_service.taper.CustomPace)."""
+and the guideline's limits as warnings (cds_service/domain/taper_plan_inputs.py, cds_service.domain.taper.CustomPace)."""
 from __future__ import annotations
 
 import json

@@ -287,7 +287,7 @@ def test_the_taper_card_says_the_dose_is_implausible(tablets, frequency, daily_t
     english = _taper_card(_evaluate(_co_sedatives_with_dose(tablets, frequency), "en")[0])
     assert "is implausibly high – check the prescription." in english["detail"]
     # nor is the absurd dose counted anywhere else: no MEDD, no referral decided on it, and the
-    # medd-unknown card says why (fhir_mappings.medd.MAX_PLAUSIBLE_MEDD)
+    # medd-unknown card says why (cds_service.domain.medd.MAX_PLAUSIBLE_MEDD)
     topics = {c["source"]["topic"]["code"]: c for c in result.response["cards"]}
     assert "referral-psychiatry" not in topics
     assert all(c["extension"]["trappa"]["meddMg"] is None for c in topics.values())

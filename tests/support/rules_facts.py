@@ -8,7 +8,7 @@ logic of the service is used, so every expected value in a test stays computed b
 - ``sedative(...)``: a benzodiazepine / z-drug draft.
 - ``plan(...)`` with ``step(...)``: an active taper plan with dated steps.
 - ``facts(...)``: PatientFacts; the current regimen = the record orders given (``in_effect``) with the
-  drafts applied (:func:`fhir_mappings.regimen.apply_drafts`), episode from ``days`` (< 14 acute, 14–89 subacute, 90–729
+  drafts applied (:func:`cds_service.domain.regimen.apply_drafts`), episode from ``days`` (< 14 acute, 14–89 subacute, 90–729
   long-term, ≥ 730 multi-year), ``is_renewal`` True when an opioid is drafted and use is ongoing.
 - ``ctx(...)``: RuleContext on ``order-sign`` by ``Practitioner/dr-lind`` with the raw drafts.
 - ``check_texts(finding)``: summary < 140 characters in both languages, no English in Swedish text.

@@ -3,7 +3,7 @@
 The request (``cds_service/protocol/schemas/taper-schedule.request.schema.json``) names the drug by its strengths
 row, the start dose and date, the pace (a card's preset or a custom % per step and days per step), the
 morning/evening split and held steps; the answer (``taper-schedule.response.schema.json``) is the dated
-schedule from the same engine as the cards (:func:`cds_service.taper_plan_inputs.base_schedule` is
+schedule from the same engine as the cards (:func:`cds_service.domain.taper_plan_inputs.base_schedule` is
 ``taper_schedule`` with the card's arguments), with what the planner adds applied and the guideline's
 limits said as warnings.
 
@@ -125,7 +125,7 @@ class Request:
     inputs: plan.PlanInputs
     follow_up: date
     views: tuple[str, ...]
-    row: Any  # cds_service.taper.StrengthRow
+    row: Any  # cds_service.domain.taper.StrengthRow
 
 
 def products(ingredient: str, unit: str) -> list[dict]:
