@@ -1,6 +1,6 @@
 """Map one MedicationRequest / MedicationDispense / MedicationStatement to a :class:`MedicationOrder`.
 
-Issue 3 "Duration of use": each prescription covers ``[start, start + supply)``.
+Duration of use (clinical-rules §2, §10): each prescription covers ``[start, start + supply)``.
 
 Coverage start, first that is readable (clinical-rules §10):
   1. ``dispenseRequest.validityPeriod.start`` (a back-dated order: authored long ago, valid later),

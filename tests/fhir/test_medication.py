@@ -329,7 +329,7 @@ def test_product_cache_referenced_medications_differ_by_form_and_ingredient_stre
 
 
 def test_product_cache_shapes_it_cannot_key_are_identified_the_same_way():
-    # A number as ATC code cannot be keyed exactly: identified without the cache, as before (unknown
+    # A number as ATC code cannot be keyed exactly: identified without the cache, with the same answer (unknown
     # code, so the name decides: oxycodone by name).
     odd = {"medicationCodeableConcept": {"coding": [{"system": ATC_SYSTEM, "code": 12}], "text": "Oxikodon 5 mg"}}
     drug = identify_drug(odd)

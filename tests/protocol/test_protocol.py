@@ -37,7 +37,7 @@ def agree(name: str, instance) -> bool:
     """What matters: the fast validator never accepts what the reference one refuses (it alone lets a
     request through). The other way round the reference validator is asked anyway and decides — e.g.
     ``\\d`` in a pattern matches only 0-9 in Rust (ECMA-262, as JSON Schema says) but any Unicode digit in
-    Python, so "٠" is refused fast and then accepted as before."""
+    Python, so "٠" is refused fast and then accepted by the reference validator."""
     fast, reference = verdicts(name, instance)
     return reference or not fast
 

@@ -254,7 +254,7 @@ class FhirTestServer:
 
     def set_failure(self, resource_type: str, *, status: int | None = None, delay_ms: float = 0) -> None:
         """Make every later request for ``resource_type`` (search or read) wait ``delay_ms``, then
-        answer ``status`` (400–599) with an OperationOutcome; other types answer as before. With a
+        answer ``status`` (400–599) with an OperationOutcome; other types answer normally. With a
         delay only, the answer is the normal one, late (past a client's timeout it is a timeout)."""
         self._control("POST", "/$test/fail", {"resourceType": resource_type, "status": status, "delayMs": delay_ms})
 
