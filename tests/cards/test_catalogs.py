@@ -123,3 +123,12 @@ def test_a_problem_reads_in_english_as_the_card_facts_always_had_it():
         "dygnsdosen 0,5 mg ligger utanför omräkningstabellens intervall för metadon"
     assert problem_text(Problem("no-conversion-factor-form", ingredient="tapentadol", form="sublingual"), "sv") == \
         "omräkningsfaktor saknas för tapentadol (sublingual)"
+
+
+def test_the_catalog_headers_hold_no_babel_placeholders():
+    """A translator's tool shows these fields; Babel's defaults (EMAIL@ADDRESS, FULL NAME, YEAR-MO-DA,
+    LL@li.org) would say nobody owns the wording. ``./trappa catalogs`` keeps what the headers say."""
+    for lang in words.LANGUAGES:
+        header = words.po_path(lang).read_text(encoding="utf-8").split("\n\n", 1)[0]
+        for placeholder in ("EMAIL@ADDRESS", "FULL NAME", "YEAR-MO-DA", "LL@li.org"):
+            assert placeholder not in header, (lang, placeholder)
