@@ -35,13 +35,12 @@ class DrugClass(str, Enum):
     UNKNOWN = "unknown"  # could not be identified at all (no code or name we recognise)
 
 
-def read_by_rules(drug_class: DrugClass) -> bool:
-    """Whether any rule looks at orders of this class: every class but OTHER. The rules read opioids,
-    LARO, sedatives, gabapentinoids, the pain treatments tried (clinical-rules §5), withdrawal support
-    (§6) and what could not be identified (shown on the card, §4); a drug identified as none of those
-    (simvastatin, metformin …) decides nothing, so the record's history leaves it out — in a real
-    record it is most of the orders."""
-    return drug_class is not DrugClass.OTHER
+#: The one drug class no rule looks at. The rules read opioids, LARO, sedatives, gabapentinoids, the
+#: pain treatments tried (clinical-rules §5), withdrawal support (§6) and what could not be identified
+#: (shown on the card, §4); a drug identified as none of those (simvastatin, metformin …) decides
+#: nothing, so the record's history (``PatientFacts.orders``) leaves it out — in a real record it is
+#: most of the orders. (A constant compared with ``is``, not a predicate: it is asked once per order.)
+NOT_READ_BY_RULES = DrugClass.OTHER
 
 
 class Form(str, Enum):
@@ -329,7 +328,7 @@ class PatientFacts:
     patient_id: str
     today: date
     age: int | None  # None when birthDate unknown
-    orders: tuple[MedicationOrder, ...]  # the record's history (not drafts) of the classes read_by_rules
+    orders: tuple[MedicationOrder, ...]  # the record's history (not drafts), but NOT_READ_BY_RULES
     drafts: tuple[MedicationOrder, ...]  # draft orders from the hook context
     regimen: "CurrentRegimen"  # what the patient takes now, drafts applied (cds_service.domain.regimen)
     episode: Episode

@@ -8,7 +8,7 @@ searchset passed whole — are flattened; duplicates by type and id keep the fir
   (``_history`` stripped), by ``urn:uuid:`` fullUrl of a Bundle entry, or by bare id.
 - ``orders``: record MedicationRequests / Dispenses / Statements that count as history
   (:func:`cds_service.domain.episodes.counts_for_history`), of the drug classes the rules read
-  (:func:`cds_service.domain.model.read_by_rules`: all but OTHER — simvastatin, metformin …). The
+  (all but ``cds_service.domain.model.NOT_READ_BY_RULES``, OTHER — simvastatin, metformin …). The
   others are identified and left out before their doses and dates are worked out.
   ``drafts``: the hook's draft orders (anything but entered-in-error, any class), mapped with
   ``is_draft=True``.
@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from cds_service.domain.episodes import DEFAULT_GAP_DAYS, counts_for_history, current_episode, is_renewal
 from cds_service.domain.medd import load_medd_table
 from fhir_mappings.read.medication import identify_drug
-from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts, read_by_rules
+from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts, NOT_READ_BY_RULES
 from fhir_mappings.read.orders import (
     MEDICATION_DISPENSE,
     MEDICATION_REQUEST,
@@ -175,7 +175,7 @@ def build_patient_facts(
         for raw in buckets.get(rtype, ()):
             resolve = meds.resolver(raw) if _refers_to_medication(raw) else None
             drug = identify_drug(raw, resolve)
-            if not read_by_rules(drug.drug_class):
+            if drug.drug_class is NOT_READ_BY_RULES:
                 continue
             order = map_order(raw, today, resolve, drug=drug, medd_table=medd_table)
             if order is None or not counts_for_history(order):
