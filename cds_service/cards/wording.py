@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry
+from cds_service.cards import pain_diagnosis_missing, referral_psychiatry
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
+    pain_diagnosis_missing.TOPIC: pain_diagnosis_missing,
 }
