@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import pain_diagnosis_missing, referral_psychiatry
+from cds_service.cards import pain_diagnosis_missing, referral_psychiatry, withdrawal_sedative
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
     pain_diagnosis_missing.TOPIC: pain_diagnosis_missing,
+    withdrawal_sedative.TOPIC: withdrawal_sedative,
 }
