@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import pain_diagnosis_missing, referral_psychiatry, withdrawal_sedative
+from cds_service.cards import gabapentinoid_caution, pain_diagnosis_missing, referral_psychiatry, withdrawal_sedative
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
     pain_diagnosis_missing.TOPIC: pain_diagnosis_missing,
     withdrawal_sedative.TOPIC: withdrawal_sedative,
+    gabapentinoid_caution.TOPIC: gabapentinoid_caution,
 }
