@@ -8,6 +8,7 @@ from types import ModuleType
 from cds_service.cards import (
     co_sedatives,
     gabapentinoid_caution,
+    medd_unknown,
     pain_diagnosis_missing,
     referral_psychiatry,
     withdrawal_sedative,
@@ -19,4 +20,5 @@ WORDED: dict[str, ModuleType] = {
     withdrawal_sedative.TOPIC: withdrawal_sedative,
     gabapentinoid_caution.TOPIC: gabapentinoid_caution,
     co_sedatives.TOPIC: co_sedatives,
+    medd_unknown.TOPIC: medd_unknown,
 }
