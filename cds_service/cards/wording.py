@@ -5,8 +5,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry
+from cds_service.cards import (
+    co_sedatives,
+    gabapentinoid_caution,
+    medd_unknown,
+    pain_diagnosis_missing,
+    referral_psychiatry,
+    withdrawal_sedative,
+)
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
+    pain_diagnosis_missing.TOPIC: pain_diagnosis_missing,
+    withdrawal_sedative.TOPIC: withdrawal_sedative,
+    gabapentinoid_caution.TOPIC: gabapentinoid_caution,
+    co_sedatives.TOPIC: co_sedatives,
+    medd_unknown.TOPIC: medd_unknown,
 }

@@ -18,19 +18,22 @@ When
 Then
   - warn: taper the opioid first, then benzodiazepines, z-drugs (zopiclone) last; during the opioid
     taper offer alimemazine/mirtazapine for sleep and anxiety, never benzodiazepines or z-drugs.
+    The card's words: cds_service/cards/co_sedatives.py.
 
 Decisions: excluded patients get nothing (conservative reading of "none of the taper cards"); no
 suggestion — the order of tapering is advice, there is nothing to create.
 """
 from __future__ import annotations
 
-from cds_service.domain.model import DrugClass, PatientFacts
+from dataclasses import dataclass
+
+from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts
 
 from cds_service.domain.hooks import ALL_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import SEDATIVE_CLASSES, drug_name, in_taper, loc
-from cds_service.rules.referral_common import bullet, dose_text, ongoing_opioid_use, orders_text
+from cds_service.rules.common import SEDATIVE_CLASSES, in_taper
+from cds_service.rules.referral_common import ongoing_opioid_use
 
 TOPIC = "co-sedatives"
 HOOKS = ALL_HOOKS
@@ -59,79 +62,25 @@ def is_applicable(facts: PatientFacts, ctx: RuleContext) -> bool:
     return inclusion_criteria(facts, ctx) and not exclusion_criteria(facts, ctx)
 
 
-def _sedative_line(order, lang: str) -> str:
-    text = drug_name(order.drug, lang)
-    if order.daily_dose.known:
-        text += f": {dose_text(order.daily_dose, lang)}"
-    if order.is_draft:
-        text += " (ordineras nu)" if lang == "sv" else " (being ordered)"
-    return text
+@dataclass(frozen=True)
+class Sedatives:
+    """What the card says: the current regimen's sedatives by class (drafts included, a renewed one
+    once); the opioids beside them are the regimen's."""
+
+    benzodiazepines: tuple[MedicationOrder, ...]
+    z_drugs: tuple[MedicationOrder, ...]
 
 
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts, ctx):
         return []
     found = sedatives(facts, ctx)
-    benzos = [o for o in found if o.drug.drug_class is DrugClass.BENZODIAZEPINE]
-    zdrugs = [o for o in found if o.drug.drug_class is DrugClass.Z_DRUG]
-    opioids = facts.regimen.opioids
-
-    if benzos and zdrugs:
-        summary = loc(
-            "Opioid, bensodiazepin och sömnläkemedel av bensodiazepinliknande typ – opioiden först, sömnläkemedlet sist",
-            "Opioid, benzodiazepine and z-drug – taper the opioid first, the z-drug last",
-        )
-    elif benzos:
-        summary = loc(
-            "Opioid och bensodiazepin samtidigt – trappa ut opioiden först, sedan bensodiazepinen",
-            "Opioid and benzodiazepine together – taper the opioid first, then the benzodiazepine",
-        )
-    else:
-        summary = loc(
-            "Opioid och sömnläkemedel av bensodiazepinliknande typ – trappa ut opioiden först, sömnläkemedlet sist",
-            "Opioid and z-drug together – taper the opioid first, the z-drug last",
-        )
-
-    detail = {}
-    for lang in ("sv", "en"):
-        sv = lang == "sv"
-        lead = (
-            "**Flera beroendeframkallande läkemedel: trappa ut i rätt ordning.** Börja med opioiden, "
-            "trappa sedan ut bensodiazepiner. Sömnläkemedel av bensodiazepinliknande typ (zopiklon, "
-            "zolpidem) trappas ut sist, om de inte trappas ut samtidigt med andra bensodiazepiner."
-            if sv
-            else "**Several dependence-forming drugs: taper in the right order.** Start with the opioid, "
-            "then taper benzodiazepines. Benzodiazepine-like hypnotics (zopiclone, zolpidem) come last, "
-            "unless tapered together with other benzodiazepines."
-        )
-        rows = [
-            ("Opioider: " if sv else "Opioids: ")
-            + ("; ".join(
-                line + ((" (ordineras nu)" if sv else " (being ordered)") if o.is_draft else "")
-                for o, line in zip(opioids, orders_text(opioids, lang))
-            ) or "–"),
-        ]
-        if benzos:
-            rows.append(("Bensodiazepiner: " if sv else "Benzodiazepines: ")
-                        + "; ".join(_sedative_line(o, lang) for o in benzos))
-        if zdrugs:
-            rows.append(("Sömnläkemedel av bensodiazepinliknande typ: " if sv else "Z-drugs: ")
-                        + "; ".join(_sedative_line(o, lang) for o in zdrugs))
-        support = (
-            "Under opioidnedtrappningen: erbjud aldrig bensodiazepiner, zopiklon eller zolpidem mot "
-            "abstinens. För sömnen och mot ångest: alimemazin och/eller mirtazapin."
-            if sv
-            else "During the opioid taper: never offer benzodiazepines, zopiclone or zolpidem for "
-            "withdrawal. For sleep and anxiety: alimemazine and/or mirtazapine."
-        )
-        detail[lang] = "\n\n".join([lead, bullet(rows), support])
-
+    benzos = tuple(o for o in found if o.drug.drug_class is DrugClass.BENZODIAZEPINE)
+    zdrugs = tuple(o for o in found if o.drug.drug_class is DrugClass.Z_DRUG)
     return [
         Finding(
             topic=TOPIC,
             indicator="warning",
-            summary=summary,
-            detail=detail,
             guideline=RJL,
             section="Allmänna principer och viktigt att tänka på",
             facts={
@@ -140,6 +89,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
                 "sedativeDrafted": any(o.is_draft for o in found),
                 "opioidDays": facts.episode.days,
             },
+            data=Sedatives(benzodiazepines=benzos, z_drugs=zdrugs),
             override_reasons=("data-incorrect", "plan-elsewhere", "clinical-judgement"),
         )
     ]

@@ -11,7 +11,8 @@ When
   - the diagnoses could be read (``conditions`` is not a data gap), and
   - the patient is not excluded (cancer, palliative care, LARO, under 18)
 Then
-  - info: add a long-term-pain code, alone or beside another diagnosis.
+  - info: add a long-term-pain code, alone or beside another diagnosis; the card's words:
+    cds_service/cards/pain_diagnosis_missing.py.
 
 Decisions: no suggestion. Creating a Condition would put a diagnosis in the record that only the
 clinician can make (and only the clinician knows whether R52.1 or which R52.2 sub-code fits) — the card
@@ -19,13 +20,14 @@ names the codes instead. Without the diagnoses (data gap) the card is silent rat
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cds_service.domain.model import PatientFacts
 
 from cds_service.domain.hooks import ALL_HOOKS
 from cds_service.domain.guidelines import VGR
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import loc
-from cds_service.rules.referral_common import LONG_TERM, duration_text
+from cds_service.rules.referral_common import LONG_TERM
 
 TOPIC = "pain-diagnosis-missing"
 HOOKS = ALL_HOOKS
@@ -43,6 +45,13 @@ def is_applicable(facts: PatientFacts) -> bool:
     return inclusion_criteria(facts) and not exclusion_criteria(facts)
 
 
+@dataclass(frozen=True)
+class MissingCode:
+    """What the card says: how long the opioid use has lasted without a long-term-pain code."""
+
+    days: int  # consecutive days of opioid use (clinical-rules §2)
+
+
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts):
         return []
@@ -51,29 +60,10 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         Finding(
             topic=TOPIC,
             indicator="info",
-            summary=loc(
-                f"Opioider i {days} dagar – diagnoskod för långvarig smärta saknas (R52.1, R52.2)",
-                f"Opioids for {days} days – no long-term pain code (R52.1, R52.2)",
-            ),
-            detail={
-                "sv": (
-                    "**Ange diagnoskod för långvarig smärta**, ensam eller som tillägg till annan diagnos: "
-                    "alla patienter med smärta som varat minst 3 månader bör ha en sådan kod.\n\n"
-                    f"- Opioidanvändning: {duration_text(facts, 'sv')}\n"
-                    "- ICD-10: R52.1 eller R52.2 A, B eller C (ICD-11: inom MG30)\n"
-                    "- Ingen sådan kod finns i journalen."
-                ),
-                "en": (
-                    "**Add a long-term pain diagnosis code**, alone or beside another diagnosis: every "
-                    "patient whose pain has lasted at least 3 months should carry one.\n\n"
-                    f"- Opioid use: {duration_text(facts, 'en')}\n"
-                    "- ICD-10: R52.1 or R52.2 A, B or C (ICD-11: within MG30)\n"
-                    "- No such code in the record."
-                ),
-            },
             guideline=VGR,
             section="Diagnoskoder för långvarig smärta",
             facts={"opioidDays": days, "longTermPainCode": False},
+            data=MissingCode(days=days),
             override_reasons=("diagnosis-elsewhere", "not-long-term", "data-incorrect"),
         )
     ]

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules import co_sedatives as rule
+from cds_service.rules import co_sedatives
+from tests.support.worded import Worded
 from cds_service.domain.model import DrugClass
 from tests.support.rules_facts_referral import check_texts, ctx, day, facts, opioid, other, plan, step
 
+rule = Worded(co_sedatives)  # the findings with the words the card shows
 OXY = opioid()  # oxycodone 40 mg/day in effect
 DIAZEPAM = other(DrugClass.BENZODIAZEPINE, "Stesolid 5 mg", atc="N05BA01", amount=10)
 ZOPICLONE = other(DrugClass.Z_DRUG, "Zopiklon 7,5 mg", atc="N05CF01", amount=7.5)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules import gabapentinoid_caution as rule
+from cds_service.rules import gabapentinoid_caution
+from tests.support.worded import Worded
 from cds_service.domain.model import Conditions, DrugClass
 from tests.support.rules_facts_referral import check_texts, ctx, facts, opioid, other
 
+rule = Worded(gabapentinoid_caution)  # the findings with the words the card shows
 PREGABALIN = other(DrugClass.GABAPENTINOID, "Pregabalin 75 mg", id="draft-pgb", atc="N02BF02", draft=True)
 SUD = Conditions(substance_use=("F10.2",))
 

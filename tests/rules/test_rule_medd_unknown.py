@@ -6,10 +6,13 @@ from cds_service.domain.problems import Problem
 
 import pytest
 
-from cds_service.rules import medd_unknown as rule
+from cds_service.rules import medd_unknown
+from tests.support.worded import Worded
 from cds_service.cards.problems import problem_text
 from cds_service.domain.model import IdentifiedBy
 from tests.support.rules_facts_referral import MG, UG_PER_H, check_texts, ctx, facts, opioid
+
+rule = Worded(medd_unknown)  # the findings with the words the card shows
 
 OXY = opioid(amount=20, medd=40.0)  # 20 mg oxycodone × 2 = 40 MEDD
 FENT = opioid("Fentanyl plåster", "fentanyl", None, None, None, id="mr-f",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules import pain_diagnosis_missing as rule
+from cds_service.rules import pain_diagnosis_missing
+from tests.support.worded import Worded
 from cds_service.domain.model import Conditions
 from tests.support.rules_facts_referral import check_texts, ctx, facts, opioid
+
+rule = Worded(pain_diagnosis_missing)  # the findings with the words the card shows
 
 
 @pytest.mark.parametrize("hook", ["patient-view", "order-sign", "order-select", "medication-prescribe"])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules import withdrawal_sedative as rule
+from cds_service.rules import withdrawal_sedative
+from tests.support.worded import Worded
 from tests.support.rules_facts import check_texts, ctx, draft, facts, order, plan, sedative, step
 
+rule = Worded(withdrawal_sedative)  # the findings with the words the card shows
 PLAN = plan(step(1, -7, 14, 30))
 
 
