@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry
+from cds_service.cards import exit_plan, referral_psychiatry
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
+    exit_plan.TOPIC: exit_plan,
 }
