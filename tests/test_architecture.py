@@ -134,6 +134,7 @@ WORDLESS_RULES = (
     "cds_service.rules.referral_psychiatry",
     "cds_service.rules.exit_plan",
     "cds_service.rules.prescribing_restriction",
+    "cds_service.rules.opioid_review",
 )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import exit_plan, prescribing_restriction, referral_psychiatry
+from cds_service.cards import exit_plan, opioid_review, prescribing_restriction, referral_psychiatry
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
     exit_plan.TOPIC: exit_plan,
     prescribing_restriction.TOPIC: prescribing_restriction,
+    opioid_review.TOPIC: opioid_review,
 }
