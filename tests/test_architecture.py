@@ -129,9 +129,17 @@ def test_the_check_sees_a_crossing():
 
 #: Rule modules whose words are in the cards (cds_service.cards.wording): they hold no string shown to a
 #: person. The list only grows, as topics move.
-WORDLESS_RULES = ("cds_service.rules.referral_psychiatry", "cds_service.rules.pain_diagnosis_missing",
-                  "cds_service.rules.withdrawal_sedative", "cds_service.rules.gabapentinoid_caution",
-                  "cds_service.rules.co_sedatives", "cds_service.rules.medd_unknown")
+WORDLESS_RULES = (
+    "cds_service.rules.co_sedatives",
+    "cds_service.rules.exit_plan",
+    "cds_service.rules.gabapentinoid_caution",
+    "cds_service.rules.medd_unknown",
+    "cds_service.rules.opioid_review",
+    "cds_service.rules.pain_diagnosis_missing",
+    "cds_service.rules.prescribing_restriction",
+    "cds_service.rules.referral_psychiatry",
+    "cds_service.rules.withdrawal_sedative",
+)
 
 
 def shown_strings(path: Path) -> list[str]:

@@ -7,18 +7,24 @@ from types import ModuleType
 
 from cds_service.cards import (
     co_sedatives,
+    exit_plan,
     gabapentinoid_caution,
     medd_unknown,
+    opioid_review,
     pain_diagnosis_missing,
+    prescribing_restriction,
     referral_psychiatry,
     withdrawal_sedative,
 )
 
 WORDED: dict[str, ModuleType] = {
-    referral_psychiatry.TOPIC: referral_psychiatry,
-    pain_diagnosis_missing.TOPIC: pain_diagnosis_missing,
-    withdrawal_sedative.TOPIC: withdrawal_sedative,
-    gabapentinoid_caution.TOPIC: gabapentinoid_caution,
     co_sedatives.TOPIC: co_sedatives,
+    exit_plan.TOPIC: exit_plan,
+    gabapentinoid_caution.TOPIC: gabapentinoid_caution,
     medd_unknown.TOPIC: medd_unknown,
+    opioid_review.TOPIC: opioid_review,
+    pain_diagnosis_missing.TOPIC: pain_diagnosis_missing,
+    prescribing_restriction.TOPIC: prescribing_restriction,
+    referral_psychiatry.TOPIC: referral_psychiatry,
+    withdrawal_sedative.TOPIC: withdrawal_sedative,
 }

@@ -21,18 +21,20 @@ Then
     number is the service's default, not a guideline figure; the physician adjusts it.
     Without the draft as sent (or with one too large to echo) the card gives the advice without a
     suggestion.
+    The card's words and its suggestion: cds_service/cards/exit_plan.py.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from cds_service.domain.model import MedicationOrder, PatientFacts
 
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import VGR
-from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
-from cds_service.rules.common import draft_opioids, draft_reference, fmt_date, ingredient_name, loc
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import draft_opioids, draft_reference
 from cds_service.rules.proposals import PlannedEnd
 
 
@@ -65,69 +67,36 @@ def planned_end(draft: MedicationOrder, ctx: RuleContext) -> PlannedEnd | None:
     return PlannedEnd(draft_id=draft.id, start=ctx.today, last=ctx.today + timedelta(days=days - 1), days=days)
 
 
-def _suggestion(draft: MedicationOrder, ctx: RuleContext) -> Suggestion | None:
-    proposal = planned_end(draft, ctx)
-    if proposal is None:
-        return None
-    days, last = proposal.days, proposal.last
-    return Suggestion(
-        label=loc(
-            f"Begränsa till {days} dagar (till {fmt_date(last, 'sv')})",
-            f"Limit to {days} days (until {fmt_date(last, 'en')})",
-        ),
-        actions=(
-            Action(
-                "update",
-                loc(
-                    f"Lägg till planerat slut i ordinationen ({days} dagar)",
-                    f"Add a planned end to the order ({days} days)",
-                ),
-                proposal=proposal,
-            ),
-        ),
-        is_recommended=True,
-    )
+@dataclass(frozen=True)
+class ExitPlan:
+    """What the card says: the opioid started and the course proposed for it."""
+
+    ingredient: str | None  # the first draft without a planned end (MEDD-table key)
+    days: int  # settings.exit_plan_days
+    last: date  # the last dosing day of that course
 
 
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts):
         return []
     draft = drafts_without_end(facts)[0]
-    suggestion = _suggestion(draft, ctx)
-    sv_name = ingredient_name(draft.drug.ingredient, "sv")
-    en_name = ingredient_name(draft.drug.ingredient, "en")
+    proposal = planned_end(draft, ctx)
     days = ctx.settings.exit_plan_days
+    last = ctx.today + timedelta(days=days - 1)
     fact_map: dict[str, Any] = {
         "isRenewal": False,
         "proposedDays": days,
-        "proposedEnd": (ctx.today + timedelta(days=days - 1)).isoformat(),
+        "proposedEnd": last.isoformat(),
     }
     return [
         Finding(
             topic=TOPIC,
             indicator="info",
-            summary=loc(
-                f"Nyinsatt {sv_name} utan planerat slut – planera utsättningen från start",
-                f"New {en_name} without a planned end – plan the stop from the start",
-            ),
-            detail={
-                "sv": f"**Ange när behandlingen ska avslutas.** Vid insättning av opioider för akut smärta ska "
-                "det från början finnas en plan för utsättning, och den som förskriver ansvarar för "
-                "utsättningen.\n\n"
-                f"- **Förslag:** {days} dagar; anpassa förpackningsstorleken efter det.\n"
-                "- Efter kort behandling (under 2 veckor) kan opioiden vanligen sättas ut tvärt.\n"
-                "- Komplettera med paracetamol och vid behov NSAID.",
-                "en": "**State when the treatment is to end.** When opioids are started for acute pain there "
-                "must be a plan for stopping from the start, and the prescriber is responsible for "
-                "stopping.\n\n"
-                f"- **Proposal:** {days} days; size the pack accordingly.\n"
-                "- After short treatment (under 2 weeks) the opioid can usually be stopped at once.\n"
-                "- Add paracetamol and, if needed, an NSAID.",
-            },
             guideline=VGR,
             section="Iatrogent läkemedelsberoende",
             facts=fact_map,
-            suggestions=(suggestion,) if suggestion else (),
+            data=ExitPlan(ingredient=draft.drug.ingredient, days=days, last=last),
+            proposals=(proposal,) if proposal else (),
             override_reasons=("exit-plan-elsewhere", "clinical-judgement"),
         )
     ]

@@ -68,7 +68,7 @@ class Finding:
     selection_behavior: str = "at-most-one"  # used only when there are suggestions
     override_reasons: tuple[str, ...] = ()  # codes from cds_service.cards.overrides
     data: Any = None  # the typed values the card layer words (not in extension.trappa)
-    proposals: tuple[ReferralProposal, ...] = ()
+    proposals: tuple[ReferralProposal | Proposal, ...] = ()
 
 
 @dataclass(frozen=True)

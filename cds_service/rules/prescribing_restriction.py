@@ -18,10 +18,14 @@ Then
     plan's end (or its last step's end); of a proposed one, the default schedule's end. When no end
     is known the Flag is left open-ended and the card says so.
 
-On patient-view only a running taper counts: nothing is being proposed there.
+On patient-view only a running taper counts: nothing is being proposed there. When a taper is being
+proposed with a schedule, that suggestion registers the restriction for the pace the physician picks
+(taper-plan-missing): the card then says so and proposes no second Flag, which would end on another day.
+The card's words and its suggestion: cds_service/cards/prescribing_restriction.py.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -30,9 +34,9 @@ from cds_service.domain.model import PatientFacts
 from cds_service.rules import taper_plan_missing
 from cds_service.domain.hooks import ORDER_HOOKS, PATIENT_VIEW
 from cds_service.domain.guidelines import RJL
-from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
+from cds_service.rules.finding import Finding, RuleContext
 from cds_service.rules.proposals import NewRestrictionFlag
-from cds_service.rules.common import fmt_date, in_taper, loc, localized, responsible_physician, taper_end
+from cds_service.rules.common import in_taper, responsible_physician, taper_end
 
 TOPIC = "prescribing-restriction"
 HOOKS = ORDER_HOOKS | {PATIENT_VIEW}
@@ -73,73 +77,28 @@ def restriction_period(facts: PatientFacts, ctx: RuleContext) -> tuple[date, dat
     return ctx.today, max(end, ctx.today) + timedelta(days=ctx.settings.restriction_margin_days)
 
 
-def _suggestion(facts: PatientFacts, ctx: RuleContext, start: date, end: date | None) -> Suggestion:
+def restriction_flag(facts: PatientFacts, ctx: RuleContext, start: date, end: date | None) -> NewRestrictionFlag:
+    """The Flag to register: the patient's, by the physician responsible for the taper [RJL "Vilka krav
+    kan jag som läkare ställa?": one prescriber]."""
     author, name = responsible_physician(facts, ctx)
-    flag = NewRestrictionFlag(
+    return NewRestrictionFlag(
         patient_ref=ctx.patient_ref or f"Patient/{facts.patient_id}",
         author_ref=author,
         author_display=name,
         start=start,
         end=end,
     )
-    return Suggestion(
-        label=loc("Registrera förskrivningsrestriktion", "Register prescribing restriction"),
-        actions=(
-            Action(
-                "create",
-                loc(
-                    "Uppmärksamhetssignal med förskrivningsrestriktion",
-                    "Alert with prescribing restriction",
-                ),
-                proposal=flag,
-            ),
-        ),
-        is_recommended=True,
-    )
 
 
-def _detail(facts: PatientFacts, ctx: RuleContext, end: date | None, lang: str) -> str:
-    running = in_taper(facts)
-    # Without the flags we only know that no restriction was *found* (data gap): say so.
-    unsure = "flags" in facts.data_gaps
-    margin = ctx.settings.restriction_margin_days
-    if lang == "sv":
-        state = "Nedtrappning pågår" if running else "Nedtrappning planeras"
-        period = (
-            f"från i dag till {fmt_date(end, lang)} (nedtrappningens slut + {margin} dagar)"
-            if end
-            else "från i dag, utan slutdatum – nedtrappningens slut är okänt; ange slutdatum"
-        )
-        missing = ("ingen förskrivningsrestriktion hittades (uppmärksamhetssignaler kunde inte hämtas)" if unsure
-                   else "ingen förskrivningsrestriktion är registrerad")
-        return (
-            f"**{state} men {missing}.** Registrera en "
-            "uppmärksamhetssignal med förskrivningsrestriktion så att vårdgivare inom och utanför regionen "
-            "ser att opioider bara förskrivs av ansvarig läkare.\n\n"
-            f"- **Förslag:** restriktion {period}.\n"
-            + ("- Förslaget *Skapa nedtrappningsplan* registrerar restriktionen för den takt du väljer, "
-               "efter patientens samtycke.\n" if not running and taper_suggested(facts, ctx) else "")
-            + "- Patientens samtycke till signalen är ett krav för att erbjuda skonsam nedtrappning i "
-            "stället för tvärt avbrott."
-        )
-    state = "A taper is running" if running else "A taper is being planned"
-    period = (
-        f"from today until {fmt_date(end, lang)} (taper end + {margin} days)"
-        if end
-        else "from today, open-ended – the taper's end is unknown; set an end date"
-    )
-    missing = ("no prescribing restriction was found (alerts could not be retrieved)" if unsure
-               else "no prescribing restriction is registered")
-    return (
-        f"**{state} but {missing}.** Register an alert with a prescribing "
-        "restriction so that care providers inside and outside the region see that opioids are "
-        "prescribed only by the responsible physician.\n\n"
-        f"- **Proposal:** restriction {period}.\n"
-        + ("- The suggestion *Create taper plan* registers the restriction for the pace you pick, with the "
-           "patient's consent.\n" if not running and taper_suggested(facts, ctx) else "")
-        + "- The patient's consent to the alert is a requirement for offering a gentle taper instead of an "
-        "abrupt stop."
-    )
+@dataclass(frozen=True)
+class Restriction:
+    """What the card says: the taper's state and the period proposed for the restriction."""
+
+    running: bool  # a taper is running (else: being planned in this call)
+    end: date | None  # the proposed Flag's end; None: open-ended, the taper's end unknown
+    margin_days: int  # settings.restriction_margin_days, added to the taper's end
+    unsure: bool  # the flags could not be read: no restriction was *found*, not "none registered"
+    by_taper_suggestion: bool  # the proposed taper's suggestion registers the restriction itself
 
 
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
@@ -147,17 +106,7 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         return []
     start, end = restriction_period(facts, ctx)
     running = in_taper(facts)
-    summary = (
-        loc(
-            "Nedtrappning pågår utan förskrivningsrestriktion – registrera uppmärksamhetssignal",
-            "Taper running without a prescribing restriction – register an alert",
-        )
-        if running
-        else loc(
-            "Nedtrappning planeras – registrera förskrivningsrestriktion",
-            "Taper being planned – register a prescribing restriction",
-        )
-    )
+    by_taper = not running and taper_suggested(facts, ctx)
     fact_map: dict[str, Any] = {
         "taperRunning": running,
         "restrictionStart": start.isoformat(),
@@ -168,14 +117,12 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         Finding(
             topic=TOPIC,
             indicator="info",
-            summary=summary,
-            detail=localized(lambda lang: _detail(facts, ctx, end, lang)),
             guideline=RJL,
             section="Vilka krav kan jag som läkare ställa?",
             facts=fact_map,
-            # A proposed taper's suggestion registers the restriction for the pace the physician picks
-            # (taper-plan-missing); a second Flag here would end on another day.
-            suggestions=(_suggestion(facts, ctx, start, end),) if running or not taper_suggested(facts, ctx) else (),
+            data=Restriction(running=running, end=end, margin_days=ctx.settings.restriction_margin_days,
+                             unsure="flags" in facts.data_gaps, by_taper_suggestion=by_taper),
+            proposals=() if by_taper else (restriction_flag(facts, ctx, start, end),),
             override_reasons=("restriction-exists", "patient-declines", "clinical-judgement"),
         )
     ]

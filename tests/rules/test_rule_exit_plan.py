@@ -6,10 +6,13 @@ from datetime import date
 
 import pytest
 
-from cds_service.rules import exit_plan as rule
+from cds_service.rules import exit_plan
 from cds_service.domain.settings import ClinicalSettings
 from cds_service.rules.proposals import PlannedEnd
 from tests.support.rules_facts import TODAY, check_texts, ctx, draft, facts
+from tests.support.worded import Worded
+
+rule = Worded(exit_plan)  # the findings with the words the card shows
 
 
 def run(*, has_end=False, is_renewal=False, days=0, exclusions=(), draft_id="draft-oxycodone"):

@@ -5,8 +5,11 @@ from cds_service.domain.problems import Problem
 
 import pytest
 
-from cds_service.rules import opioid_review as rule
+from cds_service.rules import opioid_review
 from tests.support.rules_facts_referral import MG, UG_PER_H, check_texts, ctx, facts, opioid, plan, step
+from tests.support.worded import Worded
+
+rule = Worded(opioid_review)  # the findings with the words the card shows
 
 OXY = opioid("Oxykodon depot 10 mg", "oxycodone", 20, MG, 40.0)  # 20 mg × factor 2 = 40 MEDD
 TRAMADOL = opioid("Tramadol depot 100 mg", "tramadol", 200, MG, 40.0, id="mr-tram", atc="N02AX02")  # 200 × 0.2

@@ -6,12 +6,15 @@ from datetime import date, timedelta
 
 import pytest
 
-from cds_service.rules import prescribing_restriction as rule
+from cds_service.rules import prescribing_restriction
 from cds_service.rules import taper_plan_missing
 from cds_service.domain.hooks import ORDER_SIGN, PATIENT_VIEW
 from cds_service.domain.settings import ClinicalSettings
 from cds_service.rules.proposals import NewRestrictionFlag
 from tests.support.rules_facts import PATIENT, USER, check_texts, ctx, day, draft, facts, flag, order, plan, step
+from tests.support.worded import Worded
+
+rule = Worded(prescribing_restriction)  # the findings with the words the card shows
 
 # Running taper: last dosing day TODAY + 27 (steps 14 days each from day -14, 0, 14).
 RUNNING = plan(step(1, -14, 14, 40), step(2, 0, 14, 30), step(3, 14, 14, 20))
