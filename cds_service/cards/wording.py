@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry
+from cds_service.cards import referral_psychiatry, taper_status
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
+    taper_status.TOPIC: taper_status,
 }
