@@ -133,6 +133,7 @@ def test_the_check_sees_a_crossing():
 WORDLESS_RULES = (
     "cds_service.rules.referral_psychiatry",
     "cds_service.rules.taper_status",
+    "cds_service.rules.taper_prn",
 )
 
 

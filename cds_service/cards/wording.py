@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry, taper_status
+from cds_service.cards import referral_psychiatry, taper_prn, taper_status
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
     taper_status.TOPIC: taper_status,
+    taper_prn.TOPIC: taper_prn,
 }
