@@ -134,6 +134,7 @@ WORDLESS_RULES = (
     "cds_service.rules.referral_psychiatry",
     "cds_service.rules.taper_status",
     "cds_service.rules.taper_prn",
+    "cds_service.rules.taper_other_prescriber",
 )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry, taper_prn, taper_status
+from cds_service.cards import referral_psychiatry, taper_other_prescriber, taper_prn, taper_status
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
     taper_status.TOPIC: taper_status,
     taper_prn.TOPIC: taper_prn,
+    taper_other_prescriber.TOPIC: taper_other_prescriber,
 }
