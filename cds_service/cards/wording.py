@@ -14,6 +14,9 @@ from cds_service.cards import (
     pain_diagnosis_missing,
     prescribing_restriction,
     referral_psychiatry,
+    taper_other_prescriber,
+    taper_prn,
+    taper_status,
     withdrawal_sedative,
 )
 
@@ -26,5 +29,8 @@ WORDED: dict[str, ModuleType] = {
     pain_diagnosis_missing.TOPIC: pain_diagnosis_missing,
     prescribing_restriction.TOPIC: prescribing_restriction,
     referral_psychiatry.TOPIC: referral_psychiatry,
+    taper_other_prescriber.TOPIC: taper_other_prescriber,
+    taper_prn.TOPIC: taper_prn,
+    taper_status.TOPIC: taper_status,
     withdrawal_sedative.TOPIC: withdrawal_sedative,
 }

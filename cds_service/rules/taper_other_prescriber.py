@@ -17,9 +17,11 @@ Then
     the plan, so it can be registered);
   - the same → nothing.
 References compare by type and id ("Practitioner/1" equals "https://ehr/fhir/Practitioner/1").
+The card's words: cds_service/cards/taper_other_prescriber.py.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.domain.model import PatientFacts
@@ -27,7 +29,7 @@ from cds_service.domain.model import PatientFacts
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import clip, draft_opioids, in_taper, loc, same_reference
+from cds_service.rules.common import clip, draft_opioids, in_taper, same_reference
 
 TOPIC = "taper-other-prescriber"
 HOOKS = ORDER_HOOKS
@@ -60,6 +62,15 @@ def responsible_name(facts: PatientFacts) -> str | None:
     return clip(plan.author_display, 80) or clip(plan.author, 100) or None
 
 
+@dataclass(frozen=True)
+class Prescriber:
+    """Who runs the taper, as far as the record and the call tell."""
+
+    other: bool | None  # the orderer is not the responsible physician; None: either is unknown
+    author_known: bool  # the plan names its responsible physician (else the orderer is unknown)
+    name: str | None  # the responsible physician as the card names them
+
+
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts):
         return []
@@ -74,56 +85,14 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     }
     if other is False:
         return []
-    if other is None:
-        return [
-            Finding(
-                topic=TOPIC,
-                indicator="info",
-                summary=loc(
-                    "Nedtrappning pågår – ansvarig läkare för nedtrappningen framgår inte",
-                    "Taper running – the responsible physician is not recorded",
-                ),
-                detail={
-                    "sv": "**Kunde inte kontrollera att du är ansvarig läkare för nedtrappningen.** "
-                    + ("Nedtrappningsplanen anger ingen ansvarig läkare. " if not author else
-                       "Din identitet som förskrivare saknas i anropet. ")
-                    + "Under nedtrappning förskrivs opioider bara av ansvarig läkare (eller av denne utsedd "
-                    "kollega); ange ansvarig läkare i planen.",
-                    "en": "**Could not check that you are the physician responsible for the taper.** "
-                    + ("The taper plan names no responsible physician. " if not author else
-                       "Your identity as prescriber is missing from the call. ")
-                    + "During a taper opioids are prescribed only by the responsible physician (or a "
-                    "colleague they name); record the responsible physician on the plan.",
-                },
-                guideline=RJL,
-                section="Vilka krav kan jag som läkare ställa?",
-                facts=fact_map,
-                override_reasons=("agreed-with-responsible", "data-incorrect"),
-            )
-        ]
     return [
         Finding(
             topic=TOPIC,
-            indicator="warning",
-            summary=loc(
-                "Nedtrappning pågår med annan ansvarig läkare – opioider förskrivs bara av denne",
-                "Taper run by another physician – only they prescribe opioids",
-            ),
-            detail={
-                "sv": f"**Du är inte ansvarig läkare för patientens pågående nedtrappning – det är {name}.** Under "
-                "nedtrappningen förskrivs opioider bara av ansvarig läkare (eller av denne utsedd kollega), "
-                "och patienten har förbundit sig att inte söka annan förskrivare.\n\n"
-                f"- Kontakta {name} innan du förskriver.\n"
-                "- Förskriv bara om ni kommit överens, t.ex. som utsedd kollega.",
-                "en": f"**You are not the physician responsible for the patient's running taper – {name} is.** During the "
-                "taper opioids are prescribed only by the responsible physician (or a colleague they name), "
-                "and the patient has agreed not to seek other prescribers.\n\n"
-                f"- Contact {name} before prescribing.\n"
-                "- Prescribe only by agreement, e.g. as the named colleague.",
-            },
+            indicator="info" if other is None else "warning",
             guideline=RJL,
             section="Vilka krav kan jag som läkare ställa?",
             facts=fact_map,
+            data=Prescriber(other=other, author_known=bool(author), name=name),
             override_reasons=("agreed-with-responsible", "data-incorrect"),
         )
     ]

@@ -12,25 +12,19 @@ When
 Then
   - warn: no as-needed opioid doses; a fixed daily dose instead;
   - suggest removing the PRN draft (CDS Hooks delete action on the draft).
+The card's words and its suggestion: cds_service/cards/taper_prn.py.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.domain.model import Exposure, MedicationOrder, PatientFacts
 
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
-from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
-from cds_service.rules.common import (
-    draft_opioids,
-    draft_reference,
-    fmt_daily_dose,
-    in_taper,
-    ingredient_name,
-    loc,
-    localized,
-)
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import draft_opioids, draft_reference, in_taper
 
 TOPIC = "taper-prn"
 HOOKS = ORDER_HOOKS
@@ -54,15 +48,16 @@ def is_applicable(facts: PatientFacts) -> bool:
     return inclusion_criteria(facts) and not exclusion_criteria(facts)
 
 
-def _suggestion(draft: MedicationOrder) -> Suggestion | None:
-    ref = draft_reference(draft)
-    if not ref:
-        return None
-    return Suggestion(
-        label=loc("Ta bort vid behovsordinationen", "Remove the as-needed order"),
-        actions=(Action("delete", loc("Ta bort utkastet", "Remove the draft"), resource_id=ref),),
-        is_recommended=True,
-    )
+@dataclass(frozen=True)
+class PrnDraft:
+    """The as-needed draft the card speaks of, and why it is a concern."""
+
+    ingredient: str | None
+    max_daily_dose: float | None  # the draft's as-needed maximum, a day
+    unit: str | None
+    taper_running: bool  # else: long-term use (``days``)
+    days: int  # of opioid use
+    draft_ref: str | None  # what the suggestion removes (a CDS Hooks delete); None: no valid id
 
 
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
@@ -71,34 +66,6 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     draft = prn_drafts(facts)[0]
     running = in_taper(facts)
     days = facts.episode.days
-
-    def detail(lang: str) -> str:
-        name = ingredient_name(draft.drug.ingredient, lang)
-        dose = draft.daily_dose
-        max_text = fmt_daily_dose(dose.amount, dose.unit, lang)
-        if lang == "sv":
-            why = "Nedtrappning pågår." if running else f"Patienten har använt opioider i {days} dagar."
-            return (
-                f"**Ordinera inte vid behovsdoser eller extra-tabletter av opioid.** {why} "
-                f"Utkastet: {name} vid behov (högst {max_text}).\n\n"
-                "- Extra-tabletter och vid behovsdoser underhåller beroendet; en fast dygnsdos minskar både abstinens och "
-                "psykologiskt beroende.\n"
-                "- Ge i stället en fast dygnsdos fördelad jämnt över dygnet"
-                + (" enligt nedtrappningsschemat." if running else ".")
-                + "\n- Mot smärta: paracetamol och ibuprofen; se över övrig smärtbehandling."
-            )
-        why = "A taper is running." if running else f"The patient has used opioids for {days} days."
-        return (
-            f"**Do not order as-needed doses or extra tablets of an opioid.** {why} "
-            f"The draft: {name} as needed (at most {max_text}).\n\n"
-            "- As-needed doses maintain dependence; a fixed daily dose reduces both withdrawal and "
-            "psychological dependence.\n"
-            "- Give a fixed daily dose spread evenly over the day instead"
-            + (" per the taper schedule." if running else ".")
-            + "\n- For pain: paracetamol and ibuprofen; review the other pain treatment."
-        )
-
-    suggestion = _suggestion(draft)
     fact_map: dict[str, Any] = {
         "taperRunning": running,
         "exposureDays": days,
@@ -109,19 +76,12 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         Finding(
             topic=TOPIC,
             indicator="warning",
-            summary=loc(
-                "Vid behovsdos av opioid "
-                + ("under pågående nedtrappning" if running else f"efter {days} dagars användning")
-                + " – ge fast dygnsdos",
-                "As-needed opioid "
-                + ("during a taper" if running else f"after {days} days of use")
-                + " – give a fixed daily dose",
-            ),
-            detail=localized(detail),
             guideline=RJL,
             section="Allmänna principer och viktigt att tänka på",
             facts=fact_map,
-            suggestions=(suggestion,) if suggestion else (),
+            data=PrnDraft(ingredient=draft.drug.ingredient, max_daily_dose=draft.daily_dose.amount,
+                          unit=draft.daily_dose.unit, taper_running=running, days=days,
+                          draft_ref=draft_reference(draft)),
             override_reasons=("not-long-term", "not-in-taper", "clinical-judgement"),
         )
     ]

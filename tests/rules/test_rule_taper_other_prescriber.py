@@ -6,8 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from cds_service.rules import taper_other_prescriber as rule
+from cds_service.rules import taper_other_prescriber
+from tests.support.worded import Worded
 from tests.support.rules_facts import USER, check_texts, ctx, draft, facts, order, plan, sedative, step
+
+rule = Worded(taper_other_prescriber)  # the findings with the words the card shows
 
 
 def run(author, *, user=USER, drafts=None, taper="plan", exclusions=()):

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules import taper_prn as rule
+from cds_service.rules import taper_prn
+from tests.support.worded import Worded
 from tests.support.rules_facts import check_texts, ctx, draft, facts, order, plan, step
+
+rule = Worded(taper_prn)  # the findings with the words the card shows
 
 PLAN = plan(step(1, -7, 14, 30))
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.rules import taper_status as rule
+from cds_service.rules import taper_status
+from tests.support.worded import Worded
 from tests.support.rules_facts_referral import check_texts, ctx, day, facts, opioid, plan, step
+
+rule = Worded(taper_status)  # the findings with the words the card shows
 
 # weekly steps 30 → 27 → 24 → 21 mg/day; step 3 covers offsets -6..0 (today), step 4 starts tomorrow
 PLAN = plan((step(1, -20, 7, 30), step(2, -13, 7, 27), step(3, -6, 7, 24), step(4, 1, 7, 21)))
