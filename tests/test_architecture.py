@@ -130,7 +130,8 @@ def test_the_check_sees_a_crossing():
 
 #: Rule modules whose words are in the cards (cds_service.cards.wording): they hold no string shown to a
 #: person. The list only grows, as topics move.
-WORDLESS_RULES = ("cds_service.rules.referral_psychiatry",)
+WORDLESS_RULES = ("cds_service.rules.referral_psychiatry", "cds_service.rules.taper_dose_increase",
+                  "cds_service.rules.taper_early_renewal")
 
 
 def shown_strings(path: Path) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry
+from cds_service.cards import referral_psychiatry, taper_dose_increase, taper_early_renewal
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
+    taper_dose_increase.TOPIC: taper_dose_increase,
+    taper_early_renewal.TOPIC: taper_early_renewal,
 }

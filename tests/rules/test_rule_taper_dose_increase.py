@@ -4,9 +4,12 @@ from __future__ import annotations
 import pytest
 
 from cds_service.domain.model import MG
-from cds_service.rules import taper_dose_increase as rule
+from cds_service.rules import taper_dose_increase
+from tests.support.worded import Worded
 from cds_service.rules.proposals import DoseStepChange
 from tests.support.rules_facts import UG_PER_H, Form, check_texts, ctx, draft, facts, order, plan, step
+
+rule = Worded(taper_dose_increase)  # the rule's findings with the card's words
 
 # Oxycodone taper: step 1 40 mg/day (14 days ago .. yesterday), step 2 30 mg/day (today .. +13),
 # step 3 20 mg/day (+14 .. +27).

@@ -5,9 +5,12 @@ from dataclasses import replace
 
 import pytest
 
-from cds_service.rules import taper_early_renewal as rule
+from cds_service.rules import taper_early_renewal
+from tests.support.worded import Worded
 from cds_service.domain.settings import ClinicalSettings
 from tests.support.rules_facts import Form, check_texts, ctx, day, draft, facts, order, plan, step
+
+rule = Worded(taper_early_renewal)  # the rule's findings with the card's words
 
 PLAN = plan(step(1, -7, 14, 30))
 
