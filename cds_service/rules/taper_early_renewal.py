@@ -113,6 +113,8 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if found is None:  # is_applicable found one; said again for the reader and the type checker
         return []
     early = is_early(facts, ctx)
+    if early is False:
+        return []
     left = days_left(facts, ctx)
     fact_map: dict[str, Any] = {
         "previousSupplyEnd": found.supply_end.isoformat() if found.supply_end else None,
@@ -121,8 +123,6 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         "marginDays": ctx.settings.early_renewal_margin_days,
         "decided": early is not None,
     }
-    if early is False:
-        return []
     return [
         Finding(
             topic=TOPIC,

@@ -135,3 +135,21 @@ def test_step_dose_in_summary_uses_decimal_comma():
     (card,) = run(draft("oxycodone", 10), taper=half)
     assert "7,5 mg/dygn" in card.summary["sv"]
     assert "7.5 mg/day" in card.summary["en"]
+
+
+def test_the_rule_decides_without_words():
+    # The rule gives the comparisons and its proposal; the card layer words them (cards/taper_dose_increase.py).
+    f = facts(drafts=[draft("oxycodone", 40, strength=5, form=Form.DEPOT)], days=120, taper_plan=PLAN)
+    (finding,) = taper_dose_increase.findings(f, ctx())
+    assert finding.summary == {} and finding.detail == {} and finding.suggestions == ()
+    (c,) = finding.data.exceeding
+    assert (c.kind, c.allowed, c.amount) == ("step", 30, 40)
+    assert finding.data.change.daily_dose == 30 and finding.data.remove is None
+    ended = plan(step(1, -28, 14, 20), step(2, -14, 14, 10))
+    f = facts(drafts=[draft("oxycodone", 10)], days=120, taper_plan=ended)
+    (finding,) = taper_dose_increase.findings(f, ctx())
+    assert finding.data.remove == "MedicationRequest/draft-oxycodone" and finding.data.change is None
+    f = facts(drafts=[draft("oxycodone", 20, unit=UG_PER_H)], days=120, taper_plan=PLAN)
+    (finding,) = taper_dose_increase.findings(f, ctx())
+    (c,) = finding.data.undecided
+    assert c.problem is taper_dose_increase.Reason.UNITS_DIFFER_FROM_PLAN
