@@ -138,6 +138,8 @@ WORDLESS_RULES = (
     "cds_service.rules.pain_diagnosis_missing",
     "cds_service.rules.prescribing_restriction",
     "cds_service.rules.referral_psychiatry",
+    "cds_service.rules.taper_dose_increase",
+    "cds_service.rules.taper_early_renewal",
     "cds_service.rules.taper_other_prescriber",
     "cds_service.rules.taper_prn",
     "cds_service.rules.taper_status",

@@ -17,6 +17,8 @@ from fhir_mappings.write.builders import restriction_flag
 from cds_service.rules.common import MAX_RAW_DRAFT_CHARS, fmt_daily_dose, fmt_dose
 from cds_service.rules.proposals import DoseStepChange, NewRestrictionFlag, PlannedEnd, Proposal
 
+from cds_service.cards.words import text
+
 Drafts = Mapping[str, dict]
 
 
@@ -34,8 +36,8 @@ def draft_as_sent(drafts: Drafts, draft_id: str) -> dict | None:
 
 def dose_step_text(p: DoseStepChange) -> str:
     """The dosage text of the amended draft, in Swedish as the prescription is read at the pharmacy."""
-    dose = fmt_dose(p.per_admin, p.unit, "sv")
-    return f"{dose} morgon och {dose} kväll ({fmt_daily_dose(p.daily_dose, p.unit, 'sv')}, dos-steg {p.step_sequence})"
+    return text("dose-increase.dosage", "sv", dose=fmt_dose(p.per_admin, p.unit, "sv"),
+                daily=fmt_daily_dose(p.daily_dose, p.unit, "sv"), step=p.step_sequence)
 
 
 def resource_for(proposal: Proposal, drafts: Drafts) -> dict | None:

@@ -16,10 +16,11 @@ When
   - the patient is not excluded
 Then
   - warn: renewal before the previous supply runs out — lost medication is not replaced;
-  - suggest (not recommended) removing the renewal draft.
+  - propose (not recommended) removing the renewal draft.
 When the supply end is unknown, an info card says the check could not be done (no dispensing or
 supply data), instead of assuming the supply has run out. The card says "uttag" only when the supply
 end comes from dispensings (MedicationDispense); from prescriptions it says "recept".
+The card's words and its suggestion: cds_service/cards/taper_early_renewal.py.
 
 The margin lets the physician prescribe the next step a few days ahead (RJL: prescribe 1–2 steps at a
 time, at the follow-up).
@@ -37,8 +38,8 @@ from cds_service.domain.regimen import ingredient_key
 
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
-from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
-from cds_service.rules.common import draft_opioids, draft_reference, fmt_date, fmt_days, in_taper, loc
+from cds_service.rules.finding import Finding, RuleContext
+from cds_service.rules.common import draft_opioids, draft_reference, in_taper
 
 
 TOPIC = "taper-early-renewal"
@@ -95,6 +96,16 @@ def is_early(facts: PatientFacts, ctx: RuleContext, margin: int | None = None) -
     return left > (ctx.settings.early_renewal_margin_days if margin is None else margin)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the card says: the renewal, how early it is, and the draft to remove."""
+
+    renewal: Renewal
+    days_left: int | None  # of the record's supply once the renewal can be collected; None: unknown
+    from_today: bool  # the renewal can be collected today (no later validity start)
+    remove: str | None  # the draft's reference, to delete (the early card's proposal)
+
+
 def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if not is_applicable(facts, ctx):
         return []
@@ -102,6 +113,8 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     if found is None:  # is_applicable found one; said again for the reader and the type checker
         return []
     early = is_early(facts, ctx)
+    if early is False:
+        return []
     left = days_left(facts, ctx)
     fact_map: dict[str, Any] = {
         "previousSupplyEnd": found.supply_end.isoformat() if found.supply_end else None,
@@ -110,75 +123,15 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
         "marginDays": ctx.settings.early_renewal_margin_days,
         "decided": early is not None,
     }
-    if early is None:
-        return [
-            Finding(
-                topic=TOPIC,
-                indicator="info",
-                summary=loc(
-                    "Nedtrappning pågår – kunde inte se när tidigare recept eller uttag tar slut",
-                    "Taper running – could not see when the previous supply runs out",
-                ),
-                detail={
-                    "sv": "**Kontrollera uthämtade läkemedel innan du förnyar.** Journalen visar inte när "
-                    "patientens tidigare recept på opioiden räcker till, så det gick inte att avgöra om "
-                    "förnyelsen är tidig. Under nedtrappning ersätts inte borttappade läkemedel.",
-                    "en": "**Check dispensed medication before renewing.** The record does not show when the "
-                    "patient's previous opioid supply runs out, so whether this renewal is early could not "
-                    "be decided. During a taper, lost medication is not replaced.",
-                },
-                guideline=RJL,
-                section="Allmänna principer och viktigt att tänka på",
-                facts=fact_map,
-                override_reasons=("new-step-strength", "data-incorrect"),
-            )
-        ]
-    if not early:
-        return []
-    end = found.supply_end
-    ref = draft_reference(found.draft)
-    what = "tidigare uttag" if found.dispensed else "tidigare recept"
-    when = ("" if found.collectable == ctx.today
-            else f" från det att förnyelsen kan hämtas ut ({fmt_date(found.collectable, 'sv')})")
-    when_en = ("" if found.collectable == ctx.today
-               else f" from when the renewal can be collected ({fmt_date(found.collectable, 'en')})")
-    suggestions: tuple[Suggestion, ...] = ()
-    if ref:
-        suggestions = (
-            Suggestion(
-                label=loc("Ta bort förnyelsen", "Remove the renewal"),
-                actions=(Action("delete", loc("Ta bort utkastet", "Remove the draft"), resource_id=ref),),
-            ),
-        )
     return [
         Finding(
             topic=TOPIC,
-            indicator="warning",
-            summary=loc(
-                f"Tidig förnyelse under nedtrappning: {what} räcker till {fmt_date(end, 'sv')}",
-                f"Early renewal during a taper: the previous supply lasts until {fmt_date(end, 'en')}",
-            ),
-            detail={
-                "sv": f"**{what.capitalize()} räcker {fmt_days(left, 'sv')} till{when} (till {fmt_date(end, 'sv')}).** "
-                "Under nedtrappning är förskriven opioid en värdehandling: borttappade läkemedel ersätts "
-                "inte med extra-recept.\n\n"
-                "- Förnya först när det förra räcker slut (små uttag, högst 1–2 veckor av schemat, med "
-                "angivet intervall).\n"
-                "- Vid upprepade tidiga förnyelser: överväg dosdispensering och uppföljande samtal om "
-                "överenskommelsen.",
-                "en": f"**The previous {'dispensing' if found.dispensed else 'prescription'} lasts another "
-                f"{fmt_days(left, 'en')}{when_en} (until {fmt_date(end, 'en')}).** "
-                "During a taper the prescribed opioid is a thing of value: lost medication is not replaced "
-                "with extra prescriptions.\n\n"
-                "- Renew only when the supply has run out (small dispensings, at most 1–2 weeks of the "
-                "schedule, with a set interval).\n"
-                "- On repeated early renewals: consider multi-dose dispensing and a follow-up talk about "
-                "the agreement.",
-            },
+            indicator="warning" if early else "info",
             guideline=RJL,
             section="Allmänna principer och viktigt att tänka på",
             facts=fact_map,
-            suggestions=suggestions,
-            override_reasons=("new-step-strength", "data-incorrect", "clinical-judgement"),
+            data=Verdict(found, left, found.collectable == ctx.today, draft_reference(found.draft) if early else None),
+            override_reasons=(("new-step-strength", "data-incorrect", "clinical-judgement") if early
+                              else ("new-step-strength", "data-incorrect")),
         )
     ]

@@ -4,9 +4,12 @@ from __future__ import annotations
 import pytest
 
 from cds_service.domain.model import MG
-from cds_service.rules import taper_dose_increase as rule
+from cds_service.rules import taper_dose_increase
+from tests.support.worded import Worded
 from cds_service.rules.proposals import DoseStepChange
 from tests.support.rules_facts import UG_PER_H, Form, check_texts, ctx, draft, facts, order, plan, step
+
+rule = Worded(taper_dose_increase)  # the rule's findings with the card's words
 
 # Oxycodone taper: step 1 40 mg/day (14 days ago .. yesterday), step 2 30 mg/day (today .. +13),
 # step 3 20 mg/day (+14 .. +27).
@@ -132,3 +135,21 @@ def test_step_dose_in_summary_uses_decimal_comma():
     (card,) = run(draft("oxycodone", 10), taper=half)
     assert "7,5 mg/dygn" in card.summary["sv"]
     assert "7.5 mg/day" in card.summary["en"]
+
+
+def test_the_rule_decides_without_words():
+    # The rule gives the comparisons and its proposal; the card layer words them (cards/taper_dose_increase.py).
+    f = facts(drafts=[draft("oxycodone", 40, strength=5, form=Form.DEPOT)], days=120, taper_plan=PLAN)
+    (finding,) = taper_dose_increase.findings(f, ctx())
+    assert finding.summary == {} and finding.detail == {} and finding.suggestions == ()
+    (c,) = finding.data.exceeding
+    assert (c.kind, c.allowed, c.amount) == ("step", 30, 40)
+    assert finding.data.change.daily_dose == 30 and finding.data.remove is None
+    ended = plan(step(1, -28, 14, 20), step(2, -14, 14, 10))
+    f = facts(drafts=[draft("oxycodone", 10)], days=120, taper_plan=ended)
+    (finding,) = taper_dose_increase.findings(f, ctx())
+    assert finding.data.remove == "MedicationRequest/draft-oxycodone" and finding.data.change is None
+    f = facts(drafts=[draft("oxycodone", 20, unit=UG_PER_H)], days=120, taper_plan=PLAN)
+    (finding,) = taper_dose_increase.findings(f, ctx())
+    (c,) = finding.data.undecided
+    assert c.problem is taper_dose_increase.Reason.UNITS_DIFFER_FROM_PLAN

@@ -5,9 +5,12 @@ from dataclasses import replace
 
 import pytest
 
-from cds_service.rules import taper_early_renewal as rule
+from cds_service.rules import taper_early_renewal
+from tests.support.worded import Worded
 from cds_service.domain.settings import ClinicalSettings
 from tests.support.rules_facts import Form, check_texts, ctx, day, draft, facts, order, plan, step
+
+rule = Worded(taper_early_renewal)  # the rule's findings with the card's words
 
 PLAN = plan(step(1, -7, 14, 30))
 
@@ -98,3 +101,14 @@ def test_says_recept_for_prescriptions_and_uttag_for_dispensings():
     (card,) = run(10, record_type="MedicationDispense")
     assert "tidigare uttag räcker" in card.summary["sv"]
     assert card.facts["supplyFrom"] == "dispensing"
+
+
+def test_the_rule_decides_without_words():
+    # The rule gives the renewal, the days left and the draft to remove; cards/taper_early_renewal.py words them.
+    record = replace(order("oxycodone", 30), supply_end=day(10))
+    f = facts(drafts=[draft("oxycodone", 30)], in_effect=[record], days=120, taper_plan=PLAN)
+    (finding,) = taper_early_renewal.findings(f, ctx())
+    assert finding.summary == {} and finding.detail == {} and finding.suggestions == ()
+    v = finding.data
+    assert (v.days_left, v.from_today, v.remove) == (10, True, "MedicationRequest/draft-oxycodone")
+    assert v.renewal.supply_end == day(10) and not v.renewal.dispensed
