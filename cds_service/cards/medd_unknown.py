@@ -14,7 +14,7 @@ from cds_service.rules.medd_unknown import TOPIC, UnknownMedd
 from cds_service.rules.referral_common import bullet
 
 from cds_service.cards.problems import problem_text
-from cds_service.cards.words import N_, text
+from cds_service.cards.words import N_, ntext, text
 
 #: A drug's name in the summary is cut to this many characters (a summary stays under 140).
 SUMMARY_NAME_MAX = 40
@@ -66,7 +66,7 @@ def summary(u: UnknownMedd, lang: str) -> str:
     if u.low_confidence:
         low = u.low_confidence
         who = _short(drug_name(low[0].drug, lang)) if len(low) == 1 else text("medd-unknown.opioids", lang, n=len(low))
-        return text("medd-unknown.summary.low-confidence", lang, who=who)
+        return ntext("medd-unknown.summary.low-confidence", "medd-unknown.summary.low-confidence.plural", len(low), lang, who=who)
     return text("medd-unknown.summary.unidentified", lang, total=fmt_medd(total.value, lang))
 
 

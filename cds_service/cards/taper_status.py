@@ -13,7 +13,7 @@ from cds_service.rules.finding import Finding, Suggestion
 from cds_service.rules.referral_common import bullet
 from cds_service.rules.taper_status import TOPIC, Ended, Planned, Running
 
-from cds_service.cards.words import text
+from cds_service.cards.words import ntext, text
 
 
 def _sentence(s: str) -> str:
@@ -75,7 +75,7 @@ def _ended(e: Ended, lang: str) -> tuple[str, str]:
     ended = fmt_date(e.ended, lang)
     summary = _sentence(text("taper-status.ended.summary", lang, drug=drug, date=ended))
     lines = [
-        text("taper-status.ended.on", lang, date=ended, days=e.days_since),
+        ntext("taper-status.ended.on", "taper-status.ended.on.plural", e.days_since, lang, date=ended),
         text("taper-status.ended.post-withdrawal", lang),
     ]
     if e.acute:

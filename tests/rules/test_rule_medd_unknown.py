@@ -83,6 +83,15 @@ def test_name_only_identification():
     check_texts(finding)
 
 
+def test_two_name_only_opioids_are_named_in_the_plural():
+    oxy = opioid("Oxynorm 5 mg", "oxycodone", 10, MG, 20.0, id="n1", identified_by=IdentifiedBy.NAME, atc=None)
+    mor = opioid("Dolcontin 10 mg", "morphine", 20, MG, 20.0, id="n2", identified_by=IdentifiedBy.NAME, atc=None)
+    [finding] = rule.findings(facts(opioids=(oxy, mor)), ctx())
+    assert finding.summary["sv"].startswith("2 opioider identifierade enbart via namnet – kontrollera läkemedlen")
+    assert "check the drugs and their MEDD" in finding.summary["en"]
+    check_texts(finding)
+
+
 def test_unidentified_medication_only_matters_with_opioid_use():
     [finding] = rule.findings(facts(opioids=(OXY,), unidentified=("Okänd kapsel",)), ctx())
     assert finding.facts["unidentified"] == ["Okänd kapsel"]

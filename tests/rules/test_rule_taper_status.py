@@ -83,6 +83,16 @@ def test_recently_ended_mentions_acute_withdrawal():
     assert "1–2 veckor" in finding.detail["sv"]
 
 
+def test_a_taper_that_ended_yesterday_says_one_day():
+    done = plan((step(1, -30, 30, 5),), status="completed", outcome="completed")  # last day: yesterday
+    [finding] = rule.findings(facts(previous_tapers=(done,)), ctx())
+    assert finding.facts["daysSinceEnd"] == 1
+    assert "(1 dag sedan)" in finding.detail["sv"] and "(1 day ago)" in finding.detail["en"]
+    [earlier] = rule.findings(facts(previous_tapers=(plan((step(1, -40, 30, 5),), status="completed",
+                                                           outcome="completed"),)), ctx())
+    assert "(11 dagar sedan)" in earlier.detail["sv"] and "(11 days ago)" in earlier.detail["en"]
+
+
 def test_failed_taper_is_not_post_withdrawal():
     failed = plan((step(1, -40, 30, 5),), status="stopped", outcome="failed")
     assert rule.findings(facts(opioids=(oxy(30),), previous_tapers=(failed,)), ctx()) == []
