@@ -15,6 +15,7 @@ from cds_service.rules.referral_common import bullet
 from cds_service.rules.finding import Action, Finding, Suggestion
 from cds_service.rules.taper_dose_increase import TOPIC, Comparison, Increase, Reason
 
+from cds_service.cards.problems import problem_text
 from cds_service.cards.words import LANGUAGES, N_, text
 
 #: this rule's reasons for an undecided comparison
@@ -60,9 +61,7 @@ def _line(c: Comparison, lang: str) -> str:
 def _reason(problem: Problem | Reason | None, lang: str) -> str:
     if isinstance(problem, Reason):
         return text(_REASONS[problem], lang)
-    # A dose the mapping could not read: the Swedish card says so plainly; the English one gives the
-    # problem's own (English) words.
-    return str(problem) if lang == "en" else text("dose-increase.reason.unreadable", lang)
+    return problem_text(problem, lang)  # a dose the mapping could not read, and why
 
 
 def _undecided_line(c: Comparison, lang: str) -> str:

@@ -128,6 +128,8 @@ def test_units_that_cannot_be_compared_are_said_so():
     (card,) = run(draft("oxycodone", 20, unit=UG_PER_H))
     assert card.indicator == "info"
     assert card.facts["decided"] is False
+    assert "utkastet och planen anger dosen i olika enheter" in card.detail["sv"]  # why, in both languages
+    assert "draft and plan in different units" in card.detail["en"]
 
 
 def test_step_dose_in_summary_uses_decimal_comma():
