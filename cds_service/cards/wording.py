@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry
+from cds_service.cards import referral_pain_clinic, referral_psychiatry
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
+    referral_pain_clinic.TOPIC: referral_pain_clinic,
 }
