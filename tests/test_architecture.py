@@ -36,8 +36,6 @@ MAY_IMPORT: dict[str, set[str]] = {
 #: card text: both go when rules return typed proposals and cards take the words from the catalogs.
 ALLOWED: dict[tuple[str, str], str] = {
     ("cds_service.rules.common", "fhir_mappings.codes.names"): "card text: Swedish ingredient names",
-    ("cds_service.rules.referral_common", "fhir_mappings.codes.systems"): "reads referral codings",
-    ("cds_service.rules.referral_common", "fhir_mappings.write.builders"): "builds the ServiceRequest itself",
     ("cds_service.rules.taper_plan_missing", "fhir_mappings.write.builders"): "builds CarePlan and orders itself",
 }
 
@@ -137,6 +135,7 @@ WORDLESS_RULES = (
     "cds_service.rules.opioid_review",
     "cds_service.rules.pain_diagnosis_missing",
     "cds_service.rules.prescribing_restriction",
+    "cds_service.rules.referral_pain_clinic",
     "cds_service.rules.referral_psychiatry",
     "cds_service.rules.taper_dose_increase",
     "cds_service.rules.taper_early_renewal",

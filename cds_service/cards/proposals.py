@@ -8,13 +8,15 @@ must not carry megabytes of whatever the client sent): the suggestion is then le
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Mapping
 
 from cds_service.domain.model import MG
 from fhir_mappings.write.amend import with_dose_step, with_planned_end
-from fhir_mappings.write.builders import restriction_flag
+from fhir_mappings.write.builders import referral_service_request, restriction_flag
 
 from cds_service.rules.common import MAX_RAW_DRAFT_CHARS, fmt_daily_dose, fmt_dose
+from cds_service.rules.finding import ReferralProposal
 from cds_service.rules.proposals import DoseStepChange, NewRestrictionFlag, PlannedEnd, Proposal
 
 from cds_service.cards.words import text
@@ -40,8 +42,25 @@ def dose_step_text(p: DoseStepChange) -> str:
                 daily=fmt_daily_dose(p.daily_dose, p.unit, "sv"), step=p.step_sequence)
 
 
-def resource_for(proposal: Proposal, drafts: Drafts) -> dict | None:
+@dataclass(frozen=True)
+class ReferralRequest:
+    """A rule's referral proposal with the words its ServiceRequest carries into the record, in
+    Swedish: the question (``reason``) and the content pre-filled from the record (``note``,
+    ``cds_service.cards.referrals``)."""
+
+    proposal: ReferralProposal
+    reason: str
+    note: str
+
+
+def resource_for(proposal: Proposal | ReferralRequest, drafts: Drafts) -> dict | None:
     """The resource that carries out ``proposal``; None when it cannot be written."""
+    if isinstance(proposal, ReferralRequest):
+        # A draft proposal to the clinic (clinical-rules §5), for the EHR to keep or discard.
+        referral = proposal.proposal
+        return referral_service_request(patient_ref=referral.patient_ref, requester_ref=referral.requester_ref,
+                                        target=referral.target, reason=proposal.reason, note=proposal.note,
+                                        lang="sv")
     if isinstance(proposal, NewRestrictionFlag):
         # The Flag is read by prescribers in Swedish care whatever the card's language.
         return restriction_flag(patient_ref=proposal.patient_ref, author_ref=proposal.author_ref,

@@ -14,12 +14,12 @@ from cds_service.rules.referral_common import (
     bullet,
     duration_text,
     orders_text,
-    referral_suggestion_for,
     taper_line,
     total_medd_text,
 )
 from cds_service.rules.referral_psychiatry import TOPIC, Criteria
 
+from cds_service.cards.referrals import referral_suggestion_for
 from cds_service.cards.words import LANGUAGES, N_, ntext, text
 
 _CRITERIA = {

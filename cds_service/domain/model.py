@@ -11,7 +11,7 @@ saying why), never zero. Every consumer must handle the unknown case.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 
@@ -321,6 +321,31 @@ class Conditions:
     psychiatric: tuple[str, ...] = ()  # other F-codes (F00–F09, F20–F99): psychiatric comorbidity
 
 
+# The clinics a referral card proposes [RJL "Hjälp och kontaktvägar"], clinical-rules §5.
+PSYCHIATRY = "psychiatry"  # beroendemottagning / psykiatrisk klinik
+PAIN_CLINIC = "pain-clinic"  # smärtklinik
+# A referral in these states is still open: proposing the same referral again would only be noise.
+REFERRAL_OPEN_STATUSES = ("draft", "active", "on-hold")
+
+
+@dataclass(frozen=True)
+class Referral:
+    """A referral already in the record (a ServiceRequest, read by ``fhir_mappings.read.referrals``)."""
+
+    id: str | None
+    status: str | None  # the ServiceRequest's status as written (None when missing or not a text)
+    # The clinics it is to: PSYCHIATRY / PAIN_CLINIC, named by Trappa's own target coding, or by the
+    # words of its code, performer type, category or performer (a referral the EHR wrote).
+    targets: frozenset[str]
+    requester: str | None  # "Practitioner/123"
+    authored_on: date | None
+    by_trappa: bool  # it carries Trappa's target coding: one Trappa proposed and the EHR kept
+
+    @property
+    def open(self) -> bool:
+        return self.status in REFERRAL_OPEN_STATUSES
+
+
 @dataclass(frozen=True)
 class PatientFacts:
     """Everything the rules read, built by ``fhir_mappings.read.facts.build_patient_facts``."""
@@ -340,7 +365,7 @@ class PatientFacts:
     exclusions: tuple[str, ...] = ()  # "cancer" | "palliative" | "laro" | "under-18"
     data_gaps: tuple[str, ...] = ()  # prefetch keys that could not be had (optional data)
     unidentified: tuple[str, ...] = ()  # displays of medications we could not identify
-    service_requests: tuple[dict, ...] = field(default=())  # raw referrals already in the record
+    referrals: tuple[Referral, ...] = ()  # referrals already in the record (not entered-in-error)
 
     @property
     def excluded(self) -> bool:

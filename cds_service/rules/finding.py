@@ -46,7 +46,7 @@ class ReferralProposal:
     """A referral the card proposes: to which clinic, for and by whom. The card words it and writes its
     ServiceRequest (cds_service.cards), pre-filled from the record."""
 
-    target: str  # "psychiatry" | "pain-clinic" (rules.referral_common)
+    target: str  # PSYCHIATRY | PAIN_CLINIC (cds_service.domain.model)
     patient_ref: str
     requester_ref: str | None
 

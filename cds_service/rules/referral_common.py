@@ -10,12 +10,13 @@ sick leave). The same pieces serve the pain clinic's entry criteria [RJL "Hjälp
 Everything here is a pure function of :class:`~fhir_mappings.model.PatientFacts`. Unknown stays
 unknown: a dose we cannot read is "okänd", an incomplete MEDD total is "minst X", never zero.
 
-Texts come in both languages (``{"sv": ..., "en": ...}``). FHIR resources put in suggestions are built
-in Swedish only (``Action.resource`` is a single resource; Swedish is the service's default language).
+Texts come in both languages (``{"sv": ..., "en": ...}``). The referral itself — its pre-filled
+content and its ServiceRequest — is written by the card layer (``cds_service.cards.referrals``) from a
+rule's :class:`~cds_service.rules.finding.ReferralProposal`; whether one is already open is
+:func:`existing_referral`, on the record's referrals as the domain reads them.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
@@ -27,15 +28,17 @@ from cds_service.domain.model import (
     DoseStep,
     DrugClass,
     Exposure,
+    PAIN_CLINIC,
+    PSYCHIATRY,
     MedicationOrder,
     PatientFacts,
+    Referral,
     TaperPlan,
     TotalMedd,
 )
 from cds_service.domain.regimen import daily_dose as regimen_daily_dose
-from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 
-from cds_service.rules.finding import Action, Localized, ReferralProposal, RuleContext, Suggestion
+from cds_service.rules.finding import Localized, RuleContext
 from cds_service.rules.common import (
     LANGS,
     exposure_text,
@@ -50,9 +53,6 @@ from cds_service.rules.common import (
 )
 
 SV, EN = "sv", "en"
-
-PSYCHIATRY = "psychiatry"
-PAIN_CLINIC = "pain-clinic"
 
 ONGOING = (Exposure.SUBACUTE, Exposure.LONG_TERM, Exposure.MULTI_YEAR)
 LONG_TERM = (Exposure.LONG_TERM, Exposure.MULTI_YEAR)
@@ -315,213 +315,18 @@ def taper_progress(facts: PatientFacts, today: date) -> TaperProgress | None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Referral content and suggestion
-
-TARGET_TEXT = {
-    PSYCHIATRY: loc("beroendemottagning/psykiatrisk klinik", "addiction clinic/psychiatric clinic"),
-    PAIN_CLINIC: loc("smärtklinik", "pain clinic"),
-}
-
-# What the record cannot show, and a referral to level 3/4 must contain [VGR "Organisation på fyra
-# vårdnivåer"]; the pain clinic's prerequisites [RJL "Hjälp och kontaktvägar"] (clinical-rules §5).
-UNKNOWABLE = (
-    loc("Patientens motivation till nedtrappning", "The patient's motivation to taper"),
-    loc(
-        "Smärtutredning/smärtanalys, undersökningar och labbprover med resultat",
-        "Pain work-up/analysis, investigations and lab results",
-    ),
-    loc("Effekt av prövade behandlingar (dosnivå och effekt)", "Effect of the treatments tried (dose and effect)"),
-    loc(
-        "Rehabiliteringsplan inkl. sjukskrivning och arbetslivsinriktade åtgärder",
-        "Rehabilitation plan incl. sick leave and work-oriented measures",
-    ),
-    loc(
-        "Beslut om remiss fattat i samråd med patienten, information om vårdgarantin",
-        "Referral decided together with the patient, informed about the care guarantee",
-    ),
-)
-
-PAIN_CLINIC_UNKNOWABLE = (  # (facts key, requirement)
-    ("multimodal", loc("Multimodala insatser", "Multimodal measures")),
-    ("painSchool", loc("Smärtskola", "Pain school")),
-    ("physiotherapy", loc("Fysioterapi", "Physiotherapy")),
-    (
-        "painWorkUp",
-        loc("Smärtan utredd och behandlad på primärvårdsnivå", "Pain investigated and treated in primary care"),
-    ),
-    ("motivation", loc("Patientens motivation till nedtrappning", "The patient's motivation to taper")),
-)
+# Referrals already in the record
 
 
-def diagnoses_lines(facts: PatientFacts, lang: str = SV) -> list[str]:
-    c = facts.conditions
-    lines = []
-    if c.substance_use:
-        head = "Substansbruk" if lang == SV else "Substance use"
-        lines.append(f"{head}: {', '.join(c.substance_use)}")
-    if c.psychiatric:
-        head = "Psykiatrisk samsjuklighet" if lang == SV else "Psychiatric comorbidity"
-        lines.append(f"{head}: {', '.join(c.psychiatric)}")
-    if lang == SV:
-        lines.append("Diagnoskod för långvarig smärta: " + ("finns" if c.long_term_pain else "saknas"))
-    else:
-        lines.append("Long-term pain code: " + ("present" if c.long_term_pain else "missing"))
-    return lines
-
-
-def referral_content(
-    facts: PatientFacts, ctx: RuleContext | None, target: str, question: Localized
-) -> dict[str, str]:
-    """The referral's text pre-filled from the record (plain text with simple dashes).
-
-    Sections follow [VGR] "En remiss … ska innehålla": question, current pharmacological treatment with
-    dose level, treatments tried and results as far as the record shows, previous tapers, diagnoses,
-    and what the physician must add because the record cannot show it.
-    """
-    out: dict[str, str] = {}
-    total = facts.regimen.medd
-    for lang in LANGS:
-        sv = lang == SV
-        lines = [("Frågeställning: " if sv else "Question: ") + question[lang], ""]
-        lines.append("Aktuell opioidbehandling:" if sv else "Current opioid treatment:")
-        current = orders_text(facts.regimen.opioids, lang)
-        lines += [f"- {x}" for x in current] or ["- " + ("ingen i journalen" if sv else "none in the record")]
-        lines.append(f"Total MEDD: {total_medd_text(total, lang)}")
-        if total.unknown:
-            lines.append(
-                ("MEDD kunde inte beräknas för: " if sv else "MEDD could not be computed for: ")
-                + ", ".join(total.unknown)
-            )
-        lines.append(("Behandlingstid: " if sv else "Duration: ") + duration_text(facts, lang))
-        lines.append("")
-        lines.append(
-            "Prövade behandlingar enligt journalen:" if sv else "Treatments tried according to the record:"
-        )
-        lines += [f"- {t.text(lang)}" for t in treatments_tried(facts)]
-        lines.append("Tidigare nedtrappningar:" if sv else "Previous tapers:")
-        lines += [f"- {taper_line(p, lang)}" for p in facts.previous_tapers] or [
-            "- " + ("inga i journalen" if sv else "none in the record")
-        ]
-        if facts.taper_plan is not None:
-            lines.append(
-                ("Pågående nedtrappning: " if sv else "Running taper: ")
-                + f"{ingredient_name(facts.taper_plan.ingredient, lang)}"
-                + (f", start {facts.taper_plan.start.isoformat()}" if facts.taper_plan.start else "")
-            )
-        lines.append("")
-        lines.append("Diagnoser:" if sv else "Diagnoses:")
-        lines += [f"- {x}" for x in diagnoses_lines(facts, lang)]
-        lines.append("")
-        lines.append(
-            "Att komplettera (framgår inte av journalen):" if sv else "To add (not shown in the record):"
-        )
-        lines += [f"- {x[lang]}" for x in UNKNOWABLE]
-        out[lang] = "\n".join(lines)
-    return out
-
-
-REFERRAL_ACTIVE_STATUSES = ("draft", "active", "on-hold")
-
-
-def _codings(value) -> Iterable[dict]:
-    """Every Coding nested anywhere in a raw resource (tolerant of any shape)."""
-    if isinstance(value, dict):
-        if "system" in value and "code" in value:
-            yield value
-        for v in value.values():
-            yield from _codings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _codings(v)
-
-
-# An open referral is recognised by Trappa's own target coding, or — for referrals written in the EHR,
-# whose codes differ between regions — by the words its code, performer type or category use.
-_REFERRAL_WORDS = {
-    PSYCHIATRY: re.compile(r"beroende|psykiatri|addiction|psychiatr|substance", re.IGNORECASE),
-    PAIN_CLINIC: re.compile(r"smärt|pain", re.IGNORECASE),
-}
-
-
-def _texts(value) -> Iterable[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k in ("text", "display") and isinstance(v, str):
-                yield v
-            else:
-                yield from _texts(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _texts(v)
-
-
-def _names_target(sr: dict, target: str) -> bool:
-    codings = list(_codings(sr))
-    if any(c.get("system") == TRAPPA_REFERRAL and c.get("code") == target for c in codings):
-        return True
-    named = (sr.get("code"), sr.get("performerType"), sr.get("category"), sr.get("performer"))
-    return any(_REFERRAL_WORDS[target].search(t) for t in _texts(list(named)))
-
-
-def existing_referral(facts: PatientFacts, target: str) -> dict | None:
+def existing_referral(facts: PatientFacts, target: str) -> Referral | None:
     """An open referral to ``target`` already in the record (status draft/active/on-hold): one
-    Trappa proposed and the EHR kept (``urn:trappa:referral-target|<target>``), or one whose code,
-    performer type, category or performer names the service. Proposing it again at every renewal of
-    a running taper would only be noise."""
-    for sr in facts.service_requests:
-        if not isinstance(sr, dict) or sr.get("status") not in REFERRAL_ACTIVE_STATUSES:
-            continue
-        if _names_target(sr, target):
-            return sr
+    Trappa proposed and the EHR kept, or one whose code, performer type, category or performer names
+    the clinic (``fhir_mappings.read.referrals``). Proposing it again at every renewal of a running
+    taper would only be noise."""
+    for referral in facts.referrals:
+        if referral.open and target in referral.targets:
+            return referral
     return None
-
-
-def referral_suggestion(
-    facts: PatientFacts, ctx: RuleContext, target: str, question: Localized
-) -> Suggestion | None:
-    """Suggestion "create a referral" with a ServiceRequest pre-filled from the record.
-
-    The resource is built in Swedish (the default language; ``Action.resource`` is one resource).
-    Returns None if the builder is unavailable — the card still carries the content in its detail.
-    """
-    proposal = ReferralProposal(target, ctx.patient_ref or f"Patient/{facts.patient_id}", ctx.user_ref)
-    return referral_suggestion_for(facts, proposal, question)
-
-
-def referral_suggestion_for(facts: PatientFacts, proposal: ReferralProposal, question: Localized) -> Suggestion | None:
-    """:func:`referral_suggestion` for a rule's :class:`ReferralProposal` (the cards word it)."""
-    target = proposal.target
-    try:
-        from fhir_mappings.write.builders import referral_service_request
-    except ImportError:  # builders not deployed: no suggestion rather than a broken one
-        return None
-    content = referral_content(facts, None, target, question)
-    try:
-        resource = referral_service_request(
-            patient_ref=proposal.patient_ref,
-            requester_ref=proposal.requester_ref,
-            target=target,
-            reason=question[SV],
-            note=content[SV],
-            lang=SV,
-        )
-    except NotImplementedError:
-        return None
-    name = TARGET_TEXT[target]
-    return Suggestion(
-        label=loc(f"Skapa remiss till {name[SV]}", f"Create a referral to the {name[EN]}"),
-        actions=(
-            Action(
-                type="create",
-                description=loc(
-                    f"Remiss till {name[SV]}, förifylld med uppgifter ur journalen",
-                    f"Referral to the {name[EN]}, pre-filled from the record",
-                ),
-                resource=resource,
-            ),
-        ),
-        is_recommended=False,
-    )
 
 
 def bullet(lines: Iterable[str]) -> str:
@@ -545,8 +350,6 @@ __all__ = [
     "medd_versus",
     "ongoing_opioid_use",
     "orders_text",
-    "referral_content",
-    "referral_suggestion",
     "taper_line",
     "taper_progress",
     "total_medd_text",

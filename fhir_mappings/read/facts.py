@@ -18,7 +18,7 @@ searchset passed whole — are flattened; duplicates by type and id keep the fir
   when its prescribing screen opens) is not a medication: left out, not an "unnamed medication".
 - taper plans, restriction flag, conditions, exclusions, age: :mod:`.record`.
 - ``unidentified``: displays of record and draft medications of class UNKNOWN, first-seen order.
-- ``service_requests``: the raw ServiceRequests except entered-in-error.
+- ``referrals``: the ServiceRequests except entered-in-error, read: :mod:`.referrals`.
 
 No I/O; ``today`` is a parameter. Never raises on malformed resources.
 """
@@ -43,6 +43,7 @@ from fhir_mappings.read.orders import (
     text,
 )
 from cds_service.domain.regimen import REGIMEN_CLASSES, current_regimen
+from fhir_mappings.read.referrals import read_referrals
 from fhir_mappings.read.record import (
     age_on,
     exclusions,
@@ -228,7 +229,5 @@ def build_patient_facts(
         exclusions=exclusions(conditions, laro_orders, draft_orders, age, today),
         data_gaps=tuple(g for g in gaps if isinstance(g, str)),
         unidentified=tuple(unidentified),
-        service_requests=tuple(
-            sr for sr in buckets.get("ServiceRequest", ()) if sr.get("status") != "entered-in-error"
-        ),
+        referrals=read_referrals(buckets.get("ServiceRequest", ())),
     )

@@ -91,7 +91,7 @@ def test_full_record_with_a_renewal():
     assert facts.age == 65  # 1960-04-15 → 2025-06-01
     assert facts.exclusions == () and not facts.excluded
     assert facts.data_gaps == ("conditions",)
-    assert [sr["id"] for sr in facts.service_requests] == ["sr1"]
+    assert [r.id for r in facts.referrals] == ["sr1"]
     assert facts.unidentified == ()
 
 

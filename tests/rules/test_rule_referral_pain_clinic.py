@@ -6,10 +6,13 @@ from cds_service.domain.problems import Problem
 
 import pytest
 
-from cds_service.rules import referral_pain_clinic as rule
+from cds_service.rules import referral_pain_clinic
 from cds_service.domain.model import Conditions, DrugClass, Form
 from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 from tests.support.rules_facts_referral import UG_PER_H, check_texts, ctx, day, facts, opioid, other, plan, step
+from tests.support.worded import Worded
+
+rule = Worded(referral_pain_clinic)
 
 # A weekly oxycodone plan: 30 → 27 → 24 → 21 mg/day; today (offset 0) is in step 3 (offsets -6..0),
 # so today's planned dose is 24 mg/day.

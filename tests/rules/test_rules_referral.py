@@ -13,17 +13,18 @@ from cds_service.protocol.evaluate import evaluate_request
 from cds_service.protocol.services import SERVICES
 
 from cds_service.rules import referral_pain_clinic, referral_psychiatry
+from cds_service.cards.referrals import referral_content, referral_suggestion_for
+from cds_service.rules.finding import ReferralProposal
 from cds_service.rules.referral_common import (
     Versus,
     existing_referral,
     medd_versus,
-    referral_content,
-    referral_suggestion,
     taper_progress,
     treatments_tried,
 )
 from cds_service.domain.model import Conditions, DrugClass, TotalMedd
 from fhir_mappings.codes.systems import TRAPPA_REFERRAL
+from fhir_mappings.read.referrals import read_referral
 from tests.support.rules_facts_referral import TODAY, ctx, day, facts, opioid, other, plan, step
 
 QUESTION = {"sv": "Hjälp med nedtrappning?", "en": "Help with the taper?"}
@@ -49,7 +50,7 @@ def rich_facts():
 
 
 def test_content_holds_what_vgr_requires():
-    text = referral_content(rich_facts(), ctx(), "psychiatry", QUESTION)["sv"]
+    text = referral_content(rich_facts(), QUESTION)["sv"]
     assert text.startswith("Frågeställning: Hjälp med nedtrappning?")
     # current opioids and doses, MEDD, duration
     assert "- Oxykodon depot 20 mg: 45 mg/dygn (90 MEDD)" in text
@@ -72,14 +73,14 @@ def test_content_holds_what_vgr_requires():
 
 def test_content_is_honest_about_unknown_medd():
     fent = opioid("Fentanyl plåster", "fentanyl", None, None, None, id="f")
-    text = referral_content(facts(opioids=(opioid(amount=10, medd=20.0), fent)), ctx(), "pain-clinic", QUESTION)
+    text = referral_content(facts(opioids=(opioid(amount=10, medd=20.0), fent)), QUESTION)
     assert "Total MEDD: minst 20 MEDD" in text["sv"]
     assert "MEDD kunde inte beräknas för: Fentanyl plåster" in text["sv"]
     assert "Total MEDD: at least 20 MEDD" in text["en"]
 
 
 def test_suggestion_is_a_valid_draft_service_request_in_swedish():
-    s = referral_suggestion(rich_facts(), ctx(), "psychiatry", QUESTION)
+    s = referral_suggestion_for(rich_facts(), ReferralProposal("psychiatry", "Patient/pat-1", "Practitioner/dr-a"), QUESTION)
     assert s is not None and s.is_recommended is False
     [action] = s.actions
     assert action.type == "create"
@@ -100,7 +101,8 @@ def test_cards_carry_the_referral_suggestion():
     [s] = psych.suggestions
     assert s.actions[0].resource["code"]["coding"][0]["code"] == "psychiatry"
     taper = plan((step(1, -6, 14, 20),))
-    [pain] = referral_pain_clinic.findings(facts(opioids=(opioid(amount=30, medd=60.0),), taper_plan=taper), ctx())
+    pain_facts = facts(opioids=(opioid(amount=30, medd=60.0),), taper_plan=taper)
+    [pain] = [with_words(f, pain_facts) for f in referral_pain_clinic.findings(pain_facts, ctx())]
     [s] = pain.suggestions
     assert s.actions[0].resource["code"]["coding"][0]["code"] == "pain-clinic"
     assert "30 mg/dygn, planerat 20 mg/dygn" in s.actions[0].resource["reasonCode"][0]["text"]
@@ -110,7 +112,8 @@ def test_existing_referral_only_open_and_to_the_same_target():
     sr = {"resourceType": "ServiceRequest", "status": "active",
           "code": {"coding": [{"system": TRAPPA_REFERRAL, "code": "psychiatry"}]}}
     f = facts(service_requests=(sr, {"resourceType": "ServiceRequest"}, "not a dict"))
-    assert existing_referral(f, "psychiatry") is sr
+    assert existing_referral(f, "psychiatry") == read_referral(sr)
+    assert existing_referral(f, "psychiatry").by_trappa
     assert existing_referral(f, "pain-clinic") is None
     assert existing_referral(facts(service_requests=(dict(sr, status="revoked"),)), "psychiatry") is None
 

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 from cds_service.domain.settings import ClinicalSettings
 from cds_service.rules.finding import RuleContext
+from fhir_mappings.read.referrals import read_referrals
 from cds_service.domain.regimen import REGIMEN_CLASSES, is_current_status, reaches_today, regimen_of
 from cds_service.domain.model import (
     MG,
@@ -200,7 +201,7 @@ def facts(
     exclusions: tuple[str, ...] = (),
     unidentified: tuple[str, ...] = (),
     data_gaps: tuple[str, ...] = (),
-    service_requests: tuple[dict, ...] = (),
+    service_requests: tuple = (),  # ServiceRequest JSON, read as the facts builder reads it
     age: int | None = 55,
     today: date = TODAY,
 ) -> PatientFacts:
@@ -223,7 +224,7 @@ def facts(
         exclusions=exclusions,
         data_gaps=data_gaps,
         unidentified=unidentified,
-        service_requests=service_requests,
+        referrals=read_referrals(service_requests),
         is_renewal=(True if drafts and opioids else None),
     )
 
