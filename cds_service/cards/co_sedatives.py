@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from cds_service.domain.model import MedicationOrder, PatientFacts
 from cds_service.rules.co_sedatives import TOPIC, Sedatives
-from cds_service.rules.common import drug_name
+from cds_service.cards.phrases import drug_name
 from cds_service.rules.finding import Finding, Suggestion
-from cds_service.rules.referral_common import bullet, dose_text, orders_text
+from cds_service.cards.phrases import bullet, dose_text, orders_text
 
 from cds_service.cards.words import text
 

@@ -6,7 +6,7 @@ proposes; the words are the catalogs' ``exit-plan.*`` entries [VGR "Iatrogent l√
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import fmt_date, ingredient_name
+from cds_service.cards.phrases import fmt_date, ingredient_name
 from cds_service.rules.exit_plan import TOPIC, ExitPlan
 from cds_service.rules.finding import Action, Finding, Suggestion
 from cds_service.rules.proposals import PlannedEnd

@@ -9,7 +9,8 @@ reasons.
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import draft_reference, drug_name
+from cds_service.rules.drafts import draft_reference
+from cds_service.cards.phrases import drug_name
 from cds_service.rules.finding import Action, Finding, Suggestion
 from cds_service.rules.gabapentinoid_caution import TOPIC, GabapentinoidDrafts
 

@@ -8,10 +8,10 @@ problem's own words (cards/problems.py): clinical-rules §4, never guess silentl
 from __future__ import annotations
 
 from cds_service.domain.model import MedicationOrder, PatientFacts
-from cds_service.rules.common import drug_name, fmt_medd, fmt_number
+from cds_service.cards.phrases import drug_name, fmt_medd, fmt_number
 from cds_service.rules.finding import Finding, Suggestion
 from cds_service.rules.medd_unknown import TOPIC, UnknownMedd
-from cds_service.rules.referral_common import bullet
+from cds_service.cards.phrases import bullet
 
 from cds_service.cards.problems import problem_text
 from cds_service.cards.words import N_, ntext, text

@@ -8,10 +8,10 @@ and the list's numbers are markdown, not words: they stay here.
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import drug_name, fmt_daily_dose, fmt_medd, fmt_number
+from cds_service.cards.phrases import drug_name, fmt_daily_dose, fmt_medd, fmt_number
 from cds_service.rules.finding import Finding, Suggestion
 from cds_service.rules.opioid_review import TOPIC, Pace, Standing
-from cds_service.rules.referral_common import bullet, duration_text, total_medd_text
+from cds_service.cards.phrases import bullet, duration_text, total_medd_text
 
 from cds_service.cards.words import text
 

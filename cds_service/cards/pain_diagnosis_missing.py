@@ -9,7 +9,7 @@ from __future__ import annotations
 from cds_service.domain.model import PatientFacts
 from cds_service.rules.finding import Finding, Suggestion
 from cds_service.rules.pain_diagnosis_missing import TOPIC, MissingCode
-from cds_service.rules.referral_common import duration_text
+from cds_service.cards.phrases import duration_text
 
 from cds_service.cards.words import text
 

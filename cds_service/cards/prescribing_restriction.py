@@ -8,11 +8,11 @@ krav kan jag som läkare ställa?"; "Praktiska tips och trix"].
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import fmt_date
+from cds_service.cards.phrases import fmt_date
 from cds_service.rules.finding import Action, Finding, Suggestion
 from cds_service.rules.prescribing_restriction import TOPIC, Restriction
 from cds_service.rules.proposals import NewRestrictionFlag
-from cds_service.rules.referral_common import bullet
+from cds_service.cards.phrases import bullet
 
 from cds_service.cards.words import LANGUAGES, text
 

@@ -15,7 +15,8 @@ from cds_service.domain.model import MG
 from fhir_mappings.write.amend import with_dose_step, with_planned_end
 from fhir_mappings.write.builders import referral_service_request, restriction_flag
 
-from cds_service.rules.common import MAX_RAW_DRAFT_CHARS, fmt_daily_dose, fmt_dose
+from cds_service.cards.phrases import fmt_daily_dose, fmt_dose
+from cds_service.rules.drafts import MAX_RAW_DRAFT_CHARS
 from cds_service.rules.finding import ReferralProposal
 from cds_service.rules.proposals import DoseStepChange, NewRestrictionFlag, PlannedEnd, Proposal
 
@@ -76,3 +77,4 @@ def resource_for(proposal: Proposal | ReferralRequest, drafts: Drafts) -> dict |
     return with_dose_step(raw, per_admin=proposal.per_admin, unit=proposal.unit,
                           times_per_day=proposal.times_per_day, text=dose_step_text(proposal),
                           tablets_per_day=proposal.tablets_per_day)
+

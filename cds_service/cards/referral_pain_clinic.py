@@ -8,9 +8,11 @@ Swedish whatever the card's language: it goes into a Swedish record (cds_service
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import fmt_daily_dose, fmt_number
+from cds_service.cards.phrases import fmt_daily_dose, fmt_number
 from cds_service.rules.finding import Finding, Suggestion
-from cds_service.rules.referral_common import TaperProgress, Tried, total_medd_text
+from cds_service.rules.referrals import Tried
+from cds_service.rules.taper_state import TaperProgress
+from cds_service.cards.phrases import total_medd_text, treatment_label, tried_note
 from cds_service.rules.referral_pain_clinic import MET, NOT_SHOWN, TOPIC, UNDECIDED, UNKNOWABLE, Requirement, Stall
 
 from cds_service.cards.referrals import referral_suggestion_for
@@ -43,9 +45,7 @@ def requirement(r: Requirement, s: Stall, lang: str) -> str:
 
 def _tried_note(t: Tried, lang: str) -> str:
     """When and at what doses a treatment was prescribed (the record never shows its effect)."""
-    if not t.tried:
-        return ""
-    return t.text(lang).split(": ", 1)[1].split(" – ")[0]
+    return tried_note(t, lang) if t.tried else ""
 
 
 def note(r: Requirement, s: Stall, lang: str) -> str:
@@ -55,7 +55,7 @@ def note(r: Requirement, s: Stall, lang: str) -> str:
     if r.key in ("paracetamol", "nsaid"):
         return _tried_note(r.tried[0], lang)
     if r.key == "neuropathic":
-        return ", ".join(t.treatment.label[lang] for t in r.tried)
+        return ", ".join(treatment_label(t.treatment, lang) for t in r.tried)
     if r.codes:
         return text("pain-clinic.note.diagnoses", lang, codes=", ".join(r.codes))
     return ""

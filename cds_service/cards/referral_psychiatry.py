@@ -7,16 +7,10 @@ Swedish whatever the card's language: it goes into a Swedish record.
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import fmt_medd, fmt_number
+from cds_service.cards.phrases import fmt_medd, fmt_number
 from cds_service.rules.finding import Finding, Suggestion
-from cds_service.rules.referral_common import (
-    Versus,
-    bullet,
-    duration_text,
-    orders_text,
-    taper_line,
-    total_medd_text,
-)
+from cds_service.rules.referrals import Versus
+from cds_service.cards.phrases import bullet, duration_text, orders_text, taper_line, total_medd_text
 from cds_service.rules.referral_psychiatry import TOPIC, Criteria
 
 from cds_service.cards.referrals import referral_suggestion_for

@@ -13,15 +13,10 @@ from __future__ import annotations
 from typing import Mapping
 
 from cds_service.domain.model import PAIN_CLINIC, PSYCHIATRY, PatientFacts
-from cds_service.rules.common import ingredient_name
+from cds_service.cards.phrases import ingredient_name
 from cds_service.rules.finding import Action, ReferralProposal, Suggestion
-from cds_service.rules.referral_common import (
-    duration_text,
-    orders_text,
-    taper_line,
-    total_medd_text,
-    treatments_tried,
-)
+from cds_service.rules.referrals import treatments_tried
+from cds_service.cards.phrases import duration_text, orders_text, taper_line, total_medd_text, tried_text
 
 from cds_service.cards.proposals import ReferralRequest, resource_for
 from cds_service.cards.words import LANGUAGES, N_, text
@@ -77,7 +72,7 @@ def referral_content(facts: PatientFacts, question: Mapping[str, str]) -> dict[s
         lines.append(text("referral.duration", lang, duration=duration_text(facts, lang)))
         lines.append("")
         lines.append(text("referral.treatments-tried", lang))
-        lines += _bullets([t.text(lang) for t in treatments_tried(facts)])
+        lines += _bullets([tried_text(t, lang) for t in treatments_tried(facts)])
         lines.append(text("referral.previous-tapers", lang))
         lines += _bullets([taper_line(p, lang) for p in facts.previous_tapers]) or _bullets(
             [text("referral.no-previous-tapers", lang)])

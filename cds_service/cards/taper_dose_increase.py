@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from cds_service.domain.model import MG, PatientFacts
 from cds_service.domain.problems import Problem
-from cds_service.rules.common import fmt_daily_dose, ingredient_name
-from cds_service.rules.referral_common import bullet
+from cds_service.cards.phrases import fmt_daily_dose, ingredient_name
+from cds_service.cards.phrases import bullet
 from cds_service.rules.finding import Action, Finding, Suggestion
 from cds_service.rules.taper_dose_increase import TOPIC, Comparison, Increase, Reason
 

@@ -10,7 +10,7 @@ dispensings with a set interval). "Uttag" only when the supply end comes from a 
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import fmt_date, fmt_days
+from cds_service.cards.phrases import fmt_date, fmt_days
 from cds_service.rules.finding import Action, Finding, Suggestion
 from cds_service.rules.taper_early_renewal import TOPIC, Verdict
 

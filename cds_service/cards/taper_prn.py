@@ -8,9 +8,9 @@ psykologiskt beroende".
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import fmt_daily_dose, ingredient_name
+from cds_service.cards.phrases import fmt_daily_dose, ingredient_name
 from cds_service.rules.finding import Action, Finding, Suggestion
-from cds_service.rules.referral_common import bullet
+from cds_service.cards.phrases import bullet
 from cds_service.rules.taper_prn import TOPIC, PrnDraft
 
 from cds_service.cards.words import LANGUAGES, text

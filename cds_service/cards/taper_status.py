@@ -8,9 +8,9 @@ post-withdrawal for up to 6 months after it.
 from __future__ import annotations
 
 from cds_service.domain.model import PatientFacts
-from cds_service.rules.common import fmt_daily_dose, fmt_date, ingredient_name
+from cds_service.cards.phrases import fmt_daily_dose, fmt_date, ingredient_name
 from cds_service.rules.finding import Finding, Suggestion
-from cds_service.rules.referral_common import bullet
+from cds_service.cards.phrases import bullet
 from cds_service.rules.taper_status import TOPIC, Ended, Planned, Running
 
 from cds_service.cards.words import ntext, text

@@ -32,8 +32,9 @@ from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts
 from cds_service.domain.hooks import ALL_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import SEDATIVE_CLASSES, in_taper
-from cds_service.rules.referral_common import ongoing_opioid_use
+from cds_service.rules.taper_state import in_taper
+from cds_service.rules.drafts import SEDATIVE_CLASSES
+from cds_service.rules.referrals import ongoing_opioid_use
 
 TOPIC = "co-sedatives"
 HOOKS = ALL_HOOKS

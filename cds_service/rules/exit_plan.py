@@ -34,7 +34,7 @@ from cds_service.domain.model import MedicationOrder, PatientFacts
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import VGR
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import draft_opioids, draft_reference
+from cds_service.rules.drafts import draft_opioids, draft_reference
 from cds_service.rules.proposals import PlannedEnd
 
 

@@ -82,7 +82,7 @@ class RuleContext:
     settings: ClinicalSettings = field(default_factory=ClinicalSettings)
     # The record's resources as the EHR sent or the FHIR server gave them: a rule that proposes an
     # *update* of a record order (ending an old prescription) returns that resource, amended. Looked
-    # up only then (``common.record_resource``: an object with ``find(type, id)``, or a list).
+    # up only then (``drafts.record_resource``: an object with ``find(type, id)``, or a list).
     record_resources: Any = ()
     # Work shared by rules within one hook call (e.g. the taper proposal that two cards build on).
     memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)

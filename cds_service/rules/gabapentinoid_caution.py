@@ -29,7 +29,7 @@ from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.referral_common import drafts_of
+from cds_service.rules.drafts import drafts_of
 
 TOPIC = "gabapentinoid-caution"
 HOOKS = ORDER_HOOKS

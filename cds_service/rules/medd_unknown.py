@@ -29,7 +29,7 @@ from cds_service.domain.model import MedicationOrder, PatientFacts, TotalMedd
 from cds_service.domain.hooks import ALL_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.referral_common import Versus, medd_versus
+from cds_service.rules.referrals import Versus, medd_versus
 
 TOPIC = "medd-unknown"
 HOOKS = ALL_HOOKS

@@ -31,7 +31,7 @@ from cds_service.domain.model import Exposure, PatientFacts, TotalMedd
 from cds_service.domain.hooks import PATIENT_VIEW
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.referral_common import LONG_TERM, Versus, medd_versus
+from cds_service.rules.referrals import LONG_TERM, Versus, medd_versus
 
 TOPIC = "opioid-review"
 HOOKS = frozenset({PATIENT_VIEW})

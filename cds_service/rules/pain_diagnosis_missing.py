@@ -27,7 +27,7 @@ from cds_service.domain.model import PatientFacts
 from cds_service.domain.hooks import ALL_HOOKS
 from cds_service.domain.guidelines import VGR
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.referral_common import LONG_TERM
+from cds_service.rules.referrals import LONG_TERM
 
 TOPIC = "pain-diagnosis-missing"
 HOOKS = ALL_HOOKS

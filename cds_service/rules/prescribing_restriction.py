@@ -36,7 +36,7 @@ from cds_service.domain.hooks import ORDER_HOOKS, PATIENT_VIEW
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
 from cds_service.rules.proposals import NewRestrictionFlag
-from cds_service.rules.common import in_taper, responsible_physician, taper_end
+from cds_service.rules.taper_state import in_taper, responsible_physician, taper_end
 
 TOPIC = "prescribing-restriction"
 HOOKS = ORDER_HOOKS | {PATIENT_VIEW}

@@ -30,21 +30,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.domain.model import PatientFacts, TotalMedd
+from cds_service.domain.model import PAIN_CLINIC, PatientFacts, TotalMedd
 
 from cds_service.domain.hooks import ALL_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, ReferralProposal, RuleContext
-from cds_service.rules.referral_common import (
-    PAIN_CLINIC,
-    TaperProgress,
+from cds_service.rules.referrals import (
     Tried,
     Versus,
     existing_referral,
     medd_versus,
-    taper_progress,
     treatments_tried,
 )
+from cds_service.rules.taper_state import TaperProgress, taper_progress
 
 TOPIC = "referral-pain-clinic"
 HOOKS = ALL_HOOKS

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.domain.model import DrugClass, Exposure, PatientFacts, TaperPlan, TotalMedd
+from cds_service.domain.model import PSYCHIATRY, DrugClass, Exposure, PatientFacts, TaperPlan, TotalMedd
 from cds_service.domain.regimen import ingredient_key, sum_medd
 
 from cds_service.domain.hooks import ALL_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, ReferralProposal, RuleContext
-from cds_service.rules.referral_common import PSYCHIATRY, Versus, existing_referral, failed_tapers, medd_versus
+from cds_service.rules.referrals import Versus, existing_referral, medd_versus
+from cds_service.rules.taper_state import failed_tapers
 
 TOPIC = "referral-psychiatry"
 HOOKS = ALL_HOOKS

@@ -38,14 +38,8 @@ from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
 from cds_service.rules.proposals import DoseStepChange
-from cds_service.rules.common import (
-    current_daily_dose,
-    draft_opioids,
-    draft_reference,
-    in_taper,
-    tapered_ingredient,
-    today_step,
-)
+from cds_service.rules.taper_state import current_daily_dose, in_taper, tapered_ingredient, today_step
+from cds_service.rules.drafts import draft_opioids, draft_reference
 
 TOPIC = "taper-dose-increase"
 HOOKS = ORDER_HOOKS

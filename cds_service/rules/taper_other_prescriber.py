@@ -29,7 +29,9 @@ from cds_service.domain.model import PatientFacts
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import clip, draft_opioids, in_taper, same_reference
+from cds_service.rules.taper_state import in_taper
+from cds_service.rules.drafts import draft_opioids, same_reference
+from cds_service.domain.bounded import clip
 
 TOPIC = "taper-other-prescriber"
 HOOKS = ORDER_HOOKS

@@ -46,13 +46,12 @@ from cds_service.domain.model import UG_PER_H, DailyDose, Exposure, Form, Medica
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Action, Finding, RuleContext, Suggestion
-from cds_service.rules.common import (
+from cds_service.rules.taper_state import current_daily_dose, opioid_ingredients, responsible_physician
+from cds_service.rules.drafts import draft_opioids, draft_reference, record_resource, valid_prescriptions
+from cds_service.domain.bounded import clip
+from cds_service.cards.phrases import (
     bullets,
-    clip,
-    current_daily_dose,
     drug_name,
-    draft_opioids,
-    draft_reference,
     exposure_text,
     fmt_daily_dose,
     fmt_date,
@@ -61,11 +60,7 @@ from cds_service.rules.common import (
     ingredient_name,
     loc,
     localized,
-    opioid_ingredients,
-    record_resource,
-    responsible_physician,
     taper_table,
-    valid_prescriptions,
 )
 
 TOPIC = "taper-plan-missing"

@@ -24,7 +24,8 @@ from cds_service.domain.model import Exposure, MedicationOrder, PatientFacts
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import draft_opioids, draft_reference, in_taper
+from cds_service.rules.taper_state import in_taper
+from cds_service.rules.drafts import draft_opioids, draft_reference
 
 TOPIC = "taper-prn"
 HOOKS = ORDER_HOOKS

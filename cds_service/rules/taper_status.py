@@ -31,8 +31,8 @@ from cds_service.domain.model import DoseStep, PatientFacts, TaperPlan
 from cds_service.domain.hooks import PATIENT_VIEW
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import taper_end
-from cds_service.rules.referral_common import TaperProgress, taper_progress
+from cds_service.rules.taper_state import taper_end
+from cds_service.rules.taper_state import TaperProgress, taper_progress
 
 TOPIC = "taper-status"
 HOOKS = frozenset({PATIENT_VIEW})

@@ -26,8 +26,9 @@ from cds_service.domain.model import DrugClass, MedicationOrder, PatientFacts
 from cds_service.domain.hooks import ORDER_HOOKS
 from cds_service.domain.guidelines import RJL
 from cds_service.rules.finding import Finding, RuleContext
-from cds_service.rules.common import draft_sedatives, drug_name, in_taper
-from cds_service.rules.referral_common import EN
+from cds_service.domain.bounded import clip
+from cds_service.rules.taper_state import in_taper
+from cds_service.rules.drafts import draft_sedatives
 
 TOPIC = "withdrawal-sedative"
 HOOKS = ORDER_HOOKS
@@ -60,7 +61,8 @@ def findings(facts: PatientFacts, ctx: RuleContext) -> list[Finding]:
     drafts = draft_sedatives(facts)
     z_drug = any(d.drug.drug_class is DrugClass.Z_DRUG for d in drafts)
     fact_map: dict[str, Any] = {
-        "sedativeDrafts": [d.drug.atc or drug_name(d.drug, EN) for d in drafts],
+        # machine facts: the ATC code, else the record's display (a sedative is identified by one of them)
+        "sedativeDrafts": [d.drug.atc or clip(d.drug.display, 200) or d.drug.ingredient for d in drafts],
         "taperIngredient": facts.taper_plan.ingredient if facts.taper_plan else None,
     }
     return [

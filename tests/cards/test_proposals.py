@@ -13,7 +13,7 @@ from cds_service.cards.proposals import draft_as_sent, resource_for
 from cds_service.cards.render import render
 from cds_service.domain.model import MG
 from cds_service.rules import exit_plan, prescribing_restriction, taper_dose_increase
-from cds_service.rules.common import MAX_RAW_DRAFT_CHARS
+from cds_service.cards.proposals import MAX_RAW_DRAFT_CHARS
 from cds_service.rules.proposals import DoseStepChange, NewRestrictionFlag, PlannedEnd
 from tests.support.rules_facts import (
     PATIENT,

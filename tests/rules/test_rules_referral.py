@@ -15,13 +15,8 @@ from cds_service.protocol.services import SERVICES
 from cds_service.rules import referral_pain_clinic, referral_psychiatry
 from cds_service.cards.referrals import referral_content, referral_suggestion_for
 from cds_service.rules.finding import ReferralProposal
-from cds_service.rules.referral_common import (
-    Versus,
-    existing_referral,
-    medd_versus,
-    taper_progress,
-    treatments_tried,
-)
+from cds_service.rules.referrals import Versus, existing_referral, medd_versus, treatments_tried
+from cds_service.rules.taper_state import taper_progress
 from cds_service.domain.model import Conditions, DrugClass, TotalMedd
 from fhir_mappings.codes.systems import TRAPPA_REFERRAL
 from fhir_mappings.read.referrals import read_referral

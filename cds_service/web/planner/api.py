@@ -29,7 +29,7 @@ from jsonschema.exceptions import best_match
 
 from cds_service.domain import taper_plan_inputs as plan
 from cds_service.protocol.errors import RequestProblem
-from cds_service.rules.common import fmt_daily_dose, fmt_number, taper_table
+from cds_service.cards.phrases import fmt_daily_dose, fmt_number, taper_table
 from cds_service.domain.taper import CustomPace, Pace, TaperSchedule, strengths_table
 from cds_service.domain.model import MG, UG_PER_H, Exposure, Form
 
@@ -238,7 +238,7 @@ def _time_labels(n: int, lang: str) -> tuple[str, ...]:
 
 
 def card_table(schedule: TaperSchedule, lang: str) -> dict:
-    """The table exactly as the card shows it (``rules.common.taper_table``), as head and rows of cells."""
+    """The table exactly as the card shows it (``cards.phrases.taper_table``), as head and rows of cells."""
     lines = [line for line in taper_table(schedule, lang).splitlines() if not line.startswith("|---")]
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
     return {"head": cells[0], "rows": cells[1:]}

@@ -27,7 +27,7 @@ from datetime import date, timedelta
 
 from flask import render_template
 
-from cds_service.rules.common import fmt_number
+from cds_service.cards.phrases import fmt_number
 
 logging.getLogger("weasyprint").setLevel(logging.WARNING)  # its progress lines say nothing to an operator
 

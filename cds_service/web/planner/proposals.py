@@ -25,7 +25,7 @@ import orjson
 
 from cds_service.runtime.ids import new_uuid
 from cds_service.rules import taper_plan_missing, taper_status
-from cds_service.rules.referral_common import taper_progress
+from cds_service.rules.taper_state import taper_progress
 from cds_service.domain.taper import default_pace, Pace, strengths_for, taper_schedule
 from cds_service.domain.model import UG_PER_H, Form
 

@@ -1,4 +1,4 @@
-"""Shared rule helpers: dose/MEDD formatting in Swedish and English, the schedule table, references."""
+"""Shared rule criteria (drafts, taper state) and the cards' phrases: dose/MEDD formatting in Swedish and English, the schedule table, references."""
 from __future__ import annotations
 
 from datetime import date
@@ -6,7 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from cds_service.rules import common
+from cds_service.rules import drafts
+from cds_service.cards import phrases
+from cds_service.rules import taper_state
 from cds_service.domain.model import MG, UG_PER_H, Exposure
 from tests.support.rules_facts import draft, facts, order, plan, sedative, step
 
@@ -16,52 +18,52 @@ from tests.support.rules_facts import draft, facts, order, plan, sedative, step
     [(20, "20", "20"), (7.5, "7,5", "7.5"), (2.25, "2,25", "2.25"), (10.0, "10", "10"), (None, "?", "?")],
 )
 def test_fmt_number(value, sv, en):
-    assert common.fmt_number(value, "sv") == sv
-    assert common.fmt_number(value, "en") == en
+    assert phrases.fmt_number(value, "sv") == sv
+    assert phrases.fmt_number(value, "en") == en
 
 
 def test_daily_dose_texts():
-    assert common.fmt_daily_dose(20, MG, "sv") == "20 mg/dygn"
-    assert common.fmt_daily_dose(20, MG, "en") == "20 mg/day"
-    assert common.fmt_daily_dose(25, UG_PER_H, "sv") == "25 µg/h"
-    assert common.fmt_daily_dose(12.5, UG_PER_H, "sv") == "12,5 µg/h"
-    assert common.fmt_daily_dose(None, MG, "sv") == "okänd dygnsdos"
+    assert phrases.fmt_daily_dose(20, MG, "sv") == "20 mg/dygn"
+    assert phrases.fmt_daily_dose(20, MG, "en") == "20 mg/day"
+    assert phrases.fmt_daily_dose(25, UG_PER_H, "sv") == "25 µg/h"
+    assert phrases.fmt_daily_dose(12.5, UG_PER_H, "sv") == "12,5 µg/h"
+    assert phrases.fmt_daily_dose(None, MG, "sv") == "okänd dygnsdos"
 
 
 def test_medd_texts_are_honest_about_unknown_parts():
-    assert common.fmt_medd(45, "sv") == "45 MEDD"
-    assert common.fmt_medd(45, "sv", complete=False) == "minst 45 MEDD"
-    assert common.fmt_medd(45, "en", complete=False) == "at least 45 MEDD"
-    assert common.fmt_medd(22.5, "sv") == "22,5 MEDD"
-    assert common.fmt_medd(None, "sv") == "okänd MEDD"
+    assert phrases.fmt_medd(45, "sv") == "45 MEDD"
+    assert phrases.fmt_medd(45, "sv", complete=False) == "minst 45 MEDD"
+    assert phrases.fmt_medd(45, "en", complete=False) == "at least 45 MEDD"
+    assert phrases.fmt_medd(22.5, "sv") == "22,5 MEDD"
+    assert phrases.fmt_medd(None, "sv") == "okänd MEDD"
 
 
 def test_days_and_weeks():
-    assert common.fmt_days(1, "sv") == "1 dag"
-    assert common.fmt_days(3, "sv") == "3 dagar"
-    assert common.fmt_days(21, "sv") == "3 veckor"
-    assert common.fmt_days(21, "en") == "3 weeks"
-    assert common.fmt_days(10, "en") == "10 days"
+    assert phrases.fmt_days(1, "sv") == "1 dag"
+    assert phrases.fmt_days(3, "sv") == "3 dagar"
+    assert phrases.fmt_days(21, "sv") == "3 veckor"
+    assert phrases.fmt_days(21, "en") == "3 weeks"
+    assert phrases.fmt_days(10, "en") == "10 days"
 
 
 def test_ingredient_names_in_swedish():
-    assert common.ingredient_name("oxycodone", "sv") == "oxikodon"
-    assert common.ingredient_name("codeine", "sv") == "kodein"
-    assert common.ingredient_name("oxycodone", "en") == "oxycodone"
-    assert common.ingredient_name(None, "sv") == "okänd opioid"
+    assert phrases.ingredient_name("oxycodone", "sv") == "oxikodon"
+    assert phrases.ingredient_name("codeine", "sv") == "kodein"
+    assert phrases.ingredient_name("oxycodone", "en") == "oxycodone"
+    assert phrases.ingredient_name(None, "sv") == "okänd opioid"
 
 
 def test_exclusion_summary():
-    assert common.exclusion_summary(("cancer", "under-18"), "sv") == "aktiv cancer, under 18 år"
-    assert common.exclusion_summary((), "sv") == ""
+    assert phrases.exclusion_summary(("cancer", "under-18"), "sv") == "aktiv cancer, under 18 år"
+    assert phrases.exclusion_summary((), "sv") == ""
 
 
 def test_same_reference():
-    assert common.same_reference("Practitioner/1", "https://x.se/fhir/Practitioner/1") is True
-    assert common.same_reference("Practitioner/1", "Practitioner/2") is False
-    assert common.same_reference("Practitioner/1", "PractitionerRole/1") is False
-    assert common.same_reference(None, "Practitioner/1") is None
-    assert common.same_reference("garbage", "Practitioner/1") is None
+    assert drafts.same_reference("Practitioner/1", "https://x.se/fhir/Practitioner/1") is True
+    assert drafts.same_reference("Practitioner/1", "Practitioner/2") is False
+    assert drafts.same_reference("Practitioner/1", "PractitionerRole/1") is False
+    assert drafts.same_reference(None, "Practitioner/1") is None
+    assert drafts.same_reference("garbage", "Practitioner/1") is None
 
 
 def test_taper_table_two_doses_a_day_and_the_stop_row():
@@ -70,19 +72,19 @@ def test_taper_table_two_doses_a_day_and_the_stop_row():
     s2 = SimpleNamespace(number=2, start=date(2026, 11, 30), days=7, daily_dose=5.0,
                          per_administration=(0.0, 5.0), units=(), medd=10.0)
     schedule = SimpleNamespace(unit=MG, steps=(s1, s2), end=date(2026, 12, 7), administrations_per_day=2)
-    lines = common.taper_table(schedule, "sv").splitlines()
+    lines = phrases.taper_table(schedule, "sv").splitlines()
     assert lines[0] == "| Steg | Från | Dagar | Dygnsdos | Morgon + kväll | MEDD |"
     assert lines[2] == "| 1 | 2026-11-23 | 7 | 15 mg/dygn | 7,5 + 7,5 mg | 30 |"
     assert lines[3] == "| 2 | 2026-11-30 | 7 | 5 mg/dygn | 0 + 5 mg | 10 |"
     assert lines[4] == "| 3 | 2026-12-07 | – | utsatt | – | – |"
-    assert common.taper_table(schedule, "en").splitlines()[4] == "| 3 | 2026-12-07 | – | stopped | – | – |"
+    assert phrases.taper_table(schedule, "en").splitlines()[4] == "| 3 | 2026-12-07 | – | stopped | – | – |"
 
 
 def test_taper_table_patches_list_the_patches_worn():
     s1 = SimpleNamespace(number=1, start=date(2026, 11, 23), days=9, daily_dose=37.0,
                          per_administration=(37.0,), units=(((25.0, 1), (12.0, 1)),), medd=88.8)
     schedule = SimpleNamespace(unit=UG_PER_H, steps=(s1,), end=date(2026, 12, 2), administrations_per_day=1)
-    lines = common.taper_table(schedule, "sv").splitlines()
+    lines = phrases.taper_table(schedule, "sv").splitlines()
     assert lines[0].split(" | ")[4] == "Plåster"
     assert lines[0].split(" | ")[3] == "Dos"  # a patch is worn continuously: µg/h, not a daily dose
     assert lines[2] == "| 1 | 2026-11-23 | 9 | 37 µg/h | 25 + 12 µg/h | 88,8 |"
@@ -90,51 +92,51 @@ def test_taper_table_patches_list_the_patches_worn():
 
 def test_current_daily_dose_sums_and_stays_unknown_when_a_part_is_unknown():
     f = facts(in_effect=[order("oxycodone", 20), order("oxycodone", 10, id="rx-2")], days=100)
-    assert common.current_daily_dose(f, "oxycodone").amount == 30
+    assert taper_state.current_daily_dose(f, "oxycodone").amount == 30
     f = facts(in_effect=[order("oxycodone", 20), order("oxycodone", None, id="rx-2")], days=100)
-    dose = common.current_daily_dose(f, "oxycodone")
+    dose = taper_state.current_daily_dose(f, "oxycodone")
     assert dose.amount is None and dose.problem
     f = facts(in_effect=[order("oxycodone", 20), order("oxycodone", 10, id="rx-2", unit=UG_PER_H)], days=100)
-    assert common.current_daily_dose(f, "oxycodone").amount is None
-    assert common.current_daily_dose(f, "morphine").amount is None
+    assert taper_state.current_daily_dose(f, "oxycodone").amount is None
+    assert taper_state.current_daily_dose(f, "morphine").amount is None
 
 
 def test_drafts_and_taper_state():
     d, z = draft("oxycodone", 20), sedative()
     f = facts(drafts=[d, z], days=30, taper_plan=plan(step(1, -7, 14, 20)))
-    assert common.draft_opioids(f) == [d]
-    assert common.draft_sedatives(f) == [z]
-    assert common.draft_reference(d) == "MedicationRequest/draft-oxycodone"
-    assert common.in_taper(f)
-    assert common.today_step(f.taper_plan, f.today).sequence == 1
-    assert common.taper_end(f.taper_plan) == date(2026, 11, 29)  # day -7 + 14 days - 1
-    assert common.tapered_ingredient(f) == "oxycodone"
+    assert drafts.draft_opioids(f) == [d]
+    assert drafts.draft_sedatives(f) == [z]
+    assert drafts.draft_reference(d) == "MedicationRequest/draft-oxycodone"
+    assert taper_state.in_taper(f)
+    assert taper_state.today_step(f.taper_plan, f.today).sequence == 1
+    assert taper_state.taper_end(f.taper_plan) == date(2026, 11, 29)  # day -7 + 14 days - 1
+    assert taper_state.tapered_ingredient(f) == "oxycodone"
 
 
 def test_opioid_ingredients_count_unidentified_by_name():
     f = facts(drafts=[draft(None, 10, display="Okänt smärtläkemedel")], in_effect=[order("oxycodone", 20)], days=30)
-    assert common.opioid_ingredients(f) == ["oxycodone", "Okänt smärtläkemedel"]
+    assert taper_state.opioid_ingredients(f) == ["oxycodone", "Okänt smärtläkemedel"]
 
 
 def test_exposure_text():
-    assert common.exposure_text(Exposure.LONG_TERM, "sv") == "långvarig användning, över 3 månader"
+    assert phrases.exposure_text(Exposure.LONG_TERM, "sv") == "långvarig användning, över 3 månader"
 
 
 def test_draft_reference_needs_a_valid_fhir_id():
-    assert common.draft_reference(draft("oxycodone", 20, id="abc-1.2")) == "MedicationRequest/abc-1.2"
-    assert common.draft_reference(draft("oxycodone", 20, id="x" * 65)) is None  # FHIR ids: at most 64
-    assert common.draft_reference(draft("oxycodone", 20, id="a/b")) is None
+    assert drafts.draft_reference(draft("oxycodone", 20, id="abc-1.2")) == "MedicationRequest/abc-1.2"
+    assert drafts.draft_reference(draft("oxycodone", 20, id="x" * 65)) is None  # FHIR ids: at most 64
+    assert drafts.draft_reference(draft("oxycodone", 20, id="a/b")) is None
 
 
 def test_clip():
-    assert common.clip("Zopiklon  7,5 mg\n") == "Zopiklon 7,5 mg"
-    assert common.clip("a" * 100, 10) == "a" * 9 + "…"
-    assert common.clip(None) == ""
+    assert phrases.clip("Zopiklon  7,5 mg\n") == "Zopiklon 7,5 mg"
+    assert phrases.clip("a" * 100, 10) == "a" * 9 + "…"
+    assert phrases.clip(None) == ""
 
 
 def test_localized_text_is_made_once_per_language_when_first_read():
     made = []
-    text = common.localized(lambda lang: made.append(lang) or f"text ({lang})")
+    text = phrases.localized(lambda lang: made.append(lang) or f"text ({lang})")
     assert made == []  # nothing built until a card is rendered
     assert text["sv"] == "text (sv)" and text.get("sv") == "text (sv)"
     assert made == ["sv"]  # once, and the English text not at all
