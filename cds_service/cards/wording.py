@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from cds_service.cards import referral_psychiatry
+from cds_service.cards import referral_psychiatry, taper_plan_missing
 
 WORDED: dict[str, ModuleType] = {
     referral_psychiatry.TOPIC: referral_psychiatry,
+    taper_plan_missing.TOPIC: taper_plan_missing,
 }

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from cds_service.domain.guidelines import Guideline
 from cds_service.domain.settings import ClinicalSettings
-from cds_service.rules.proposals import Proposal
+from cds_service.rules.proposals import Proposal, TaperOption
 
 Localized = Mapping[str, str]  # {"sv": "...", "en": "..."}
 
@@ -68,7 +68,7 @@ class Finding:
     selection_behavior: str = "at-most-one"  # used only when there are suggestions
     override_reasons: tuple[str, ...] = ()  # codes from cds_service.cards.overrides
     data: Any = None  # the typed values the card layer words (not in extension.trappa)
-    proposals: tuple[ReferralProposal, ...] = ()
+    proposals: tuple[ReferralProposal | TaperOption, ...] = ()  # the card makes one suggestion of each
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,5 @@ class RuleContext:
     user_ref: str | None = None  # "Practitioner/123" from context.userId
     patient_ref: str | None = None  # "Patient/123"
     settings: ClinicalSettings = field(default_factory=ClinicalSettings)
-    # The record's resources as the EHR sent or the FHIR server gave them: a rule that proposes an
-    # *update* of a record order (ending an old prescription) returns that resource, amended. Looked
-    # up only then (``common.record_resource``: an object with ``find(type, id)``, or a list).
-    record_resources: Any = ()
     # Work shared by rules within one hook call (e.g. the taper proposal that two cards build on).
     memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
