@@ -28,7 +28,7 @@ from cds_service.rules.proposals import TaperOption
 from cds_service.rules.taper_plan_missing import TOPIC, MissingPlan
 from cds_service.rules.taper_start import formulation_switch, pace_value
 
-from cds_service.cards.words import N_, text
+from cds_service.cards.words import LANGUAGES, N_, text
 
 _PACE = {
     "fast": N_("taper-plan.pace.fast"),
@@ -221,6 +221,12 @@ def words(finding: Finding, facts: PatientFacts, lang: str) -> tuple[str, str]:
     return summary(c, facts, lang), detail(c, facts, lang)
 
 
+# The actions' fixed descriptions, made once: every call's three suggestions carry them.
+_CAREPLAN = {lang: text("taper-plan.action.careplan", lang) for lang in LANGUAGES}
+_ORDER = {lang: text("taper-plan.action.order", lang) for lang in LANGUAGES}
+_REMOVE_RENEWAL = {lang: text("taper-plan.action.remove-renewal", lang) for lang in LANGUAGES}
+
+
 def _ending(order: MedicationOrder):
     return localized(lambda lang: text("taper-plan.action.end-valid", lang, name=drug_name(order.drug, lang)))
 
@@ -229,12 +235,11 @@ def _suggestion(option: TaperOption, recommended: bool) -> Suggestion:
     """One pace's suggestion; its texts are made in the card's language only, when first read."""
     end = option.schedule.end
     actions = [
-        Action("create", localized(lambda lang: text("taper-plan.action.careplan", lang)), proposal=option.plan),
-        Action("create", localized(lambda lang: text("taper-plan.action.order", lang)), proposal=option.order),
+        Action("create", _CAREPLAN, proposal=option.plan),
+        Action("create", _ORDER, proposal=option.order),
     ]
     if option.replaces:
-        actions.append(Action("delete", localized(lambda lang: text("taper-plan.action.remove-renewal", lang)),
-                              resource_id=option.replaces))
+        actions.append(Action("delete", _REMOVE_RENEWAL, resource_id=option.replaces))
     actions += [Action("update", _ending(stop.order), proposal=stop) for stop in option.stops]
     if option.restriction is not None:
         until = option.restriction.end
