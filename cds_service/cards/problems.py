@@ -58,7 +58,7 @@ PROBLEMS: dict[str, str] = {
     "unit-unknown": N_("problem.unit-unknown"),
     "dose-outside-bands": N_("problem.dose-outside-bands"),
     "dose-implausible": N_("problem.dose-implausible"),
-    # the rules' own (taper_plan_missing's start dose, taper-dose-increase's comparison with the plan)
+    # the rules' own (taper_start's start dose, taper-dose-increase's comparison with the plan)
     "prn-only": N_("problem.prn-only"),
     "dose-unknown": N_("problem.dose-unknown"),
     "record-unit-differs": N_("problem.record-unit-differs"),

@@ -20,7 +20,7 @@ from cds_service.cards.topics import topic_title
 from cds_service.cards.gaps import GAP_TEXT
 from cds_service.cards.words import LANGUAGES, text
 from cds_service.cards.wording import WORDED
-from cds_service.cards.proposals import resource_for
+from cds_service.cards.proposals import optional, resource_for
 
 SUPPORTED_LANGUAGES = LANGUAGES
 
@@ -82,10 +82,11 @@ def _json_safe(value: Any) -> Any:
 
 
 def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, Any] | None = None,
-           drafts: Mapping[str, dict] | None = None) -> dict:
+           drafts: Mapping[str, dict] | None = None, record: Any = None) -> dict:
     """The card of ``finding`` in ``lang``. ``drafts``: the hook call's draft orders as sent, by id — an
     action that amends one returns it whole (``cards.proposals``); a suggestion whose proposal cannot be
-    written is left out."""
+    written is left out. ``record``: the record's resources as sent (``find(type, id)``), for an action
+    that ends a record order; one that is not at hand leaves that action out alone."""
     worded = WORDED.get(finding.topic)
     if worded is not None:
         summary, detail = worded.words(finding, facts, lang)
@@ -119,7 +120,7 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         },
         "extension": {"trappa": trappa},
     }
-    written = [s for s in (_suggestion(s, lang, drafts or {}) for s in suggestions) if s is not None]
+    written = [s for s in (_suggestion(s, lang, drafts or {}, record) for s in suggestions) if s is not None]
     if written:
         card["suggestions"] = written
         card["selectionBehavior"] = finding.selection_behavior
@@ -132,20 +133,22 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
     return card
 
 
-def _suggestion(s: Suggestion, lang: str, drafts: Mapping[str, dict]) -> dict | None:
+def _suggestion(s: Suggestion, lang: str, drafts: Mapping[str, dict], record: Any) -> dict | None:
     actions = []
     for a in s.actions:
-        action = _action(a, lang, drafts)
+        action = _action(a, lang, drafts, record)
         if action is None:
+            if a.proposal is not None and optional(a.proposal):
+                continue
             return None  # half a suggestion would do something else than its label says
         actions.append(action)
     return {"label": _t(s.label, lang), "uuid": new_uuid(), "isRecommended": s.is_recommended, "actions": actions}
 
 
-def _action(action: Action, lang: str, drafts: Mapping[str, dict]) -> dict | None:
+def _action(action: Action, lang: str, drafts: Mapping[str, dict], record: Any) -> dict | None:
     out: dict[str, Any] = {"type": action.type, "description": _t(action.description, lang)}
     if action.proposal is not None:
-        resource = resource_for(action.proposal, drafts)
+        resource = resource_for(action.proposal, drafts, record)
         if resource is None:
             return None
         out["resource"] = resource

@@ -1,6 +1,7 @@
-"""The topics whose words are in the cards: topic → its module (``words(finding, facts, lang)`` →
-summary and detail, ``suggestions(finding, facts)`` → the suggestions its proposals make). The other
-topics' rules still give their texts on the finding; they move here one by one."""
+"""Every topic's words: topic → its module in the cards (``words(finding, facts, lang)`` → summary and
+detail, ``suggestions(finding, facts)`` → the suggestions its proposals make). The rules decide and
+give typed data; ``render`` asks the topic's module for the words (tests/test_architecture.py checks
+that every topic has one)."""
 from __future__ import annotations
 
 from types import ModuleType
@@ -18,6 +19,7 @@ from cds_service.cards import (
     taper_dose_increase,
     taper_early_renewal,
     taper_other_prescriber,
+    taper_plan_missing,
     taper_prn,
     taper_status,
     withdrawal_sedative,
@@ -36,6 +38,7 @@ WORDED: dict[str, ModuleType] = {
     taper_dose_increase.TOPIC: taper_dose_increase,
     taper_early_renewal.TOPIC: taper_early_renewal,
     taper_other_prescriber.TOPIC: taper_other_prescriber,
+    taper_plan_missing.TOPIC: taper_plan_missing,
     taper_prn.TOPIC: taper_prn,
     taper_status.TOPIC: taper_status,
     withdrawal_sedative.TOPIC: withdrawal_sedative,

@@ -86,12 +86,20 @@ class _WholeRecord:
     """The record's resources whole, for the rare suggestion that returns one amended (ending an old
     prescription): looked up by type and id in the request body as received (``jsonio``: only the
     matching entry is decoded), else among what was fetched (decoded whole already). The hot path
-    reads the prefetched orders in outline only."""
+    reads the prefetched orders in outline only. Each one is looked up once: every pace's suggestion
+    ends the same prescriptions."""
 
     def __init__(self, raw: bytes | None, gathered: list[dict]):
         self._raw, self._gathered = raw, gathered
+        self._found: dict[tuple[str, str], dict | None] = {}
 
     def find(self, resource_type: str, resource_id: str) -> dict | None:
+        key = (resource_type, resource_id)
+        if key not in self._found:
+            self._found[key] = self._find(resource_type, resource_id)
+        return self._found[key]
+
+    def _find(self, resource_type: str, resource_id: str) -> dict | None:
         if self._raw is not None:
             found = prefetched_resource(self._raw, resource_type, resource_id)
             if found is not None:
@@ -117,13 +125,13 @@ def _evaluate(service, body, settings, fetcher, lang, raw, links=None) -> Evalua
         user_ref=context.get("userId"),
         patient_ref=f"Patient/{context['patientId']}",
         settings=settings.clinical,
-        record_resources=_WholeRecord(raw, data.resources),
     )
     findings = rules.evaluate(facts, ctx)
     shared = card_renderer.base_facts(facts)
-    # A suggestion that amends a draft returns it as the EHR sent it (cards.proposals).
+    # A suggestion that amends a draft, or ends a record order, returns it as the EHR sent it (cards.proposals).
     sent = {d["id"]: d for d in drafts if isinstance(d.get("id"), str)}
-    cards = [card_renderer.render(f, facts, lang, shared, sent) for f in findings]
+    record = _WholeRecord(raw, data.resources)
+    cards = [card_renderer.render(f, facts, lang, shared, sent, record) for f in findings]
     if links is not None:
         for finding, card in zip(findings, cards):
             found = links(finding, facts, ctx, lang)

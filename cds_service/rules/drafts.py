@@ -3,7 +3,6 @@ drafts, a draft's FHIR reference, the still-valid prescriptions a taper ends, wh
 name the same resource. Pure functions of domain values."""
 from __future__ import annotations
 
-import json
 import re
 from typing import Sequence
 
@@ -12,11 +11,6 @@ from cds_service.domain.model import (
     MedicationOrder,
     PatientFacts,
 )
-from cds_service.rules.finding import RuleContext
-
-# A real draft MedicationRequest is a few kB. A larger one is not echoed back in an update
-# suggestion (a card must not carry megabytes of whatever the client sent).
-MAX_RAW_DRAFT_CHARS = 20_000
 
 
 def draft_opioids(facts: PatientFacts) -> list[MedicationOrder]:
@@ -41,28 +35,6 @@ def draft_reference(order: MedicationOrder) -> str | None:
     if not isinstance(order.id, str) or not _FHIR_ID.fullmatch(order.id):
         return None
     return f"{order.resource_type or 'MedicationRequest'}/{order.id}"
-
-
-def record_resource(ctx: RuleContext, order: MedicationOrder) -> dict | None:
-    """The record resource ``order`` was read from (same type and id), as the EHR sent it, or None
-    (no valid id, not found, or larger than ``MAX_RAW_DRAFT_CHARS``: not echoed in a suggestion)."""
-    if draft_reference(order) is None:
-        return None
-    record = getattr(ctx, "record_resources", None)
-    if record is None:
-        return None
-    if hasattr(record, "find"):  # the service's lookup (evaluate._WholeRecord)
-        found = record.find(order.resource_type, order.id)
-    else:  # a plain list of resources (tests)
-        found = next((r for r in record if isinstance(r, dict) and r.get("id") == order.id
-                      and r.get("resourceType") == order.resource_type), None)
-    if found is None:
-        return None
-    try:
-        size = len(json.dumps(found))
-    except (TypeError, ValueError):
-        return None
-    return found if size <= MAX_RAW_DRAFT_CHARS else None
 
 
 def valid_prescriptions(facts: PatientFacts, ingredient: str | None) -> list[MedicationOrder]:

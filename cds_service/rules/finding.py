@@ -6,8 +6,8 @@ A rule is a module in ``cds_service.rules`` with:
 - ``HOOKS`` — the hooks it runs on,
 - ``findings(facts, ctx) -> list[Finding]`` — a pure function of the patient's facts.
 
-Texts are produced in both languages (``{"sv": ..., "en": ...}``); the HTTP layer picks one. A finding
-knows nothing of HTTP, uuids or JSON layout: ``cds_service.cards.render`` turns it into a card. A suggestion's change is a
+A finding holds no words: ``data`` (typed values) and ``proposals``, which ``cds_service.cards`` words
+and writes; it knows nothing of HTTP, uuids or JSON layout: ``cds_service.cards.render`` turns it into a card. A suggestion's change is a
 typed proposal (``cds_service.rules.proposals``) whose FHIR the card layer writes. The hooks a rule
 speaks at are ``cds_service.domain.hooks``; the guidelines it cites, ``cds_service.domain.guidelines``.
 """
@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from cds_service.domain.guidelines import Guideline
 from cds_service.domain.settings import ClinicalSettings
-from cds_service.rules.proposals import Proposal
+from cds_service.rules.proposals import Proposal, TaperOption
 
 Localized = Mapping[str, str]  # {"sv": "...", "en": "..."}
 
@@ -53,9 +53,9 @@ class ReferralProposal:
 
 @dataclass(frozen=True, kw_only=True)
 class Finding:
-    """What a rule decided. A rule whose words are in the cards (``cds_service.cards.wording``) gives no
-    ``summary``/``detail``/``suggestions`` but ``data`` (typed values the card words: which criteria,
-    the numbers) and ``proposals``; the others still give their texts."""
+    """What a rule decided: ``data`` (typed values the card words: which criteria, the numbers) and
+    ``proposals``. ``summary``/``detail``/``suggestions`` are the card layer's (``cds_service.cards.wording``
+    fills them in for tests, ``tests/support/worded.py``); a rule leaves them empty."""
 
     topic: str
     indicator: str  # "info" | "warning" | "critical"
@@ -68,7 +68,7 @@ class Finding:
     selection_behavior: str = "at-most-one"  # used only when there are suggestions
     override_reasons: tuple[str, ...] = ()  # codes from cds_service.cards.overrides
     data: Any = None  # the typed values the card layer words (not in extension.trappa)
-    proposals: tuple[ReferralProposal | Proposal, ...] = ()
+    proposals: tuple[ReferralProposal | Proposal | TaperOption, ...] = ()  # the card makes one suggestion of each
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,5 @@ class RuleContext:
     user_ref: str | None = None  # "Practitioner/123" from context.userId
     patient_ref: str | None = None  # "Patient/123"
     settings: ClinicalSettings = field(default_factory=ClinicalSettings)
-    # The record's resources as the EHR sent or the FHIR server gave them: a rule that proposes an
-    # *update* of a record order (ending an old prescription) returns that resource, amended. Looked
-    # up only then (``drafts.record_resource``: an object with ``find(type, id)``, or a list).
-    record_resources: Any = ()
     # Work shared by rules within one hook call (e.g. the taper proposal that two cards build on).
     memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)

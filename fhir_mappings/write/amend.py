@@ -1,4 +1,5 @@
-"""Amendments of a draft order: the draft as the EHR sent it, copied and changed where a proposal says.
+"""Amendments of a draft order, or of a record order that is ended: the order as the EHR sent it,
+copied and changed where a proposal says.
 
 A CDS Hooks *update* action returns the resource whole, so everything the physician wrote and Trappa
 does not change (medication, quantity, notes, extensions) is kept. The EHR's own dict is never
@@ -80,3 +81,18 @@ def _resize_quantity(resource: dict, *, tablets_per_day: int) -> None:
     if not in_days or not isinstance(days, (int, float)) or days <= 0:
         return
     quantity["value"] = int(tablets_per_day * days)
+
+
+#: Why a record order was stopped (``rules.proposals.StopPrescription.reason``), as the record reads it:
+#: in Swedish, whatever the card's language (it goes into a Swedish record).
+STOP_REASON_TEXT = {"replaced-by-taper": "Ersätts av nedtrappningsschema"}
+
+
+def stopped(raw: dict, *, reason: str) -> dict:
+    """A copy of the record order with status stopped and ``reason``'s text as its statusReason.
+
+    Only top-level keys change, so a shallow copy leaves the EHR's dict as it was."""
+    ended = dict(raw)
+    ended["status"] = "stopped"
+    ended["statusReason"] = {"text": STOP_REASON_TEXT[reason]}
+    return ended

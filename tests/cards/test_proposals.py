@@ -132,3 +132,43 @@ def test_each_rule_proposal_renders_as_valid_fhir():
     flag = render(restriction, f, "en")["suggestions"][0]["actions"][0]["resource"]
     assert flag["period"] == {"start": "2026-11-23", "end": "2027-01-03"}
     Flag.model_validate(flag)
+
+
+def test_a_valid_prescription_is_ended_as_the_record_holds_it_or_its_action_is_left_out():
+    """ending the old prescription is extra to the taper plan: without its resource the plan is still
+    suggested, without that update (the card's text names the prescription)."""
+    from cds_service.rules import taper_plan_missing
+
+    rec = order("oxycodone", 40, factor=2)
+    f = facts(drafts=[draft("oxycodone", 40, factor=2)], in_effect=[rec], days=120)
+    (finding,) = taper_plan_missing.findings(f, ctx())
+    (stop,) = finding.proposals[0].stops
+    raw = {"resourceType": "MedicationRequest", "id": rec.id, "status": "active"}
+    ended = resource_for(stop, {}, [raw])
+    assert ended == {**raw, "status": "stopped", "statusReason": {"text": "Ersätts av nedtrappningsschema"}}
+    assert raw["status"] == "active"
+    MedicationRequest.model_validate({**ended, "intent": "order", "subject": {"reference": PATIENT},
+                                      "medicationCodeableConcept": {"text": "x"}})
+    assert resource_for(stop, {}, []) is None
+    assert resource_for(stop, {}, [{**raw, "note": [{"text": "x" * MAX_RAW_DRAFT_CHARS}]}]) is None
+
+    with_record = render(finding, f, "sv", record=[raw])
+    without = render(finding, f, "sv")
+    assert len(with_record["suggestions"]) == len(without["suggestions"]) == 3
+    for a, b in zip(with_record["suggestions"], without["suggestions"]):
+        assert [x["type"] for x in a["actions"]] == ["create", "create", "delete", "update", "create"]
+        assert [x for x in a["actions"] if x["type"] != "update"] == b["actions"]
+
+
+def test_the_taper_plan_and_its_stepped_order_render_as_valid_fhir():
+    from fhir.resources.R4B.careplan import CarePlan
+
+    from cds_service.rules import taper_plan_missing
+
+    f = facts(drafts=[draft("oxycodone", 40, factor=2)], in_effect=[order("oxycodone", 40, factor=2)], days=120)
+    (finding,) = taper_plan_missing.findings(f, ctx())
+    option = finding.proposals[0]
+    careplan, request = resource_for(option.plan, {}), resource_for(option.order, {})
+    assert careplan["author"]["reference"] == USER and request["requester"]["reference"] == USER
+    CarePlan.model_validate(careplan)
+    MedicationRequest.model_validate(request)

@@ -147,14 +147,14 @@ def test_localized_text_is_made_once_per_language_when_first_read():
 
 def test_a_card_rendered_in_swedish_never_builds_the_english_detail(monkeypatch):
     """taper-plan-missing's detail (with the taper table) is the longest text of the typical call."""
+    from cds_service.cards import taper_plan_missing as words
     from cds_service.cards.render import render
     from cds_service.rules import taper_plan_missing
     from tests.support.rules_facts import ctx
 
     languages = []
-    real = taper_plan_missing._detail
-    monkeypatch.setattr(taper_plan_missing, "_detail",
-                        lambda prop, f, c, lang: languages.append(lang) or real(prop, f, c, lang))
+    real = words.detail
+    monkeypatch.setattr(words, "detail", lambda c, f, lang: languages.append(lang) or real(c, f, lang))
     d = draft()
     f = facts(drafts=[d], in_effect=[order(factor=2)], days=200)
     [finding] = taper_plan_missing.findings(f, ctx())

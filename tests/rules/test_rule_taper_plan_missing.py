@@ -9,8 +9,9 @@ import pytest
 from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from cds_service.rules import taper_plan_missing as rule
+from cds_service.rules import taper_plan_missing
 from cds_service.domain.hooks import ORDER_HOOKS, PATIENT_VIEW
+from tests.support.worded import Worded
 from tests.support.rules_facts import (
     MG,
     PATIENT,
@@ -31,6 +32,8 @@ from tests.support.rules_facts import (
 
 OXY_FACTOR = 2  # clinical-rules §4: 30 mg oxycodone = 60 MEDD
 TRAMADOL_FACTOR = 0.2  # 300 mg tramadol = 60 MEDD
+
+rule = Worded(taper_plan_missing, written=True)  # the card's words and the suggestions' resources
 
 
 def run(days=120, *, amount=40.0, record_amount=40.0, ingredient="oxycodone", unit=MG, form=Form.DEPOT,
@@ -270,6 +273,23 @@ def test_still_valid_prescriptions_are_named_and_ended():
     (card,) = run(120)
     assert card.facts["validPrescriptionsEnded"] == ["rx-oxycodone"]
     assert "Makulera giltiga recept" in card.detail["sv"]
+
+
+def test_every_pace_ends_the_valid_prescription_as_the_record_holds_it():
+    sent = {"resourceType": "MedicationRequest", "id": "rx-oxycodone", "status": "active", "note": [{"text": "x"}]}
+    f = facts(drafts=[draft("oxycodone", 40, factor=OXY_FACTOR)], in_effect=[order("oxycodone", 40, factor=OXY_FACTOR)],
+              days=120)
+    (card,) = Worded(taper_plan_missing, written=True, record=[sent]).findings(f, ctx())
+    assert len(card.suggestions) == 3
+    for suggestion in card.suggestions:
+        kinds = [(a.type, a.resource["resourceType"] if a.resource else a.resource_id) for a in suggestion.actions]
+        assert kinds == [("create", "CarePlan"), ("create", "MedicationRequest"),
+                         ("delete", "MedicationRequest/draft-oxycodone"), ("update", "MedicationRequest"),
+                         ("create", "Flag")]
+        update = suggestion.actions[3]
+        assert update.resource == {**sent, "status": "stopped", "statusReason": {"text": "Ersätts av nedtrappningsschema"}}
+        assert update.description["sv"].startswith("Avsluta giltigt recept: ")
+    assert sent["status"] == "active"  # the record's own resource is not changed
 
 
 def test_a_new_form_is_a_new_order_not_a_renewal():

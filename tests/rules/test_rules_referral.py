@@ -1,4 +1,4 @@
-"""referral_common: what a proposed referral is pre-filled with ([VGR "Organisation på fyra
+"""The referral criteria (rules/referrals.py) and the cards' referral words: what a proposed referral is pre-filled with ([VGR "Organisation på fyra
 vårdnivåer"] "En remiss … ska innehålla"; clinical-rules §5) and the shared readings of the record."""
 from __future__ import annotations
 
