@@ -69,7 +69,7 @@ def _objects_before_and_after(tmp_path, *extra: str) -> tuple[int, int]:
 
 def test_hook_calls_leave_no_growing_garbage_for_the_collector(tmp_path):
     """Called as a WSGI server calls it, with the automatic collector off: after 150 more calls the
-    process holds about as many objects as before (what the last calls and the shipper left, freed by
+    process holds about as many objects as after the first 50 (what the last calls and the shipper left, freed by
     the next call) — a call leaving even 3 objects in cycles would add 450."""
     before, after = _objects_before_and_after(tmp_path)
     assert after - before < 300, (before, after)
