@@ -120,7 +120,11 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
         },
         "extension": {"trappa": trappa},
     }
-    written = [s for s in (_suggestion(s, lang, drafts or {}, record) for s in suggestions) if s is not None]
+    # A proposal several suggestions share (ending a still-valid prescription is the same for every
+    # pace) is written once: the record copy is measured and amended once, not once per pace.
+    resources: dict[int, dict | None] = {}
+    written = [s for s in (_suggestion(s, lang, drafts or {}, record, resources) for s in suggestions)
+               if s is not None]
     if written:
         card["suggestions"] = written
         card["selectionBehavior"] = finding.selection_behavior
@@ -133,10 +137,11 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
     return card
 
 
-def _suggestion(s: Suggestion, lang: str, drafts: Mapping[str, dict], record: Any) -> dict | None:
+def _suggestion(s: Suggestion, lang: str, drafts: Mapping[str, dict], record: Any,
+                resources: dict[int, dict | None]) -> dict | None:
     actions = []
     for a in s.actions:
-        action = _action(a, lang, drafts, record)
+        action = _action(a, lang, drafts, record, resources)
         if action is None:
             if a.proposal is not None and optional(a.proposal):
                 continue
@@ -145,10 +150,15 @@ def _suggestion(s: Suggestion, lang: str, drafts: Mapping[str, dict], record: An
     return {"label": _t(s.label, lang), "uuid": new_uuid(), "isRecommended": s.is_recommended, "actions": actions}
 
 
-def _action(action: Action, lang: str, drafts: Mapping[str, dict], record: Any) -> dict | None:
+def _action(action: Action, lang: str, drafts: Mapping[str, dict], record: Any,
+            resources: dict[int, dict | None]) -> dict | None:
     out: dict[str, Any] = {"type": action.type, "description": _t(action.description, lang)}
     if action.proposal is not None:
-        resource = resource_for(action.proposal, drafts, record)
+        key = id(action.proposal)  # the proposals live as long as the finding, beyond this render
+        if key in resources:
+            resource = resources[key]
+        else:
+            resource = resources[key] = resource_for(action.proposal, drafts, record)
         if resource is None:
             return None
         out["resource"] = resource
