@@ -336,7 +336,7 @@ def _warning_notes(schedule: TaperSchedule, lang: str) -> list[str]:
 
 
 def _pace_text(schedule: TaperSchedule, lang: str) -> str:
-    """The pace in words; a custom pace (set in the planner, ``cds_service.taper.CustomPace``) by its numbers."""
+    """The pace in words; a custom pace (set in the planner, ``cds_service.domain.taper.CustomPace``) by its numbers."""
     named = _PACE_TEXT[lang].get(schedule.pace.value)
     if named is not None:
         return named
