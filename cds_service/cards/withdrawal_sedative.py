@@ -8,7 +8,7 @@ says never.
 """
 from __future__ import annotations
 
-from cds_service.domain.model import PatientFacts
+from cds_service.domain.model import DrugClass, PatientFacts
 from cds_service.rules.drafts import draft_reference
 from cds_service.cards.phrases import drug_name
 from cds_service.rules.finding import Action, Finding, Suggestion
@@ -19,8 +19,13 @@ from cds_service.cards.words import LANGUAGES, text
 
 def words(finding: Finding, facts: PatientFacts, lang: str) -> tuple[str, str]:
     s: SedativeDrafts = finding.data
-    kind = (text("withdrawal-sedative.kind.z-drug", lang) if s.z_drug
-            else text("withdrawal-sedative.kind.benzodiazepine", lang))
+    benzodiazepine = any(d.drug.drug_class is DrugClass.BENZODIAZEPINE for d in s.drafts)
+    if s.z_drug and benzodiazepine:  # both drafted: the summary names both, not the z-drug alone
+        kind = text("withdrawal-sedative.kind.both", lang)
+    elif s.z_drug:
+        kind = text("withdrawal-sedative.kind.z-drug", lang)
+    else:
+        kind = text("withdrawal-sedative.kind.benzodiazepine", lang)
     names = ", ".join(drug_name(d.drug, lang) for d in s.drafts)
     return (text("withdrawal-sedative.summary", lang, kind=kind),
             text("withdrawal-sedative.detail", lang, names=names))

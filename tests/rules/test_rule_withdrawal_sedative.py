@@ -35,6 +35,15 @@ def test_benzodiazepine_during_taper():
     check_texts(card)
 
 
+def test_a_benzodiazepine_and_a_z_drug_drafted_together_are_both_named():
+    (card,) = run(sedative("Zopiklon 7,5 mg", id="d-z"), sedative("Oxazepam 10 mg", z_drug=False, atc="N05BA04", id="d-b"))
+    assert card.summary["sv"].startswith("Bensodiazepin och sömnläkemedel (zopiklon/zolpidem) under opioidnedtrappning")
+    assert card.summary["en"].startswith("Benzodiazepine and z-drug")
+    (suggestion,) = card.suggestions
+    assert [a.resource_id for a in suggestion.actions] == ["MedicationRequest/d-z", "MedicationRequest/d-b"]
+    check_texts(card)
+
+
 def test_silent_without_running_taper_even_in_long_term_use():
     assert run(sedative(), taper=None, days=400) == []
 
