@@ -97,9 +97,11 @@ def test_the_renewal_counts_from_the_day_it_can_be_collected():
 def test_says_recept_for_prescriptions_and_uttag_for_dispensings():
     (card,) = run(10)
     assert "tidigare recept räcker" in card.summary["sv"] and "uttag räcker" not in card.summary["sv"]
+    assert "the previous prescription lasts" in card.summary["en"]
     assert card.facts["supplyFrom"] == "prescription"
     (card,) = run(10, record_type="MedicationDispense")
     assert "tidigare uttag räcker" in card.summary["sv"]
+    assert "the last dispensing lasts" in card.summary["en"]
     assert card.facts["supplyFrom"] == "dispensing"
 
 
