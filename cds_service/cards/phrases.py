@@ -3,8 +3,9 @@ ingredient names, use and exclusions, the taper table, bullet lists, a referral'
 duration, tapers and treatments tried (clinical-rules §4, §5).
 
 Swedish uses the guidelines' own words (dygnsdos, dos-steg, MEDD, nedtrappning) and a decimal comma;
-English is the second language. The topics' sentences are in the message catalogs (``words.py``);
-these are the pieces they are filled with, in the language given (``"sv"`` unless told).
+English is the second language. Their words are the catalogs' ``phrase.*`` entries (``words.py``), as
+the topics' sentences are; here is how they are put together, in the language given (``"sv"`` unless
+told). Numbers, units and dates are written by code (ISO dates, "MEDD", "µg/h" are the same in both).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from cds_service.domain.model import (
     TotalMedd,
 )
 from fhir_mappings.codes.names import ingredient_sv
+
+from cds_service.cards.words import N_, ntext, text
 
 if TYPE_CHECKING:  # the rules package imports every topic; the phrases need only the types
     from cds_service.rules.referrals import Treatment, Tried
@@ -59,7 +62,7 @@ def _unit_text(unit: str | None) -> str:
 def fmt_dose(amount: float | None, unit: str | None, lang: str = "sv") -> str:
     """A single dose: ``"10 mg"``, ``"25 µg/h"``; unknown → "okänd dos" / "unknown dose"."""
     if amount is None:
-        return "okänd dos" if lang == "sv" else "unknown dose"
+        return text("phrase.dose-unknown", lang)
     return f"{fmt_number(amount, lang)} {_unit_text(unit)}".strip()
 
 
@@ -67,50 +70,43 @@ def fmt_daily_dose(amount: float | None, unit: str | None, lang: str = "sv") -> 
     """A daily dose: ``"20 mg/dygn"`` / ``"20 mg/day"``; patches ``"25 µg/h"`` (worn continuously);
     unknown → "okänd dygnsdos" / "unknown daily dose"."""
     if amount is None:
-        return "okänd dygnsdos" if lang == "sv" else "unknown daily dose"
+        return text("phrase.daily-dose-unknown", lang)
     if unit == UG_PER_H:
         return f"{fmt_number(amount, lang)} µg/h"
-    per = "dygn" if lang == "sv" else "day"
-    return f"{fmt_number(amount, lang)} {unit or MG}/{per}"
+    return text("phrase.daily-dose", lang, amount=fmt_number(amount, lang), unit=unit or MG)
 
 
 def fmt_medd(value: float | None, lang: str = "sv", *, complete: bool = True, suffix: bool = True) -> str:
     """``"45 MEDD"``; incomplete → ``"minst 45 MEDD"`` / ``"at least 45 MEDD"``; None → "okänd MEDD"."""
     if value is None:
-        word = "okänd" if lang == "sv" else "unknown"
+        word = text("phrase.medd-unknown", lang)
         return f"{word} MEDD" if suffix else word
-    text = fmt_number(value, lang, decimals=1)
+    number = fmt_number(value, lang, decimals=1)
     if not complete:
-        text = ("minst " if lang == "sv" else "at least ") + text
-    return f"{text} MEDD" if suffix else text
+        number = text("phrase.at-least", lang, value=number)
+    return f"{number} MEDD" if suffix else number
 
 
 def fmt_date(day: date | None, lang: str = "sv") -> str:
     """ISO date (as Swedish records write it); unknown → "okänt datum" / "unknown date"."""
     if day is None:
-        return "okänt datum" if lang == "sv" else "unknown date"
+        return text("date.unknown", lang)
     return day.isoformat()
 
 
 def fmt_days(days: int | None, lang: str = "sv") -> str:
     """``"1 dag"``, ``"3 dagar"``; ``"1 day"``, ``"3 days"``; whole weeks ≥ 14 days also in weeks."""
     if days is None:
-        return "okänt antal dagar" if lang == "sv" else "unknown number of days"
-    if lang == "sv":
-        text = f"{days} dag" if days == 1 else f"{days} dagar"
-        if days >= 14 and days % 7 == 0:
-            text = f"{days // 7} veckor"
-    else:
-        text = f"{days} day" if days == 1 else f"{days} days"
-        if days >= 14 and days % 7 == 0:
-            text = f"{days // 7} weeks"
-    return text
+        return text("phrase.days-unknown", lang)
+    if days >= 14 and days % 7 == 0:
+        return ntext("phrase.weeks", "phrase.weeks.plural", days // 7, lang)
+    return ntext("phrase.days", "phrase.days.plural", days, lang)
 
 
 def ingredient_name(ingredient: str | None, lang: str = "sv") -> str:
     """Ingredient key (English, as in the MEDD table) as a clinician writes it in ``lang``."""
     if not ingredient:
-        return "okänd opioid" if lang == "sv" else "unknown opioid"
+        return text("phrase.opioid-unknown", lang)
     if lang == "sv":
         return ingredient_sv(ingredient) or ingredient
     return ingredient
@@ -125,25 +121,24 @@ def drug_name(drug: Drug, lang: str = "sv") -> str:
 
 
 _EXPOSURE = {
-    Exposure.NONE: ("ingen pågående användning", "no current use"),
-    Exposure.ACUTE: ("kort användning, under 2 veckor", "short use, under 2 weeks"),
-    Exposure.SUBACUTE: ("användning 2 veckor–3 månader", "use for 2 weeks–3 months"),
-    Exposure.LONG_TERM: ("långvarig användning, över 3 månader", "long-term use, over 3 months"),
-    Exposure.MULTI_YEAR: ("mångårig användning, över 2 år", "multi-year use, over 2 years"),
+    Exposure.NONE: N_("phrase.exposure.none"),
+    Exposure.ACUTE: N_("phrase.exposure.acute"),
+    Exposure.SUBACUTE: N_("phrase.exposure.subacute"),
+    Exposure.LONG_TERM: N_("phrase.exposure.long-term"),
+    Exposure.MULTI_YEAR: N_("phrase.exposure.multi-year"),
 }
 
 
 def exposure_text(exposure: Exposure, lang: str = "sv") -> str:
     """Plain words for an exposure class, e.g. "långvarig användning, över 3 månader"."""
-    sv, en = _EXPOSURE.get(exposure, ("okänd användningstid", "unknown duration of use"))
-    return sv if lang == "sv" else en
+    return text(_EXPOSURE.get(exposure) or N_("phrase.exposure.unknown"), lang)
 
 
 _EXCLUSIONS = {
-    "cancer": ("aktiv cancer", "active cancer"),
-    "palliative": ("palliativ vård", "palliative care"),
-    "laro": ("LARO (läkemedelsassisterad behandling vid opioidberoende)", "opioid maintenance treatment"),
-    "under-18": ("under 18 år", "under 18"),
+    "cancer": N_("phrase.exclusion.cancer"),
+    "palliative": N_("phrase.exclusion.palliative"),
+    "laro": N_("phrase.exclusion.laro"),
+    "under-18": N_("phrase.exclusion.under-18"),
 }
 
 
@@ -152,8 +147,8 @@ def exclusion_summary(exclusions: Iterable[str], lang: str = "sv") -> str:
     "aktiv cancer, palliativ vård"; empty string when not excluded."""
     parts = []
     for key in exclusions:
-        sv, en = _EXCLUSIONS.get(key, (key, key))
-        parts.append(sv if lang == "sv" else en)
+        msgid = _EXCLUSIONS.get(key)
+        parts.append(text(msgid, lang) if msgid else key)
     return ", ".join(parts)
 
 
@@ -177,15 +172,14 @@ def taper_table(schedule: Any, lang: str = "sv") -> str:
     unit = getattr(schedule, "unit", None)
     patch = unit == UG_PER_H
     n = getattr(schedule, "administrations_per_day", 2)
-    if lang == "sv":
-        per = "Plåster" if patch else ("Morgon + kväll" if n == 2 else "Per dostillfälle")
-        # a patch is worn continuously: its dose is µg/h, not a daily dose
-        head = ("Steg", "Från", "Dagar", "Dos" if patch else "Dygnsdos", per, "MEDD")
-        stopped = "utsatt"
+    if patch:  # a patch is worn continuously: its dose is µg/h, not a daily dose
+        dose, per = text("phrase.table.dose", lang), text("phrase.table.patches", lang)
     else:
-        per = "Patches" if patch else ("Morning + evening" if n == 2 else "Per dose")
-        head = ("Step", "From", "Days", "Dose" if patch else "Daily dose", per, "MEDD")
-        stopped = "stopped"
+        dose = text("phrase.table.daily-dose", lang)
+        per = text("phrase.table.morning-evening", lang) if n == 2 else text("phrase.table.per-dose", lang)
+    head = (text("phrase.table.step", lang), text("phrase.table.from", lang), text("phrase.table.days", lang),
+            dose, per, "MEDD")
+    stopped = text("phrase.table.stopped", lang)
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     steps = tuple(getattr(schedule, "steps", ()) or ())
     for step in steps:
@@ -256,10 +250,10 @@ def dose_text(dose: DailyDose | None, lang: str = SV) -> str:
     """"40 mg/dygn", "25 µg/h", PRN marked as the maximum; unknown → "okänd dygnsdos" (never 0)."""
     if dose is None:
         return fmt_daily_dose(None, None, lang)
-    text = fmt_daily_dose(dose.amount, dose.unit, lang)
+    daily = fmt_daily_dose(dose.amount, dose.unit, lang)
     if dose.known and dose.prn:
-        text += " vid behov (max)" if lang == SV else " as needed (max)"
-    return text
+        return text("phrase.as-needed-max", lang, dose=daily)
+    return daily
 
 
 def total_medd_text(total: TotalMedd, lang: str = SV) -> str:
@@ -275,11 +269,10 @@ def duration_text(facts: PatientFacts, lang: str = SV) -> str:
     ep = facts.episode
     if ep.exposure is Exposure.NONE:
         return exposure_text(Exposure.NONE, lang)
-    since = ""
+    days = ntext("phrase.consecutive-days", "phrase.consecutive-days.plural", ep.days, lang)
     if ep.start:
-        since = f", sedan {fmt_date(ep.start)}" if lang == SV else f", since {fmt_date(ep.start)}"
-    days = f"{ep.days} dagar i följd" if lang == SV else f"{ep.days} consecutive days"
-    return f"{days}{since} – {exposure_text(ep.exposure, lang)}"
+        return text("phrase.duration-since", lang, days=days, start=fmt_date(ep.start), use=exposure_text(ep.exposure, lang))
+    return text("phrase.duration", lang, days=days, use=exposure_text(ep.exposure, lang))
 
 
 def orders_text(orders: Iterable[MedicationOrder], lang: str = SV) -> list[str]:
@@ -289,15 +282,15 @@ def orders_text(orders: Iterable[MedicationOrder], lang: str = SV) -> list[str]:
         if o.medd.value is not None:
             medd = fmt_medd(o.medd.value, lang)
         else:
-            medd = "MEDD okänd" if lang == SV else "MEDD unknown"
+            medd = text("phrase.order-medd-unknown", lang)
         lines.append(f"{o.drug.display}: {dose_text(o.daily_dose, lang)} ({medd})")
     return lines
 
 
 OUTCOME_TEXT = {
-    "completed": loc("genomförd (opioiden utsatt)", "completed (opioid stopped)"),
-    "failed": loc("avbruten utan att nå målet", "failed"),
-    None: loc("utfall okänt", "outcome unknown"),
+    "completed": N_("phrase.outcome.completed"),
+    "failed": N_("phrase.outcome.failed"),
+    None: N_("phrase.outcome.unknown"),
 }
 
 
@@ -307,7 +300,7 @@ def taper_line(plan: TaperPlan, lang: str = SV) -> str:
         start = plan.start.isoformat() if plan.start else "?"
         end = plan.end.isoformat() if plan.end else "?"
         when = f"{start}–{end} "
-    outcome = OUTCOME_TEXT.get(plan.outcome, OUTCOME_TEXT[None])[lang]
+    outcome = text(OUTCOME_TEXT.get(plan.outcome, OUTCOME_TEXT[None]), lang)
     return f"{when}{ingredient_name(plan.ingredient, lang)}: {outcome}"
 
 
@@ -319,23 +312,23 @@ def bullet(lines: Iterable[str]) -> str:
 # Treatments tried, as the referral and the pain clinic's checklist name them (clinical-rules §5)
 
 TREATMENT_LABEL = {
-    "paracetamol": loc("Paracetamol", "Paracetamol"),
-    "nsaid": loc("NSAID", "NSAID"),
-    "duloxetine": loc("Duloxetin", "Duloxetine"),
-    "amitriptyline": loc("Amitriptylin", "Amitriptyline"),
-    "gabapentinoid": loc("Gabapentin/pregabalin", "Gabapentin/pregabalin"),
+    "paracetamol": N_("phrase.treatment.paracetamol"),
+    "nsaid": N_("phrase.treatment.nsaid"),
+    "duloxetine": N_("phrase.treatment.duloxetine"),
+    "amitriptyline": N_("phrase.treatment.amitriptyline"),
+    "gabapentinoid": N_("phrase.treatment.gabapentinoid"),
 }
 
 
 def treatment_label(treatment: Treatment, lang: str = SV) -> str:
-    return TREATMENT_LABEL[treatment.key][lang]
+    return text(TREATMENT_LABEL[treatment.key], lang)
 
 
 def tried_note(t: Tried, lang: str = SV) -> str:
     """When and at what doses a treatment was prescribed (the record never shows its effect); what
     the record says when it was not."""
     if not t.tried:
-        return "framgår inte av journalen" if lang == SV else "not shown in the record"
+        return text("phrase.tried.not-shown", lang)
     span = ""
     if t.first and t.last and t.last != t.first:
         span = f" {t.first.isoformat()}–{t.last.isoformat()}"
@@ -343,13 +336,11 @@ def tried_note(t: Tried, lang: str = SV) -> str:
         span = f" {t.first.isoformat()}"
     doses = sorted({dose_text(o.daily_dose, lang) for o in t.orders if o.daily_dose.known})
     dose = f", {', '.join(doses)}" if doses else ""
-    return f"förskrivet{span}{dose}" if lang == SV else f"prescribed{span}{dose}"
+    return text("phrase.tried.prescribed", lang, span=span, doses=dose)
 
 
 def tried_text(t: Tried, lang: str = SV) -> str:
     label = treatment_label(t.treatment, lang)
     if not t.tried:
-        return f"{label}: {tried_note(t, lang)}"
-    if lang == SV:
-        return f"{label}: {tried_note(t, lang)} – effekt framgår inte av journalen"
-    return f"{label}: {tried_note(t, lang)} – effect not shown in the record"
+        return text("phrase.tried.line-not-shown", lang, label=label, note=tried_note(t, lang))
+    return text("phrase.tried.line", lang, label=label, note=tried_note(t, lang))

@@ -161,3 +161,11 @@ def test_a_card_rendered_in_swedish_never_builds_the_english_detail(monkeypatch)
     card = render(finding, f, "sv")
     assert "Föreslagen nedtrappning" in card["detail"]
     assert languages == ["sv"]
+
+
+def test_duration_says_one_day_in_the_singular():
+    one = facts(in_effect=[order("oxycodone", 10)], days=1)
+    assert phrases.duration_text(one, "sv").startswith("1 dag i följd")
+    assert phrases.duration_text(one, "en").startswith("1 consecutive day")
+    many = facts(in_effect=[order("oxycodone", 10)], days=120)
+    assert phrases.duration_text(many, "sv").startswith("120 dagar i följd")
