@@ -128,28 +128,6 @@ def test_the_check_sees_a_crossing(tmp_path):
             ("cds_service.rules.probe", "cds_service.cards.phrases")} <= found
 
 
-#: Rule modules whose words are in the cards (cds_service.cards.wording): they hold no string shown to a
-#: person. Every topic's (a test below says so).
-WORDLESS_RULES = (
-    "cds_service.rules.co_sedatives",
-    "cds_service.rules.exit_plan",
-    "cds_service.rules.gabapentinoid_caution",
-    "cds_service.rules.medd_unknown",
-    "cds_service.rules.opioid_review",
-    "cds_service.rules.pain_diagnosis_missing",
-    "cds_service.rules.prescribing_restriction",
-    "cds_service.rules.referral_pain_clinic",
-    "cds_service.rules.referral_psychiatry",
-    "cds_service.rules.taper_dose_increase",
-    "cds_service.rules.taper_early_renewal",
-    "cds_service.rules.taper_other_prescriber",
-    "cds_service.rules.taper_plan_missing",
-    "cds_service.rules.taper_prn",
-    "cds_service.rules.taper_status",
-    "cds_service.rules.withdrawal_sedative",
-)
-
-
 def shown_strings(path: Path) -> list[str]:
     """String literals in a module that read as words (a space in them), docstrings and the cited
     guideline section (``section=``, the guideline's own heading) aside; and any ``loc(``/``localized(``
@@ -173,12 +151,6 @@ def shown_strings(path: Path) -> list[str]:
     return found
 
 
-def test_a_wordless_rule_holds_no_string_shown_to_a_person():
-    paths = dict(modules())
-    for module in WORDLESS_RULES:
-        assert shown_strings(paths[module]) == [], module
-
-
 def test_the_check_for_words_finds_them(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text('"""A docstring may say anything."""\n'
@@ -187,15 +159,12 @@ def test_the_check_for_words_finds_them(tmp_path):
     assert sorted(shown_strings(probe)) == ["loc(…)", "sv", "Överväg nedtrappning"]
 
 
-def test_every_worded_topic_is_a_wordless_rule():
-    from cds_service.cards.wording import WORDED
-    assert sorted(f"cds_service.rules.{t.replace('-', '_')}" for t in WORDED) == sorted(WORDLESS_RULES)
-
-
 def test_every_topic_is_worded_by_the_cards():
     from cds_service.cards.wording import WORDED
     from cds_service.rules import RULES
     assert sorted(rule.TOPIC for rule in RULES) == sorted(WORDED)
+    for topic, cards in WORDED.items():  # the namesake module words that very topic
+        assert cards.TOPIC == topic and callable(cards.words) and callable(cards.suggestions), topic
 
 
 def test_no_module_of_the_rules_holds_a_string_shown_to_a_person():

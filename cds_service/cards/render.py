@@ -87,13 +87,9 @@ def render(finding: Finding, facts: PatientFacts, lang: str, shared: dict[str, A
     action that amends one returns it whole (``cards.proposals``); a suggestion whose proposal cannot be
     written is left out. ``record``: the record's resources as sent (``find(type, id)``), for an action
     that ends a record order; one that is not at hand leaves that action out alone."""
-    worded = WORDED.get(finding.topic)
-    if worded is not None:
-        summary, detail = worded.words(finding, facts, lang)
-        suggestions = finding.suggestions + worded.suggestions(finding, facts)
-    else:
-        summary, detail = _t(finding.summary, lang), _t(finding.detail, lang)
-        suggestions = finding.suggestions
+    worded = WORDED[finding.topic]  # every topic's words are the cards' (wording.py)
+    summary, detail = worded.words(finding, facts, lang)
+    suggestions = worded.suggestions(finding, facts)
     notes = []
     if facts.data_gaps:
         gaps = "; ".join(text(GAP_TEXT[g], lang) for g in facts.data_gaps if g in GAP_TEXT)
