@@ -15,7 +15,7 @@ from cds_service.rules.taper_state import TaperProgress
 from cds_service.cards.phrases import total_medd_text, treatment_label, tried_note
 from cds_service.rules.referral_pain_clinic import MET, NOT_SHOWN, TOPIC, UNDECIDED, UNKNOWABLE, Requirement, Stall
 
-from cds_service.cards.referrals import referral_suggestion_for
+from cds_service.cards.referrals import referral_suggestions
 from cds_service.cards.words import LANGUAGES, N_, text
 
 _STATE = {
@@ -119,13 +119,7 @@ def words(finding: Finding, facts: PatientFacts, lang: str) -> tuple[str, str]:
 
 def suggestions(finding: Finding, facts: PatientFacts) -> tuple[Suggestion, ...]:
     s: Stall = finding.data
-    q = {lang: question(s, lang) for lang in LANGUAGES}
-    out = []
-    for proposal in finding.proposals:
-        suggestion = referral_suggestion_for(facts, proposal, q)
-        if suggestion is not None:
-            out.append(suggestion)
-    return tuple(out)
+    return referral_suggestions(facts, finding.proposals, {lang: question(s, lang) for lang in LANGUAGES})
 
 
 __all__ = ["TOPIC", "words", "suggestions"]

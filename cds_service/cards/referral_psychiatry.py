@@ -13,7 +13,7 @@ from cds_service.rules.referrals import Versus
 from cds_service.cards.phrases import bullet, duration_text, orders_text, taper_line, total_medd_text
 from cds_service.rules.referral_psychiatry import TOPIC, Criteria
 
-from cds_service.cards.referrals import referral_suggestion_for
+from cds_service.cards.referrals import referral_suggestions
 from cds_service.cards.words import LANGUAGES, N_, ntext, text
 
 _CRITERIA = {
@@ -94,13 +94,7 @@ def words(finding: Finding, facts: PatientFacts, lang: str) -> tuple[str, str]:
 
 def suggestions(finding: Finding, facts: PatientFacts) -> tuple[Suggestion, ...]:
     c: Criteria = finding.data
-    q = {lang: question(c, lang) for lang in LANGUAGES}
-    out = []
-    for proposal in finding.proposals:
-        s = referral_suggestion_for(facts, proposal, q)
-        if s is not None:
-            out.append(s)
-    return tuple(out)
+    return referral_suggestions(facts, finding.proposals, {lang: question(c, lang) for lang in LANGUAGES})
 
 
 __all__ = ["TOPIC", "words", "suggestions"]

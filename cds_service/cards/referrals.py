@@ -116,4 +116,9 @@ def referral_suggestion_for(facts: PatientFacts, proposal: ReferralProposal,
     )
 
 
-__all__ = ["diagnoses_lines", "referral_content", "referral_suggestion_for"]
+def referral_suggestions(facts: PatientFacts, proposals, question: Mapping[str, str]) -> tuple[Suggestion, ...]:
+    """One "create a referral" per proposal that can be written (:func:`referral_suggestion_for`)."""
+    return tuple(s for s in (referral_suggestion_for(facts, p, question) for p in proposals) if s is not None)
+
+
+__all__ = ["diagnoses_lines", "referral_content", "referral_suggestion_for", "referral_suggestions"]
