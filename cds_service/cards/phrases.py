@@ -27,18 +27,12 @@ from cds_service.domain.model import (
 )
 from fhir_mappings.codes.names import ingredient_sv
 
-from cds_service.cards.words import N_, ntext, text
+from cds_service.cards.words import LANGUAGES, N_, ntext, text
 
 if TYPE_CHECKING:  # the rules package imports every topic; the phrases need only the types
     from cds_service.rules.referrals import Treatment, Tried
 
-SV, EN = "sv", "en"
-LANGS = ("sv", "en")
-
-
-def loc(sv: str, en: str) -> dict[str, str]:
-    """A localized text: ``{"sv": sv, "en": en}``."""
-    return {"sv": sv, "en": en}
+SV = "sv"
 
 
 def fmt_number(value: float | None, lang: str = "sv", *, decimals: int = 2) -> str:
@@ -231,16 +225,16 @@ class _PerLanguage(Mapping[str, str]):
     def __getitem__(self, lang: str) -> str:
         text = self._texts.get(lang)
         if text is None:
-            if lang not in LANGS:
+            if lang not in LANGUAGES:
                 raise KeyError(lang)
             text = self._texts[lang] = self._fn(lang)
         return text
 
     def __iter__(self):
-        return iter(LANGS)
+        return iter(LANGUAGES)
 
     def __len__(self) -> int:
-        return len(LANGS)
+        return len(LANGUAGES)
 
     def __repr__(self) -> str:
         return f"localized({self._fn!r})"
